@@ -1,0 +1,320 @@
+"""Rules that relate several fields of a structurally valid answer file.
+
+Each rule yields every violation it finds (not just the first), each at the key path an
+administrator has to edit. Facts from outside the file (GPUs present, models in the bundle) come in
+through `Context`, so the same rules serve `answers validate`, preflight and the TUI's live checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from greenzone.answers.model import Answers
+from greenzone.answers.problems import Problem, did_you_mean
+
+#: Namespaces greenzone or Kubernetes itself owns; a department must not take one of them.
+RESERVED_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "greenzone",
+        "greenzone-system",
+        "gpu-operator",
+        "harbor",
+        "inference",
+        "monitoring",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What is known outside the file; `None` means unknown, and rules needing it stay silent."""
+
+    gpus_present: int | None = None
+    bundle_models: frozenset[str] | None = None
+    bundle_source: str = ""
+
+
+Rule = Callable[[Answers, Context], Iterator[Problem]]
+
+
+def _error(path: tuple[str | int, ...], message: str, hint: str) -> Problem:
+    return Problem("error", path, message, hint)
+
+
+def _warning(path: tuple[str | int, ...], message: str, hint: str) -> Problem:
+    return Problem("warning", path, message, hint)
+
+
+def nodes_rule(answers: Answers, _: Context) -> Iterator[Problem]:
+    servers = [i for i, node in enumerate(answers.nodes) if node.role == "server"]
+    if not servers:
+        yield _error(("nodes",), "no node has `role: server`", "make the first node `role: server`")
+    elif len(servers) > 1 and len(servers) % 2 == 0:
+        yield _error(
+            ("nodes", servers[-1], "role"),
+            f"{len(servers)} servers: embedded etcd needs an odd number to keep quorum",
+            f"use {len(servers) - 1} or {len(servers) + 1} servers, or make this node an agent",
+        )
+    locals_ = [i for i, node in enumerate(answers.nodes) if node.address == "local"]
+    for index in locals_[1:]:
+        yield _error(
+            ("nodes", index, "address"),
+            "more than one node is `local`",
+            "give every node but the machine running greenzone its IP address or host name",
+        )
+    seen_names: dict[str, int] = {}
+    seen_addresses: dict[str, int] = {}
+    for index, node in enumerate(answers.nodes):
+        if node.name is not None:
+            if node.name in seen_names:
+                yield _error(
+                    ("nodes", index, "name"),
+                    f"node name `{node.name}` is already used by nodes[{seen_names[node.name]}]",
+                    "give every node its own name",
+                )
+            seen_names.setdefault(node.name, index)
+        if node.address in seen_addresses and node.address != "local":
+            yield _error(
+                ("nodes", index, "address"),
+                f"address {node.address} is already used by nodes[{seen_addresses[node.address]}]",
+                "list each machine once",
+            )
+        seen_addresses.setdefault(node.address, index)
+        if len(answers.nodes) > 1 and node.address == "local" and node.name is None:
+            yield _warning(
+                ("nodes", index, "name"),
+                "the local node has no name in a multi-node cluster",
+                "set `name` so the node is recognisable in `kubectl get nodes`",
+            )
+
+
+def _networks(
+    answers: Answers,
+) -> list[tuple[tuple[str | int, ...], ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    return [
+        (("network", "pod_cidr"), ipaddress.ip_network(answers.network.pod_cidr)),
+        (("network", "service_cidr"), ipaddress.ip_network(answers.network.service_cidr)),
+    ]
+
+
+def network_rule(answers: Answers, _: Context) -> Iterator[Problem]:
+    cluster = _networks(answers)
+    for (path_a, net_a), (path_b, net_b) in itertools.combinations(cluster, 2):
+        if net_a.version == net_b.version and net_a.overlaps(net_b):
+            yield _error(
+                path_b,
+                f"{net_b} overlaps {'.'.join(map(str, path_a))} ({net_a})",
+                "pick ranges that do not overlap, e.g. 10.42.0.0/16 for pods and 10.43.0.0/16 for services",
+            )
+    addresses: list[tuple[tuple[str | int, ...], str]] = []
+    if answers.network.advertise_ip:
+        addresses.append((("network", "advertise_ip"), answers.network.advertise_ip))
+    for index, node in enumerate(answers.nodes):
+        try:
+            ipaddress.ip_address(node.address)
+        except ValueError:
+            continue
+        addresses.append((("nodes", index, "address"), node.address))
+    for path, text in addresses:
+        address = ipaddress.ip_address(text)
+        for net_path, net in cluster:
+            if address.version == net.version and address in net:
+                yield _error(
+                    path,
+                    f"{address} lies inside {'.'.join(map(str, net_path))} ({net})",
+                    "move the cluster range away from the site network, or fix the address",
+                )
+
+
+def registry_rule(answers: Answers, _: Context) -> Iterator[Problem]:
+    registry = answers.registry
+    if registry.admin_password_file and registry.admin_password_env:
+        yield _error(
+            ("registry", "admin_password_env"),
+            "both `admin_password_file` and `admin_password_env` are set",
+            "keep one source of the Harbor admin password",
+        )
+    tls = registry.tls
+    if tls.mode == "provided":
+        for key in ("cert_file", "key_file"):
+            if getattr(tls, key) is None:
+                yield _error(
+                    ("registry", "tls", key),
+                    f"`tls.mode: provided` needs `{key}`",
+                    f"set `{key}` to the PEM file, or use `mode: self-signed`",
+                )
+    else:
+        for key in ("cert_file", "key_file"):
+            if getattr(tls, key) is not None:
+                yield _error(
+                    ("registry", "tls", key),
+                    f"`{key}` is set but `tls.mode` is self-signed, so it would be ignored",
+                    "set `mode: provided` to use your certificate, or remove the key",
+                )
+
+
+def _schedulable_gpus(answers: Answers, context: Context) -> int | None:
+    """GPUs Kubernetes can hand out (`nvidia.com/gpu`), when it can be known without the hardware."""
+    present = context.gpus_present if context.gpus_present is not None else answers.gpu.expected_count
+    if present is None or answers.gpu.mig_strategy != "none":
+        return None  # with MIG the count depends on the profiles, known only to preflight
+    return present * answers.gpu.time_slicing_replicas
+
+
+def inference_rule(answers: Answers, context: Context) -> Iterator[Problem]:
+    inference = answers.inference
+    if inference.engine == "vllm":
+        if inference.gpus_per_replica == 0:
+            yield _error(
+                ("inference", "gpus_per_replica"),
+                "vLLM needs at least one GPU per replica, got 0",
+                "set `gpus_per_replica: 1` or more, or use `engine: ollama` to run on CPU",
+            )
+        elif inference.gpus_per_replica & (inference.gpus_per_replica - 1):
+            yield _warning(
+                ("inference", "gpus_per_replica"),
+                f"vLLM splits a model over {inference.gpus_per_replica} GPUs; most models need 1, 2, 4 or 8",
+                "use a power of two unless the model's attention heads divide evenly",
+            )
+        for index, name in enumerate(inference.models):
+            if "/" not in name:
+                yield _warning(
+                    ("inference", "models", index),
+                    f"`{name}` looks like an Ollama tag; vLLM serves Hugging Face repositories",
+                    "use the repository name listed by `greenzone bundle inspect`, e.g. google/gemma-3-4b-it",
+                )
+    seen: dict[str, int] = {}
+    for index, name in enumerate(inference.models):
+        if name in seen:
+            yield _error(
+                ("inference", "models", index),
+                f"model `{name}` is listed twice (also models[{seen[name]}])",
+                "list each model once",
+            )
+        seen.setdefault(name, index)
+    schedulable = _schedulable_gpus(answers, context)
+    workers = len(inference.models) if inference.engine == "vllm" else 1
+    needed = workers * inference.replicas * inference.gpus_per_replica
+    if schedulable is not None and needed > schedulable:
+        yield _error(
+            ("inference", "replicas"),
+            f"inference needs {needed} GPUs ({workers} server(s) × {inference.replicas} replica(s) × "
+            f"{inference.gpus_per_replica} GPU(s)) but only {schedulable} can be scheduled",
+            "lower replicas or gpus_per_replica, serve fewer models, or raise gpu.time_slicing_replicas",
+        )
+
+
+def bundle_models_rule(answers: Answers, context: Context) -> Iterator[Problem]:
+    if context.bundle_models is None:
+        return
+    available = sorted(context.bundle_models)
+    where = f" at {context.bundle_source}" if context.bundle_source else ""
+    for index, name in enumerate(answers.inference.models):
+        if name not in context.bundle_models:
+            guess = did_you_mean(name, available)
+            hint = f"did you mean `{guess}`? " if guess else ""
+            hint += f"Models in the bundle: {', '.join(available) or '(none)'}"
+            yield _error(("inference", "models", index), f"model `{name}` is not in the bundle{where}", hint)
+
+
+def departments_rule(answers: Answers, context: Context) -> Iterator[Problem]:
+    names: dict[str, int] = {}
+    namespaces: dict[str, int] = {}
+    for index, department in enumerate(answers.departments):
+        if department.name in names:
+            yield _error(
+                ("departments", index, "name"),
+                f"department `{department.name}` is already defined at departments[{names[department.name]}]",
+                "give each department its own name, or merge the two entries",
+            )
+        names.setdefault(department.name, index)
+        namespace = department.namespace_name
+        path: tuple[str | int, ...] = (
+            ("departments", index, "namespace") if department.namespace else ("departments", index, "name")
+        )
+        first = namespaces.get(namespace)
+        # Two entries with the same department name were reported above; one error per mistake.
+        if first is not None and answers.departments[first].name != department.name:
+            yield _error(
+                path,
+                f"namespace `{namespace}` is already used by departments[{first}]",
+                "give each department its own namespace",
+            )
+        namespaces.setdefault(namespace, index)
+        if namespace in RESERVED_NAMESPACES or namespace.startswith("kube-"):
+            yield _error(
+                path,
+                f"namespace `{namespace}` is reserved for the system",
+                "choose another namespace, e.g. `<department>-dept`",
+            )
+    schedulable = _schedulable_gpus(answers, context)
+    total = sum(department.gpu_quota for department in answers.departments)
+    if schedulable is not None and total > schedulable and answers.departments:
+        source = "present" if context.gpus_present is not None else "expected (gpu.expected_count)"
+        yield _error(
+            ("departments",),
+            f"department GPU quotas add up to {total} but only {schedulable} GPUs are {source}",
+            "lower the departments' gpu_quota, or raise gpu.time_slicing_replicas to share GPUs",
+        )
+
+
+def green_zone_rule(answers: Answers, _: Context) -> Iterator[Problem]:
+    zone = answers.green_zone
+    if zone.egress == "allow-list" and not zone.allow_cidrs:
+        yield _error(
+            ("green_zone", "allow_cidrs"),
+            "`egress: allow-list` with an empty `allow_cidrs` would deny everything",
+            "list the networks to allow, or use `egress: deny`",
+        )
+    if zone.egress == "deny" and zone.allow_cidrs:
+        yield _error(
+            ("green_zone", "allow_cidrs"),
+            "`allow_cidrs` is set but `egress: deny` ignores it",
+            "set `egress: allow-list` to use the list, or remove it",
+        )
+    nets = [ipaddress.ip_network(cidr) for cidr in zone.allow_cidrs]
+    for index, net in enumerate(nets):
+        if net.prefixlen == 0:
+            yield _error(
+                ("green_zone", "allow_cidrs", index),
+                f"{net} allows the whole internet, which defeats the green zone",
+                "list only the site networks the models may reach",
+            )
+        for other_index in range(index):
+            other = nets[other_index]
+            if net.version == other.version and net.overlaps(other):
+                yield _warning(
+                    ("green_zone", "allow_cidrs", index),
+                    f"{net} overlaps allow_cidrs[{other_index}] ({other})",
+                    "merge the two entries into one range",
+                )
+        for net_path, cluster_net in _networks(answers):
+            if net.version == cluster_net.version and net.overlaps(cluster_net):
+                yield _warning(
+                    ("green_zone", "allow_cidrs", index),
+                    f"{net} overlaps {'.'.join(map(str, net_path))} ({cluster_net}); in-cluster traffic "
+                    "is governed by the guard-rail policies, not this list",
+                    "list only networks outside the cluster",
+                )
+
+
+RULES: tuple[Rule, ...] = (
+    nodes_rule,
+    network_rule,
+    registry_rule,
+    inference_rule,
+    bundle_models_rule,
+    departments_rule,
+    green_zone_rule,
+)
+
+
+def check_rules(answers: Answers, context: Context) -> list[Problem]:
+    return [problem for rule in RULES for problem in rule(answers, context)]

@@ -1,0 +1,3 @@
+"""The air-gap bundle: manifest, build, signing and verification."""
+
+from __future__ import annotations

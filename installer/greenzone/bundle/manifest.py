@@ -1,0 +1,77 @@
+"""The bundle manifest (`bundle.yaml`): what a bundle holds, for validation and preflight.
+
+Only the parts other commands read today are modelled strictly (format version, product version,
+models with their memory needs); the file list is kept for `bundle verify`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MANIFEST_NAME = "bundle.yaml"
+MANIFEST_FORMAT_VERSION = 1
+
+
+class ManifestError(Exception):
+    """The manifest is missing or unreadable; callers turn this into their own located error."""
+
+
+class _Section(BaseModel):
+    # Newer bundle formats may add keys; an older installer must still read what it knows.
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
+
+
+class BundleModel(_Section):
+    name: str
+    """Name the answer file uses (`gemma3:4b`, `google/gemma-3-4b-it`)."""
+
+    engine: Literal["ollama", "vllm"]
+    """Engine whose store format the weights are in."""
+
+    size_bytes: int = Field(ge=0)
+    """Bytes of weights on disk."""
+
+    vram_bytes: int = Field(ge=0)
+    """GPU memory one replica needs to load the model with its default context (weights + KV cache)."""
+
+
+class BundleFile(_Section):
+    path: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Manifest(_Section):
+    format_version: Literal[1]
+    product_version: str
+    created: str = ""
+    models: list[BundleModel] = Field(default_factory=list)
+    files: list[BundleFile] = Field(default_factory=list)
+
+    def model_named(self, name: str) -> BundleModel | None:
+        return next((model for model in self.models if model.name == name), None)
+
+
+def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
+    try:
+        data = yaml.safe_load(text)
+        return Manifest.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{source} is not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(item) for item in first["loc"])
+        raise ManifestError(f"{source}: {where}: {first['msg']}") from None
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    path = bundle_dir / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read {path}: {exc}") from None
+    return parse_manifest(text, str(path))

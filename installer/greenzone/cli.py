@@ -1,0 +1,161 @@
+"""Command wiring only: parse arguments, call a command, render what it returns, map errors to exit codes.
+
+Command modules are imported only when their command runs, so `greenzone --help` stays fast on a
+slow appliance console (pydantic, rich, NVML and the Kubernetes client are never loaded for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from greenzone import __version__
+from greenzone.results import ExitCode
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes exit with the input-error code, not argparse's 2 (which means "a check failed")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.INPUT), f"error: {message}\nhint: see `{self.prog} --help`\n")
+
+
+def _command(
+    sub: argparse._SubParsersAction[_Parser], name: str, target: str, help_text: str, description: str = ""
+) -> _Parser:
+    parser = sub.add_parser(name, help=help_text, description=description or help_text)
+    parser.set_defaults(handler=target)
+    return parser
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the machine-readable result envelope")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
+        prog="greenzone",
+        description="Turn a bare-metal NVIDIA GPU server into a private, air-gapped AI node.",
+        epilog="Exit codes: 0 pass, 1 warnings, 2 failures, 3 bad input, 4 environment problem, "
+        "70 internal error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"greenzone {__version__}")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state and log directory (default: /var/lib/greenzone, or $GREENZONE_STATE_DIR)",
+    )
+    parser.add_argument("--debug", action="store_true", help="log to stderr and show tracebacks")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    answers = commands.add_parser(
+        "answers", help="validate, explain and generate answer files", description="Answer-file tools."
+    )
+    answers_sub = answers.add_subparsers(title="answers commands", metavar="ACTION", parser_class=_Parser)
+    validate = _command(
+        answers_sub,
+        "validate",
+        "greenzone.commands.answers:validate",
+        "check answer files and report every problem with its line",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE", help="answer file(s) to check")
+    validate.add_argument(
+        "--bundle", type=Path, default=None, help="bundle directory whose models the answers must name"
+    )
+    validate.add_argument(
+        "--gpus", type=int, default=None, metavar="N", help="GPUs the target has (for quota checks)"
+    )
+    validate.add_argument(
+        "--here",
+        action="store_true",
+        help="this is the machine the answers are for: every file they name must exist here",
+    )
+    _json_flag(validate)
+    _command(
+        answers_sub,
+        "schema",
+        "greenzone.commands.answers:schema",
+        "print the answer file's JSON Schema (for editor completion)",
+    )
+    _command(
+        answers_sub,
+        "example",
+        "greenzone.commands.answers:example",
+        "print a commented example answer file",
+    )
+    answers.set_defaults(handler=None, subparser=answers)
+    return parser
+
+
+def _resolve(target: str) -> Handler:
+    module_name, _, function = target.partition(":")
+    handler: Handler = getattr(importlib.import_module(module_name), function)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = getattr(args, "handler", None)
+    if target is None:
+        (getattr(args, "subparser", None) or parser).print_help()
+        return int(ExitCode.INPUT)
+
+    import logging
+
+    from greenzone import logs, render
+    from greenzone.errors import GreenzoneError
+
+    log_path = logs.setup_logging(logs.state_dir(args.state_dir), debug=args.debug)
+    log = logging.getLogger("greenzone.cli")
+    log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
+    try:
+        outcome = _resolve(target)(args)
+        return emit(outcome, json_mode=bool(getattr(args, "json", False)))
+    except GreenzoneError as error:
+        log.error("%s (%s)", error.title, error.hint)
+        render.print_error(error)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        print("interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except Exception:
+        log.exception("internal error")
+        if args.debug:
+            raise
+        where = f"; the traceback is in {log_path}" if log_path else ""
+        print(
+            f"internal error: this is a bug in greenzone{where}. Re-run with --debug to see it.",
+            file=sys.stderr,
+        )
+        return int(ExitCode.INTERNAL)
+
+
+def emit(outcome: Any, *, json_mode: bool) -> int:
+    """The one place that prints a command's result."""
+    from greenzone import render
+    from greenzone.results import Report
+
+    if isinstance(outcome, Report):
+        if json_mode:
+            print(render.report_json(outcome))
+        else:
+            render.print_report(outcome, render.console())
+        return int(outcome.exit_code)
+    if isinstance(outcome, str):
+        sys.stdout.write(outcome if outcome.endswith("\n") else outcome + "\n")
+        return int(ExitCode.OK)
+    raise TypeError(f"command returned {type(outcome).__name__}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Keeps secrets out of logs, events and reports.
+
+Two layers: values registered at run time (a Harbor password read from its file, a join token) are
+replaced wherever they appear, and `key: value` / `key=value` pairs whose key looks secret are masked
+even when the value was never registered (e.g. inside a command line an external tool echoed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+
+MASK = "********"
+
+SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
+
+_PAIR = re.compile(
+    r"(?P<key>[\w.-]*(?:" + "|".join(SECRET_KEY_WORDS) + r")[\w.-]*)"
+    r"(?P<sep>\"?\s*[:=]\s*\"?)"
+    r"(?P<value>[^\s\",}]+)",
+    re.IGNORECASE,
+)
+
+# Keys that name where a secret lives, not the secret itself: masking them hides useful facts.
+_REFERENCE_SUFFIXES = ("_file", "_env", "_path", "-file", "-env")
+
+
+_SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "apikey", "passphrase"})
+_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("join", "token"), ("access", "key")})
+
+
+def is_secret_key(key: str) -> bool:
+    """True for `admin_password`, `join-token`, `api_key`; false for `tokens_per_s` or `password_file`."""
+    lowered = key.lower()
+    if lowered.endswith(_REFERENCE_SUFFIXES):
+        return False
+    words = [word for word in re.split(r"[^a-z0-9]+", lowered) if word]
+    if any(word in _SECRET_WORDS for word in words):
+        return True
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
+
+
+class Redactor:
+    """Thread-safe registry of secret values; `redact()` is applied to every log record."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, value: str) -> None:
+        # Very short values would mask ordinary words; a secret that short is refused elsewhere.
+        if len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, MASK)
+
+        def mask_pair(match: re.Match[str]) -> str:
+            if not is_secret_key(match.group("key")):
+                return match.group(0)
+            return f"{match.group('key')}{match.group('sep')}{MASK}"
+
+        return _PAIR.sub(mask_pair, text)
+
+
+#: The process-wide redactor used by the log handlers.
+REDACTOR = Redactor()

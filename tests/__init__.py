@@ -1,0 +1,1 @@
+"""Greenzone test suite."""
