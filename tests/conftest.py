@@ -31,9 +31,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def run_cli(tmp_path: Path) -> Run:
     """Runs `python -m greenzone` as a user would, with a private state dir."""
 
-    def run(
-        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         full_env = {
             **os.environ,
             "GREENZONE_STATE_DIR": str(tmp_path / "state"),

@@ -131,9 +131,7 @@ def test_duplicate_yaml_keys_are_reported_with_both_lines() -> None:
 
 
 def test_overlapping_cidrs() -> None:
-    text = MINIMAL.replace(
-        "  hostname: ai.test.local\n", "  hostname: ai.test.local\n  service_cidr: 10.42.128.0/17\n"
-    )
+    text = MINIMAL.replace("  hostname: ai.test.local\n", "  hostname: ai.test.local\n  service_cidr: 10.42.128.0/17\n")
     problem = _only_error(text)
     assert problem.key == "network.service_cidr"
     assert "overlaps" in problem.message and "10.42.0.0/16" in problem.message
@@ -142,9 +140,7 @@ def test_overlapping_cidrs() -> None:
 
 def test_cidr_with_host_bits_names_the_network() -> None:
     problem = _only_error(
-        MINIMAL.replace(
-            "  hostname: ai.test.local\n", "  hostname: ai.test.local\n  pod_cidr: 10.42.0.1/16\n"
-        )
+        MINIMAL.replace("  hostname: ai.test.local\n", "  hostname: ai.test.local\n  pod_cidr: 10.42.0.1/16\n")
     )
     assert "host bits" in problem.message and "10.42.0.0/16" in problem.message
 
@@ -306,8 +302,7 @@ def test_cli_reports_bad_file_without_traceback(run_cli: Run, tmp_path: Path) ->
     secret = "Correct-Horse-Battery-9"
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        MINIMAL
-        + f"registry:\n  admin_password: {secret}\ninference:\n  engine: vllm\n  gpus_per_replica: 0\n"
+        MINIMAL + f"registry:\n  admin_password: {secret}\ninference:\n  engine: vllm\n  gpus_per_replica: 0\n"
     )
     result = run_cli("answers", "validate", str(bad))
     assert result.returncode == 2

@@ -21,6 +21,8 @@ PURE_MODULES = [
     "greenzone.answers.rules",
     "greenzone.answers.example",
     "greenzone.bundle.manifest",
+    "greenzone.preflight.facts_model",
+    "greenzone.preflight.rules",
 ]
 FORBIDDEN = [
     "textual",
@@ -40,9 +42,7 @@ FORBIDDEN = [
 def test_pure_module_imports_no_adapter(module: str) -> None:
     code = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
     loaded = set(
-        json.loads(
-            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        )
+        json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     )
     assert not {name for name in FORBIDDEN if name in loaded}, f"{module} pulls in adapters"
 
@@ -57,8 +57,6 @@ def test_cli_help_loads_no_heavy_library() -> None:
         "print(json.dumps(sorted(sys.modules)))"
     )
     loaded = set(
-        json.loads(
-            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        )
+        json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     )
     assert not {name for name in [*FORBIDDEN, "pydantic", "yaml"] if name in loaded}

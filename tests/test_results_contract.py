@@ -28,10 +28,7 @@ def test_exit_code_rule() -> None:
     assert exit_code([]) == ExitCode.OK
     assert exit_code([Check("a", Status.PASS), Check("b", Status.SKIP)]) == ExitCode.OK
     assert exit_code([Check("a", Status.PASS), Check("b", Status.WARN)]) == ExitCode.WARN
-    assert (
-        exit_code([Check("a", Status.WARN), Check("b", Status.FAIL), Check("c", Status.PASS)])
-        == ExitCode.FAIL
-    )
+    assert exit_code([Check("a", Status.WARN), Check("b", Status.FAIL), Check("c", Status.PASS)]) == ExitCode.FAIL
 
 
 @given(st.lists(st.sampled_from(list(Status)), max_size=12))

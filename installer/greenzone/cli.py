@@ -70,9 +70,7 @@ def build_parser() -> _Parser:
     validate.add_argument(
         "--bundle", type=Path, default=None, help="bundle directory whose models the answers must name"
     )
-    validate.add_argument(
-        "--gpus", type=int, default=None, metavar="N", help="GPUs the target has (for quota checks)"
-    )
+    validate.add_argument("--gpus", type=int, default=None, metavar="N", help="GPUs the target has (for quota checks)")
     validate.add_argument(
         "--here",
         action="store_true",
@@ -92,6 +90,22 @@ def build_parser() -> _Parser:
         "print a commented example answer file",
     )
     answers.set_defaults(handler=None, subparser=answers)
+
+    preflight = _command(
+        commands,
+        "preflight",
+        "greenzone.commands.preflight:preflight",
+        "check that this machine can run the appliance (GPUs via NVML, CPU, memory, disk, OS, ports)",
+    )
+    preflight.add_argument("--answers", type=Path, default=None, metavar="FILE", help="judge against this answer file")
+    preflight.add_argument(
+        "--bundle",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="bundle whose models must fit (default: the answers' bundle.path)",
+    )
+    _json_flag(preflight)
     return parser
 
 

@@ -24,18 +24,14 @@ def console(stream: IO[str] | None = None) -> Console:
 
 
 def checks_table(report: Report, *, title: str | None = None) -> Table:
-    table = Table(
-        title=title if title is not None else report.title or None, title_justify="left", expand=False
-    )
+    table = Table(title=title if title is not None else report.title or None, title_justify="left", expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("check", overflow="fold")
     table.add_column("detail", overflow="fold", ratio=3)
     table.add_column("remedy", overflow="fold", ratio=2)
     for check in report.checks:
         name = check.name if not check.location else f"{check.name}\n{check.location}"
-        table.add_row(
-            Text(_LABEL[check.status], style=_STYLE[check.status]), name, check.detail, check.remedy
-        )
+        table.add_row(Text(_LABEL[check.status], style=_STYLE[check.status]), name, check.detail, check.remedy)
     return table
 
 
@@ -61,14 +57,51 @@ def located_list(report: Report) -> Group:
         if check.detail:
             blocks.append(Padding(Text(check.detail), (0, 0, 0, 6), expand=False))
         if check.remedy:
-            blocks.append(
-                Padding(Text("fix: ", style="bold") + Text(check.remedy), (0, 0, 0, 6), expand=False)
-            )
+            blocks.append(Padding(Text("fix: ", style="bold") + Text(check.remedy), (0, 0, 0, 6), expand=False))
     return Group(*blocks)
 
 
+def gpu_table(report: Report) -> Table | None:
+    """Preflight and health carry NVML facts in `data.facts.nvml`; GPUs get a table of their own."""
+    nvml = report.data.get("facts", {}).get("nvml") if isinstance(report.data.get("facts"), dict) else None
+    if not nvml or not nvml.get("gpus"):
+        return None
+    table = Table(
+        title=f"GPUs (driver {nvml.get('driver_version')}, CUDA {nvml.get('cuda_driver_version')})",
+        title_justify="left",
+    )
+    for column in ("#", "name", "memory", "temp", "MIG", "ECC", "power", "bus id"):
+        table.add_column(column, overflow="fold")
+
+    def show(value: Any, unit: str = "") -> str:
+        return "n/a" if value is None else f"{value}{unit}"
+
+    for gpu in nvml["gpus"]:
+        if gpu.get("lost"):
+            table.add_row(str(gpu["index"]), show(gpu.get("name")), Text("LOST", style="bold red"), "", "", "", "", "")
+            continue
+        total, used = gpu.get("memory_total"), gpu.get("memory_used")
+        memory = "n/a" if total is None else f"{(used or 0) / 2**30:.1f}/{total / 2**30:.1f} GiB"
+        mig = "n/a" if gpu.get("mig_current") is None else ("on" if gpu["mig_current"] else "off")
+        ecc = "n/a" if gpu.get("ecc_current") is None else ("on" if gpu["ecc_current"] else "off")
+        if gpu.get("ecc_uncorrected_volatile"):
+            ecc += f", {gpu['ecc_uncorrected_volatile']} errors"
+        table.add_row(
+            str(gpu["index"]),
+            show(gpu.get("name")),
+            memory,
+            show(gpu.get("temperature_c"), " °C"),
+            mig,
+            ecc,
+            show(gpu.get("power_limit_w"), " W"),
+            show(gpu.get("pci_bus_id")),
+        )
+    return table
+
+
 def print_report(report: Report, out: Console, *, extra: list[Any] | None = None) -> None:
-    for renderable in extra or []:
+    gpus = gpu_table(report)
+    for renderable in [*(extra or []), *([gpus] if gpus else [])]:
         out.print(renderable)
     if report.checks and all(check.location for check in report.checks):
         out.print(located_list(report))

@@ -74,9 +74,7 @@ def overall_status(checks: Iterable[Check]) -> Status:
 
 def exit_code(checks: Iterable[Check]) -> ExitCode:
     """0 when everything passed (or was skipped), 1 when anything warned, 2 when anything failed."""
-    return {Status.PASS: ExitCode.OK, Status.WARN: ExitCode.WARN, Status.FAIL: ExitCode.FAIL}[
-        overall_status(checks)
-    ]
+    return {Status.PASS: ExitCode.OK, Status.WARN: ExitCode.WARN, Status.FAIL: ExitCode.FAIL}[overall_status(checks)]
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,7 @@ def _walk(node: yaml.Node, path: KeyPath, positions: Positions, issues: list[Yam
             _walk(value_node, (*path, key), positions, issues)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            positions.keys.setdefault(
-                (*path, index), Position(item.start_mark.line + 1, item.start_mark.column + 1)
-            )
+            positions.keys.setdefault((*path, index), Position(item.start_mark.line + 1, item.start_mark.column + 1))
             _walk(item, (*path, index), positions, issues)
 
 

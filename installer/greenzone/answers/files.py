@@ -144,9 +144,7 @@ def check_references(answers: Answers, environ: Mapping[str, str], *, here: bool
                 except (OSError, UnicodeDecodeError):
                     content = None
                 if content is None:
-                    problems.append(
-                        Problem("error", path, f"{target} cannot be read", "check its owner and mode")
-                    )
+                    problems.append(Problem("error", path, f"{target} cannot be read", "check its owner and mode"))
                 elif len(content) < 8:
                     problems.append(
                         Problem(
@@ -177,9 +175,7 @@ def bundle_context(bundle_dir: Path) -> Context | None:
         manifest = read_manifest(bundle_dir)
     except ManifestError:
         return None
-    return Context(
-        bundle_models=frozenset(model.name for model in manifest.models), bundle_source=str(bundle_dir)
-    )
+    return Context(bundle_models=frozenset(model.name for model in manifest.models), bundle_source=str(bundle_dir))
 
 
 def load_answers(

@@ -113,9 +113,7 @@ def problems_from_validation_error(
         yield _problem(error, root, data, positions, file)
 
 
-def _problem(
-    error: ErrorDetails, root: type[BaseModel], data: Any, positions: Positions, file: str
-) -> Problem:
+def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: Positions, file: str) -> Problem:
     path = _clean_loc(tuple(error["loc"]), data)
     kind = error["type"]
     value = error.get("input")
@@ -179,9 +177,7 @@ def _problem(
         hint = f"write {wanted}"
         if kind in ("int_parsing", "float_parsing", "bool_parsing") and isinstance(value, str):
             hint += " without quotes"
-        return Problem(
-            "error", path, f"expected {wanted}{got}", hint, file, positions.of_value(path), description
-        )
+        return Problem("error", path, f"expected {wanted}{got}", hint, file, positions.of_value(path), description)
     return Problem(
         "error",
         path,

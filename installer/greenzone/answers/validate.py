@@ -80,8 +80,7 @@ def validate_text(text: str, file: str, context: Context | None = None) -> Valid
                 "error",
                 (),
                 f"the file holds {kind}, but an answer file is a mapping of sections",
-                "start with top-level keys such as `appliance:` and `network:` "
-                "(see `greenzone answers example`)",
+                "start with top-level keys such as `appliance:` and `network:` (see `greenzone answers example`)",
                 file,
                 Position(1, 1),
             )
@@ -117,7 +116,5 @@ def validate_text(text: str, file: str, context: Context | None = None) -> Valid
         )
     if answers is not None:
         problems.extend(locate(problem, loaded.positions, file) for problem in check_rules(answers, context))
-    problems.sort(
-        key=lambda p: (p.position.line if p.position else 0, p.position.column if p.position else 0)
-    )
+    problems.sort(key=lambda p: (p.position.line if p.position else 0, p.position.column if p.position else 0))
     return Validation(file, answers, problems, loaded.positions)

@@ -1,0 +1,3 @@
+"""Preflight: can this machine run the requested appliance? Facts in, checks out."""
+
+from __future__ import annotations

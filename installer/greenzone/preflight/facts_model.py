@@ -1,0 +1,107 @@
+"""Plain data gathered from the machine. Adapters fill it; the pure rules judge it.
+
+`None` always means "not known" (NVML said not supported, or the file was absent), never zero, so a
+rule can tell "no ECC errors" from "this GPU does not report ECC".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+NvmlState = Literal["ok", "no_library", "driver_not_loaded", "version_mismatch", "no_permission", "error"]
+ModuleState = Literal["loaded", "builtin", "available", "missing", "unknown"]
+
+
+@dataclass(frozen=True)
+class RemappedRows:
+    corrected: int
+    uncorrected: int
+    pending: bool
+    failed: bool
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    index: int
+    name: str | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    memory_total: int | None = None
+    memory_used: int | None = None
+    compute_capability: tuple[int, int] | None = None
+    mig_current: bool | None = None
+    mig_pending: bool | None = None
+    temperature_c: int | None = None
+    slowdown_temperature_c: int | None = None
+    power_limit_w: float | None = None
+    ecc_current: bool | None = None
+    ecc_pending: bool | None = None
+    ecc_uncorrected_volatile: int | None = None
+    remapped_rows: RemappedRows | None = None
+    persistence_mode: bool | None = None
+    lost: bool = False
+    #: Facts NVML reported as not supported on this GPU, and facts that failed otherwise.
+    unsupported: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"GPU {self.index}" + (f" ({self.name})" if self.name else "")
+
+
+@dataclass(frozen=True)
+class NvmlFacts:
+    state: NvmlState
+    detail: str = ""
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    gpus: tuple[GpuFacts, ...] = ()
+
+
+@dataclass(frozen=True)
+class DiskFacts:
+    purpose: str  # "state dir", "k3s data dir"
+    path: str
+    measured_at: str  # the nearest existing directory, when `path` does not exist yet
+    free_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    port: int
+    purpose: str
+    in_use: bool
+    process: str | None = None
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    cpu_cores: int
+    memory_bytes: int
+    swap_bytes: int
+    os_id: str
+    os_version: str
+    os_name: str
+    kernel: str
+    arch: str
+    cgroup_version: int | None
+    modules: dict[str, ModuleState]
+    nouveau_loaded: bool
+    nvidia_pci_devices: tuple[str, ...]
+    disks: tuple[DiskFacts, ...]
+    ports: tuple[PortFacts, ...]
+    existing: tuple[str, ...]  # "k3s", "docker", "containerd", "rke2", ...
+    time_sync: Literal["synchronized", "service running", "not synchronized", "unknown"]
+    is_root: bool = True
+
+
+@dataclass(frozen=True)
+class Facts:
+    host: HostFacts
+    nvml: NvmlFacts
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
