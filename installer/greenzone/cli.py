@@ -106,6 +106,31 @@ def build_parser() -> _Parser:
         help="bundle whose models must fit (default: the answers' bundle.path)",
     )
     _json_flag(preflight)
+
+    bundle = commands.add_parser(
+        "bundle", help="keygen, sign and verify air-gap bundles", description="Air-gap bundle tools."
+    )
+    bundle_sub = bundle.add_subparsers(title="bundle commands", metavar="ACTION", parser_class=_Parser)
+    keygen = _command(
+        bundle_sub, "keygen", "greenzone.commands.bundle:keygen", "create an ed25519 key pair for signing bundles"
+    )
+    keygen.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="private key file; FILE.pub is the public key"
+    )
+    sign = _command(bundle_sub, "sign", "greenzone.commands.bundle:sign", "sign a bundle's manifest (bundle.yaml.sig)")
+    sign.add_argument("bundle", type=Path, metavar="DIR")
+    sign.add_argument("--key", type=Path, required=True, metavar="PRIVATE_KEY")
+    verify = _command(
+        bundle_sub,
+        "verify",
+        "greenzone.commands.bundle:verify",
+        "check a bundle's signature and re-hash every file, naming each missing, extra or altered one",
+    )
+    verify.add_argument("bundle", type=Path, metavar="DIR")
+    verify.add_argument("--key", type=Path, required=True, metavar="PUBLIC_KEY", help="the vendor's ed25519 public key")
+    verify.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once (default: cores + 1)")
+    _json_flag(verify)
+    bundle.set_defaults(handler=None, subparser=bundle)
     return parser
 
 

@@ -7,12 +7,13 @@ models with their memory needs); the file list is kept for `bundle verify`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 MANIFEST_NAME = "bundle.yaml"
+SIGNATURE_NAME = "bundle.yaml.sig"
 MANIFEST_FORMAT_VERSION = 1
 
 
@@ -39,18 +40,52 @@ class BundleModel(_Section):
     """GPU memory one replica needs to load the model with its default context (weights + KV cache)."""
 
 
+def _relative(value: str) -> str:
+    parts = value.split("/")
+    if value.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\\" in value:
+        raise ValueError(f"{value!r} is not a plain relative path inside the bundle")
+    return value
+
+
 class BundleFile(_Section):
-    path: str
+    path: Annotated[str, AfterValidator(_relative)]
+    """Path relative to the bundle directory, with `/` separators."""
+
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Component(_Section):
+    name: str
+    """What it is: `k3s`, `helm`, `gpu-operator`, `harbor`, `greenzone-inference`..."""
+
+    version: str
+    kind: Literal["binary", "script", "archive", "chart", "image", "model", "wheel"]
+    paths: list[str] = Field(default_factory=list)
+    """Files of the bundle that belong to it."""
+
+
+class BundleImage(_Section):
+    ref: str
+    """Upstream reference without digest, e.g. `docker.io/ollama/ollama:0.6.5`."""
+
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    """Digest of the manifest or index stored in images/ (what the lock pinned)."""
+
+    platforms: list[str] = Field(default_factory=list)
 
 
 class Manifest(_Section):
     format_version: Literal[1]
     product_version: str
     created: str = ""
+    components: list[Component] = Field(default_factory=list)
+    images: list[BundleImage] = Field(default_factory=list)
     models: list[BundleModel] = Field(default_factory=list)
     files: list[BundleFile] = Field(default_factory=list)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=120)
 
     def model_named(self, name: str) -> BundleModel | None:
         return next((model for model in self.models if model.name == name), None)

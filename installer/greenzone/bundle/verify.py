@@ -1,0 +1,155 @@
+"""`bundle verify`: every file re-hashed against the signed manifest; each problem named.
+
+Order matters: the signature is checked over the exact bytes of `bundle.yaml` before its list of
+files is trusted, so an attacker who edits the manifest to match altered files is caught.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from greenzone.bundle.hashing import Progress, sha256_many
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, ManifestError, parse_manifest
+from greenzone.bundle.sign import load_public_key, signature_matches
+from greenzone.results import Check, Report, Status
+
+GiB = 1024**3
+
+
+def _fail(name: str, detail: str, remedy: str, location: str = "") -> Check:
+    return Check(name, Status.FAIL, detail, remedy, "bundle", location)
+
+
+def _signature_check(bundle_dir: Path, manifest_bytes: bytes, key: Ed25519PublicKey, public_key: Path) -> Check:
+    signature = bundle_dir / SIGNATURE_NAME
+    if not signature.is_file():
+        return _fail(
+            "signature",
+            f"{SIGNATURE_NAME} is missing: the bundle is unsigned",
+            "ask the vendor for a signed bundle (`greenzone bundle sign`); never install an unsigned one",
+            str(signature),
+        )
+    if not signature_matches(key, manifest_bytes, signature.read_bytes()):
+        return _fail(
+            "signature",
+            f"{SIGNATURE_NAME} does not match {MANIFEST_NAME} for key {public_key}",
+            "the manifest was changed after signing or the key is wrong: get the bundle and key again from the vendor",
+            str(signature),
+        )
+    return Check("signature", Status.PASS, f"ed25519 signature valid for {public_key}", group="bundle")
+
+
+def total_bytes(manifest: Manifest) -> int:
+    return sum(item.size for item in manifest.files)
+
+
+def read_signed_manifest(bundle_dir: Path) -> tuple[bytes, Manifest]:
+    raw = (bundle_dir / MANIFEST_NAME).read_bytes()
+    return raw, parse_manifest(raw.decode("utf-8"), str(bundle_dir / MANIFEST_NAME))
+
+
+def verify_bundle(
+    bundle_dir: Path,
+    public_key: Path,
+    *,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    key = load_public_key(public_key)  # a wrong key file is the user's input error, whatever the bundle
+    manifest_path = bundle_dir / MANIFEST_NAME
+    if not bundle_dir.is_dir():
+        return Report(
+            "bundle verify", (_fail("bundle", f"{bundle_dir} is not a directory", "give the bundle directory"),)
+        )
+    try:
+        raw, manifest = read_signed_manifest(bundle_dir)
+    except FileNotFoundError:
+        return Report(
+            "bundle verify",
+            (_fail("manifest", f"{MANIFEST_NAME} is missing", "this is not a (complete) bundle", str(manifest_path)),),
+        )
+    except (ManifestError, UnicodeDecodeError, OSError) as error:
+        return Report(
+            "bundle verify",
+            (
+                _fail(
+                    "manifest", f"{MANIFEST_NAME} cannot be read: {error}", "get the bundle again", str(manifest_path)
+                ),
+            ),
+        )
+    checks = [_signature_check(bundle_dir, raw, key, public_key)]
+
+    expected = {item.path: item for item in manifest.files}
+    present: set[str] = set()
+    for path in sorted(bundle_dir.rglob("*")):
+        relative = path.relative_to(bundle_dir).as_posix()
+        if relative in (MANIFEST_NAME, SIGNATURE_NAME) or (path.is_dir() and not path.is_symlink()):
+            continue
+        present.add(relative)
+        if relative not in expected:
+            checks.append(
+                _fail(
+                    relative,
+                    "extra file: not listed in the signed manifest",
+                    "remove it; a bundle holds only what its manifest lists",
+                    str(path),
+                )
+            )
+        elif path.is_symlink() or not path.is_file():
+            checks.append(
+                _fail(relative, "not a regular file (a link or device)", "replace it by the real file", str(path))
+            )
+            present.discard(relative)
+    to_hash = [name for name in expected if name in present]
+    for name in expected:
+        if name not in present and not (bundle_dir / name).is_symlink():
+            checks.append(
+                _fail(name, "missing", "copy the bundle again; the file did not arrive", str(bundle_dir / name))
+            )
+    results = sha256_many([bundle_dir / name for name in to_hash], jobs=jobs, progress=progress)
+    good = 0
+    for name, result in zip(to_hash, results, strict=True):
+        want = expected[name]
+        location = str(bundle_dir / name)
+        if result.sha256 is None:
+            checks.append(
+                _fail(name, f"cannot be read: {result.error}", "check the medium and copy it again", location)
+            )
+        elif result.size < want.size:
+            checks.append(
+                _fail(name, f"truncated: {result.size} of {want.size} bytes", "copy the file again", location)
+            )
+        elif result.size > want.size:
+            checks.append(
+                _fail(name, f"grown: {result.size} bytes, {want.size} expected", "copy the file again", location)
+            )
+        elif result.sha256 != want.sha256:
+            checks.append(
+                _fail(
+                    name,
+                    f"altered: sha256 {result.sha256[:16]}…, manifest says {want.sha256[:16]}…",
+                    "the file was changed or damaged: copy it again from the vendor's medium",
+                    location,
+                )
+            )
+        else:
+            good += 1
+    size = total_bytes(manifest)
+    checks.insert(
+        1,
+        Check(
+            "files",
+            Status.PASS if good == len(expected) else Status.FAIL,
+            f"{good} of {len(expected)} files ({size / GiB:.2f} GiB) match the manifest",
+            "" if good == len(expected) else "see the files named below",
+            "bundle",
+        ),
+    )
+    return Report(
+        "bundle verify",
+        tuple(checks),
+        data={"product_version": manifest.product_version, "files": len(expected), "bytes": size},
+        title=f"Bundle {bundle_dir} (greenzone {manifest.product_version})",
+    )
