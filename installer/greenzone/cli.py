@@ -130,6 +130,14 @@ def build_parser() -> _Parser:
     verify.add_argument("--key", type=Path, required=True, metavar="PUBLIC_KEY", help="the vendor's ed25519 public key")
     verify.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once (default: cores + 1)")
     _json_flag(verify)
+    inspect = _command(
+        bundle_sub,
+        "inspect",
+        "greenzone.commands.bundle:inspect",
+        "list a bundle's components, images (with shared-layer savings) and models",
+    )
+    inspect.add_argument("bundle", type=Path, metavar="DIR")
+    _json_flag(inspect)
     bundle.set_defaults(handler=None, subparser=bundle)
     return parser
 

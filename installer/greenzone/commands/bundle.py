@@ -45,3 +45,37 @@ def verify(args: argparse.Namespace) -> Report:
         total = None  # verify_bundle reports why
     with byte_progress("verifying", total) as advance:
         return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=advance)
+
+
+def inspect(args: argparse.Namespace) -> str:
+    import json
+
+    from greenzone.bundle.inspect import inspect_bundle
+
+    try:
+        info = inspect_bundle(args.bundle)
+    except ManifestError as error:
+        raise InputError(str(error), hint="point at a bundle directory (the one holding bundle.yaml)") from None
+    if args.json:
+        return json.dumps(info, indent=2)
+    gib = 1024**3
+    lines = [
+        f"bundle {args.bundle}: greenzone {info['product_version']}, created {info['created'] or 'unknown'}",
+        f"  {info['files']} files, {info['bytes'] / gib:.2f} GiB",
+        "components:",
+        *(f"  {c['name']:<28} {c['version']:<16} {c['kind']}" for c in info["components"]),
+        "images:",
+        *(f"  {i['ref']}  {i['digest'][:19]}  {i['bytes'] / 2**20:.1f} MiB" for i in info["images"]),
+    ]
+    saved = info["images_bytes_separate"] - info["images_bytes_stored"]
+    if info["images"]:
+        lines.append(
+            f"  stored once: {info['images_bytes_stored'] / 2**20:.1f} MiB instead of "
+            f"{info['images_bytes_separate'] / 2**20:.1f} MiB as separate archives (shared layers save {saved / 2**20:.1f} MiB)"
+        )
+    lines.append("models:")
+    lines.extend(
+        f"  {m['name']:<36} {m['engine']:<7} {m['size_bytes'] / gib:.1f} GiB on disk, needs {m['vram_bytes'] / gib:.1f} GiB GPU memory"
+        for m in info["models"]
+    )
+    return "\n".join(lines) + "\n"

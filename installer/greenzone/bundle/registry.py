@@ -1,0 +1,293 @@
+"""A small OCI distribution client: what `bundle build` pulls with and what install/sync push with.
+
+Standard library HTTP only, because the same code runs on the air-gapped appliance where nothing
+else may be installed. Supports anonymous, basic and bearer-token auth (the token dance Docker Hub,
+Harbor and ECR's proxy use), a custom CA, and plain HTTP for registries on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import re
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Descriptor, Layout
+from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.redact import REDACTOR
+
+log = logging.getLogger(__name__)
+ACCEPT_MANIFESTS = ", ".join([MANIFEST, *INDEX_TYPES, DOCKER_MANIFEST])
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class RegistryError(EnvironmentProblem):
+    """The registry refused or failed a request; the message names the request."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """`docker.io/ollama/ollama:0.6.5` -> (`docker.io`, `ollama/ollama`, `0.6.5`); a digest may stand for the tag."""
+    name, _, digest = ref.partition("@")
+    host, _, rest = name.partition("/")
+    if not rest or ("." not in host and ":" not in host and host != "localhost"):
+        host, rest = "docker.io", name
+    if host == "docker.io" and "/" not in rest.split(":")[0]:
+        rest = f"library/{rest}"
+    repository, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
+    return host, repository, digest or tag or "latest"
+
+
+class Registry:
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: Credentials | None = None,
+        ca_file: Path | None = None,
+        timeout: float = 60,
+    ) -> None:
+        if "://" not in url:
+            raise InputError(
+                f"registry URL {url!r} has no scheme",
+                hint="write https://HOST[:PORT] (or http:// for a registry on loopback)",
+            )
+        self.base = url.rstrip("/")
+        self.credentials = credentials
+        if credentials:
+            REDACTOR.register(credentials.password)
+        self.timeout = timeout
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        self._tokens: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # --- HTTP with the auth dance -------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base}{path}"
+
+    def _auth_header(self, scope: str) -> dict[str, str]:
+        with self._lock:
+            token = self._tokens.get(scope)
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        if self.credentials and self._tokens.get("__basic__"):
+            raw = f"{self.credentials.username}:{self.credentials.password}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        return {}
+
+    def _authenticate(self, challenge: str, scope: str) -> None:
+        kind, _, params = challenge.partition(" ")
+        if kind.lower() == "basic":
+            if not self.credentials:
+                raise RegistryError(
+                    f"{self.base} needs a user name and password", hint="give the registry's credentials file"
+                )
+            with self._lock:
+                self._tokens["__basic__"] = "yes"
+            return
+        values = dict(_CHALLENGE.findall(params))
+        query = {"service": values.get("service", "")}
+        if values.get("scope") or scope:
+            query["scope"] = values.get("scope") or scope
+        request = urllib.request.Request(values["realm"] + "?" + urllib.parse.urlencode(query))
+        if self.credentials:
+            raw = f"{self.credentials.username}:{self.credentials.password}".encode()
+            request.add_header("Authorization", "Basic " + base64.b64encode(raw).decode())
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise RegistryError(
+                f"{self.base} refused a token for {scope or 'its catalog'} (HTTP {error.code})",
+                hint="check the registry credentials and that the user may push to that project",
+            ) from None
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"{self.base} answered its token request without a token", hint="check the registry")
+        REDACTOR.register(token)
+        with self._lock:
+            self._tokens[scope] = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str = "",
+        data: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> tuple[int, Any, bytes]:
+        for attempt in range(2):
+            request = urllib.request.Request(self._url(path), data=data, method=method)
+            for key, value in {**(headers or {}), **self._auth_header(scope)}.items():
+                request.add_header(key, value)
+            try:
+                with self._opener.open(request, timeout=self.timeout) as response:
+                    return response.status, response.headers, response.read() if method != "HEAD" else b""
+            except urllib.error.HTTPError as error:
+                if error.code == 401 and attempt == 0 and error.headers.get("WWW-Authenticate"):
+                    self._authenticate(error.headers["WWW-Authenticate"], scope)
+                    if hasattr(data, "seek"):
+                        data.seek(0)  # type: ignore[union-attr]
+                    continue
+                if error.code in expect:
+                    return error.code, error.headers, b""
+                detail = error.read()[:300].decode("utf-8", "replace") if method != "HEAD" else ""
+                raise RegistryError(
+                    f"{method} {self._url(path).split('?')[0]} failed: HTTP {error.code} {detail}".strip(),
+                    hint="check the registry's logs, disk space and the user's permissions",
+                ) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                reason = getattr(error, "reason", error)
+                raise RegistryError(
+                    f"cannot reach {self.base}: {reason}",
+                    hint="check the registry address, that it runs, and the CA file for https",
+                ) from None
+        raise RegistryError(f"{self.base} keeps refusing the credentials", hint="check the user name and password")
+
+    # --- distribution API -----------------------------------------------------------------------
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        scope = f"repository:{repository}:pull"
+        status, _, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404))
+        return status == 200
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> bool:
+        """Cross-repository mount: the registry links a blob it holds instead of receiving it again."""
+        scope = f"repository:{repository}:pull,push"
+        query = urllib.parse.urlencode({"mount": digest, "from": source})
+        status, headers, _ = self.request(
+            "POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope, data=b"", expect=(201, 202)
+        )
+        if status == 202 and headers.get("Location"):  # not mounted: cancel the upload session it opened
+            location = urllib.parse.urljoin(self.base + "/", headers["Location"])
+            with contextlib.suppress(RegistryError):
+                self.request("DELETE", location, scope=scope, expect=(204, 404, 405))
+        return status == 201
+
+    def push_blob(self, repository: str, descriptor: Descriptor, path: Path) -> None:
+        scope = f"repository:{repository}:pull,push"
+        _, headers, _ = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, data=b"", expect=(202,))
+        location = urllib.parse.urljoin(self.base + "/", headers["Location"])
+        separator = "&" if "?" in location else "?"
+        with path.open("rb") as body:
+            self.request(
+                "PUT",
+                f"{location}{separator}digest={urllib.parse.quote(descriptor.digest)}",
+                scope=scope,
+                data=body,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(descriptor.size)},
+                expect=(201,),
+            )
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> str:
+        scope = f"repository:{repository}:pull,push"
+        _, headers, _ = self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=scope,
+            data=body,
+            headers={"Content-Type": media_type},
+            expect=(201,),
+        )
+        return str(headers.get("Docker-Content-Digest", ""))
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
+        scope = f"repository:{repository}:pull"
+        _, headers, body = self.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", scope=scope, headers={"Accept": ACCEPT_MANIFESTS}
+        )
+        return str(headers.get("Content-Type", "")).split(";")[0], body
+
+
+@dataclass
+class PushStats:
+    uploaded: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    bytes_uploaded: int = 0
+    manifests: int = 0
+    images: list[str] = field(default_factory=list)
+
+
+def push_layout(
+    layout: Layout,
+    registry: Registry,
+    repository_for: Callable[[str], tuple[str, str]],
+    *,
+    jobs: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> PushStats:
+    """Copy every image of `layout` to `registry`, digests unchanged; blobs it already has are skipped.
+
+    `repository_for(ref)` gives (repository, tag) in the target registry for an image's reference.
+    """
+    stats = PushStats()
+    lock = threading.Lock()
+    holder: dict[str, str] = {}  # digest -> a repository that already has it (for mounts)
+
+    def send(repository: str, blob: Descriptor) -> None:
+        if registry.has_blob(repository, blob.digest):
+            with lock:
+                stats.skipped += 1
+            if progress:
+                progress(blob.size)
+            return
+        with lock:
+            source = holder.get(blob.digest)
+        if source and source != repository and registry.mount_blob(repository, blob.digest, source):
+            with lock:
+                stats.mounted += 1
+        else:
+            registry.push_blob(repository, blob, layout.blob_path(blob.digest))
+            with lock:
+                stats.uploaded += 1
+                stats.bytes_uploaded += blob.size
+        if progress:
+            progress(blob.size)
+
+    for image in layout.index():
+        if image.ref is None:
+            continue
+        repository, tag = repository_for(image.ref)
+        descriptors = list(layout.walk(image))
+        blobs = list(
+            {d.digest: d for d in descriptors if d.media_type not in (*INDEX_TYPES, MANIFEST, DOCKER_MANIFEST)}.values()
+        )
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(lambda blob, repository=repository: send(repository, blob), blobs))
+        for blob in blobs:
+            holder.setdefault(blob.digest, repository)
+        for descriptor in descriptors:
+            if descriptor.media_type in (*INDEX_TYPES, MANIFEST, DOCKER_MANIFEST):
+                reference = tag if descriptor.digest == image.digest else descriptor.digest
+                body = layout.read_blob(descriptor.digest)
+                got = registry.put_manifest(repository, reference, descriptor.media_type, body)
+                if got and got != descriptor.digest:
+                    raise RegistryError(
+                        f"{registry.base} stored {repository}:{reference} as {got}, not {descriptor.digest}",
+                        hint="the registry rewrote the manifest; use a registry that keeps digests",
+                    )
+                stats.manifests += 1
+        stats.images.append(f"{repository}:{tag}@{image.digest}")
+    log.info("pushed %d images: %s", len(stats.images), stats)
+    return stats
