@@ -1,0 +1,137 @@
+"""Resumable, verified downloads for `bundle build` (vendor side, connected machine).
+
+A file is fetched into `<dest>.part`; after an interruption the next run asks for the rest with an
+HTTP Range request. Only when the whole file hashes to the lock's sha256 is it renamed into place, so
+a bundle directory never holds a partial or wrong artifact under its final name, and a complete,
+correct file is never downloaded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+from greenzone.bundle.hashing import sha256_file
+from greenzone.errors import EnvironmentProblem, InputError
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+class DownloadError(EnvironmentProblem):
+    """The upstream could not deliver the file after every retry."""
+
+
+class ChecksumMismatch(InputError):
+    """The upstream delivered a different file than the lock pins: never written under its name."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    size: int
+    reused: bool  # already complete and correct: nothing was downloaded
+    resumed_from: int = 0
+
+
+def _hash_prefix(path: Path) -> tuple[hashlib._Hash, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest, size
+
+
+def _expected_total(headers: Message, offset: int) -> int | None:
+    """The full size of the file, from Content-Range (206) or Content-Length (200)."""
+    content_range = headers.get("Content-Range", "")
+    if "/" in content_range and not content_range.endswith("/*"):
+        return int(content_range.rsplit("/", 1)[1])
+    length = headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    sha256: str,
+    *,
+    retries: int = 4,
+    timeout: float = 60,
+    backoff: float = 1.0,
+    progress: Callable[[int], None] | None = None,
+) -> Fetched:
+    if dest.is_file():
+        existing = sha256_file(dest)
+        if existing.sha256 == sha256:
+            if progress:
+                progress(existing.size)
+            return Fetched(dest, existing.size, reused=True)
+        log.warning("%s does not match the lock; downloading it again", dest)
+        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    # The digest and offset follow every byte written to the part file, across retries.
+    digest, offset = _hash_prefix(part) if part.exists() else (hashlib.sha256(), 0)
+    first_offset = offset
+    if progress and offset:
+        progress(offset)
+    attempt = 0
+    while True:
+        request = urllib.request.Request(url, headers={"User-Agent": "greenzone-bundle-build"})
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if offset and response.status != 206:
+                    # The server ignored the Range: start over rather than append a second copy.
+                    digest, offset = hashlib.sha256(), 0
+                    part.unlink(missing_ok=True)
+                total = _expected_total(response.headers, offset)
+                with part.open("ab") as out:
+                    while chunk := response.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        offset += len(chunk)
+                        if progress:
+                            progress(len(chunk))
+            if total is None or offset >= total:
+                break
+            reason = f"connection closed after {offset} of {total} bytes"
+        except urllib.error.HTTPError as error:
+            if error.code == 416 and offset:  # asked past the end: the part file is already whole
+                break
+            if error.code < 500 and error.code != 429:
+                raise DownloadError(
+                    f"{url} answered HTTP {error.code}", hint="check the URL in the lock file"
+                ) from None
+            reason = f"HTTP {error.code}"
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+            reason = str(getattr(error, "reason", error)) or type(error).__name__
+        attempt += 1
+        if attempt > retries:
+            raise DownloadError(
+                f"{url} failed {attempt} times ({reason}); {offset} bytes kept in {part}",
+                hint="run the build again: it resumes where it stopped",
+            )
+        log.info("retrying %s after %s (attempt %d)", url, reason, attempt)
+        time.sleep(backoff * 2 ** (attempt - 1))
+    got = digest.hexdigest()
+    if got != sha256:
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatch(
+            f"{url} delivered sha256 {got}, the lock pins {sha256}",
+            hint="the upstream file changed or was tampered with; check it, then update the lock (`bundle lock --update`)",
+        )
+    part.replace(dest)
+    return Fetched(dest, offset, reused=False, resumed_from=first_offset)
