@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import (
@@ -17,9 +18,16 @@ from rich.progress import (
 )
 
 
+@dataclass(frozen=True)
+class Meter:
+    """`advance(n_bytes)` from any thread (rich's Progress is thread-safe); `start(total)` once it is known."""
+
+    advance: Callable[[int], None]
+    start: Callable[[int], None]
+
+
 @contextmanager
-def byte_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """Yields an `advance(n_bytes)` callback; thread-safe, as rich's Progress is."""
+def byte_progress(description: str, total: int | None = None) -> Iterator[Meter]:
     console = Console(file=sys.stderr)
     with Progress(
         TextColumn("{task.description}"),
@@ -32,4 +40,7 @@ def byte_progress(description: str, total: int | None) -> Iterator[Callable[[int
         disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+        yield Meter(
+            advance=lambda n: progress.advance(task, n),
+            start=lambda n: progress.update(task, total=n),
+        )

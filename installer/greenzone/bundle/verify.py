@@ -6,6 +6,7 @@ files is trusted, so an attacker who edits the manifest to match altered files i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -56,7 +57,9 @@ def verify_bundle(
     *,
     jobs: int | None = None,
     progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> Report:
+    """`on_total` learns the bytes to hash as soon as the manifest is read (to size a progress bar)."""
     key = load_public_key(public_key)  # a wrong key file is the user's input error, whatever the bundle
     manifest_path = bundle_dir / MANIFEST_NAME
     if not bundle_dir.is_dir():
@@ -79,6 +82,8 @@ def verify_bundle(
                 ),
             ),
         )
+    if on_total:
+        on_total(total_bytes(manifest))
     checks = [_signature_check(bundle_dir, raw, key, public_key)]
 
     expected = {item.path: item for item in manifest.files}

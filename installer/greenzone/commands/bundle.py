@@ -9,7 +9,7 @@ from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
 from greenzone.bundle.sign import keygen as make_keys
 from greenzone.bundle.sign import load_private_key, sign_bytes
-from greenzone.bundle.verify import read_signed_manifest, total_bytes, verify_bundle
+from greenzone.bundle.verify import read_signed_manifest, verify_bundle
 from greenzone.errors import InputError
 from greenzone.progress import byte_progress
 from greenzone.results import Report
@@ -38,13 +38,8 @@ def sign(args: argparse.Namespace) -> str:
 
 
 def verify(args: argparse.Namespace) -> Report:
-    try:
-        _, manifest = read_signed_manifest(args.bundle)
-        total: int | None = total_bytes(manifest)
-    except (OSError, ManifestError, UnicodeDecodeError):
-        total = None  # verify_bundle reports why
-    with byte_progress("verifying", total) as advance:
-        return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=advance)
+    with byte_progress("verifying") as meter:
+        return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
 
 
 def inspect(args: argparse.Namespace) -> str:

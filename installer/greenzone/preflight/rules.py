@@ -47,20 +47,23 @@ def required_ports(answers: Answers | None) -> dict[int, str]:
 # --- host ---------------------------------------------------------------------------------------
 
 
+def _tier(value: int, minimum: int, good: int) -> Status:
+    """Below `minimum` fails, below `good` warns: the shape of every sizing check."""
+    return Status.FAIL if value < minimum else Status.WARN if value < good else Status.PASS
+
+
 def host_checks(host: HostFacts, answers: Answers | None) -> Iterator[Check]:
     cores = host.cpu_cores
-    status = Status.FAIL if cores < MIN_CPU_CORES else Status.WARN if cores < GOOD_CPU_CORES else Status.PASS
     yield _check(
         "cpu",
-        status,
+        _tier(cores, MIN_CPU_CORES, GOOD_CPU_CORES),
         f"{cores} logical cores",
         f"k3s, Harbor and the inference engine need at least {MIN_CPU_CORES} cores, {GOOD_CPU_CORES}+ recommended",
     )
     memory = host.memory_bytes
-    status = Status.FAIL if memory < MIN_MEMORY else Status.WARN if memory < GOOD_MEMORY else Status.PASS
     yield _check(
         "memory",
-        status,
+        _tier(memory, MIN_MEMORY, GOOD_MEMORY),
         f"{_gib(memory)} RAM",
         f"at least {_gib(MIN_MEMORY)} are needed, {_gib(GOOD_MEMORY)}+ recommended (more for CPU inference)",
     )
