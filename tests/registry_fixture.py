@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -21,8 +22,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_registry(workdir: Path) -> Iterator[str]:
-    """Starts `docker-registry serve` with its own storage; yields its http:// URL; stops it after."""
+def running_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Starts `docker-registry serve` with its own storage; yields its URL; stops it after.
+
+    `auth` is the registry's `auth:` config section as flow YAML (htpasswd or token); `tls` a
+    (certificate, key) pair, which makes the URL https://.
+    """
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry is needed (.ci/setup installs Debian's docker-registry package)"
     port = free_port()
@@ -32,17 +37,23 @@ def running_registry(workdir: Path) -> Iterator[str]:
         "version: 0.1\n"
         "log: {level: error}\n"
         f"storage: {{filesystem: {{rootdirectory: {workdir / 'storage'}}}, delete: {{enabled: true}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+        + (f"auth: {auth}\n" if auth else "")
+        + f"http: {{addr: '127.0.0.1:{port}'"
+        + (f", tls: {{certificate: '{tls[0]}', key: '{tls[1]}'}}" if tls else "")
+        + "}\n"
     )
     log = (workdir / "registry.log").open("w")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    probe = ssl._create_unverified_context() if tls else None  # readiness only; tests verify for real
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/v2/", timeout=1):
+                with urllib.request.urlopen(f"{url}/v2/", timeout=1, context=probe):
                     break
+            except urllib.error.HTTPError:
+                break  # 401 from an auth-protected registry: it is up
             except (urllib.error.URLError, ConnectionError):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(

@@ -108,7 +108,7 @@ def build_parser() -> _Parser:
     _json_flag(preflight)
 
     bundle = commands.add_parser(
-        "bundle", help="keygen, sign and verify air-gap bundles", description="Air-gap bundle tools."
+        "bundle", help="build, sign, verify and pack air-gap bundles", description="Air-gap bundle tools."
     )
     bundle_sub = bundle.add_subparsers(title="bundle commands", metavar="ACTION", parser_class=_Parser)
     keygen = _command(
@@ -126,10 +126,55 @@ def build_parser() -> _Parser:
         "greenzone.commands.bundle:verify",
         "check a bundle's signature and re-hash every file, naming each missing, extra or altered one",
     )
-    verify.add_argument("bundle", type=Path, metavar="DIR")
+    verify.add_argument(
+        "bundle",
+        type=Path,
+        metavar="DIR|PARTS",
+        help="a bundle directory, or the .sha256 list (or any part) written by `bundle pack`",
+    )
     verify.add_argument("--key", type=Path, required=True, metavar="PUBLIC_KEY", help="the vendor's ed25519 public key")
     verify.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once (default: cores + 1)")
+    verify.add_argument(
+        "--unpack-to", type=Path, default=None, metavar="DIR", help="where parts are unpacked (default: beside them)"
+    )
     _json_flag(verify)
+    lock = _command(
+        bundle_sub,
+        "lock",
+        "greenzone.commands.bundle:lock",
+        "check a lock file, or fill its `unresolved` pins from upstream (--update, connected machine)",
+    )
+    lock.add_argument("lock", type=Path, metavar="LOCK", nargs="?", default=Path("airgap/bundle.lock.yaml"))
+    lock.add_argument("--update", action="store_true", help="resolve every `unresolved` pin and write it into the file")
+    lock.add_argument(
+        "--auth", type=Path, default=None, metavar="FILE", help="registry credentials (docker config.json)"
+    )
+    build = _command(
+        bundle_sub,
+        "build",
+        "greenzone.commands.bundle:build",
+        "download and pull everything the lock pins into a bundle directory, checked byte for byte",
+    )
+    build.add_argument("--lock", type=Path, default=Path("airgap/bundle.lock.yaml"), metavar="FILE")
+    build.add_argument("--out", type=Path, required=True, metavar="DIR", help="bundle directory (re-runs resume)")
+    build.add_argument(
+        "--auth", type=Path, default=None, metavar="FILE", help="registry credentials (docker config.json)"
+    )
+    build.add_argument("--helm", type=Path, default=None, metavar="PATH", help="helm binary to package our charts")
+    build.add_argument("--sign-key", type=Path, default=None, metavar="PRIVATE_KEY", help="sign bundle.yaml when built")
+    build.add_argument("--tar", type=Path, default=None, metavar="FILE", help="also write the bundle as FILE (a tar)")
+    build.add_argument("--split", default=None, metavar="SIZE", help="cut the tar into parts, e.g. 4000M for FAT32")
+    build.add_argument("--pip-arg", action="append", metavar="ARG", help="extra argument for pip (repeatable)")
+    build.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once when sealing")
+    pack = _command(
+        bundle_sub,
+        "pack",
+        "greenzone.commands.bundle:pack",
+        "write a built bundle as a tar, or parts for removable media",
+    )
+    pack.add_argument("bundle", type=Path, metavar="DIR")
+    pack.add_argument("--out", type=Path, required=True, metavar="FILE", help="the tar (parts: FILE.000, FILE.001...)")
+    pack.add_argument("--split", default=None, metavar="SIZE", help="part size, e.g. 4000M (FAT32 holds < 4 GiB)")
     inspect = _command(
         bundle_sub,
         "inspect",

@@ -11,16 +11,20 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from greenzone.bundle.hashing import sha256_file
 from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -61,6 +65,18 @@ def _expected_total(headers: Message, offset: int) -> int | None:
     return offset + int(length) if length and length.isdigit() else None
 
 
+def _plain_request(url: str, offset: int) -> urllib.request.Request:
+    request = urllib.request.Request(url, headers={"User-Agent": "greenzone-bundle-build"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    token = os.environ.get("HF_TOKEN")
+    if token and urllib.parse.urlsplit(url).hostname == "huggingface.co":
+        # Gated models (Gemma, Llama) need the vendor's token; unredirected, so the CDN never sees it.
+        REDACTOR.register(token)
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
+    return request
+
+
 def fetch(
     url: str,
     dest: Path,
@@ -70,7 +86,16 @@ def fetch(
     timeout: float = 60,
     backoff: float = 1.0,
     progress: Callable[[int], None] | None = None,
+    request_for: Callable[[int], urllib.request.Request] | None = None,
+    opener: Callable[..., Any] = urllib.request.urlopen,
+    reauthenticate: Callable[[], None] | None = None,
 ) -> Fetched:
+    """Download `url` to `dest` unless `dest` already holds exactly `sha256`.
+
+    `request_for(offset)` builds each attempt's request (a registry adds its bearer token there);
+    `reauthenticate` is called once on HTTP 401, for tokens that expire during long downloads.
+    """
+    request_for = request_for or (lambda offset: _plain_request(url, offset))
     if dest.is_file():
         existing = sha256_file(dest)
         if existing.sha256 == sha256:
@@ -88,11 +113,9 @@ def fetch(
         progress(offset)
     attempt = 0
     while True:
-        request = urllib.request.Request(url, headers={"User-Agent": "greenzone-bundle-build"})
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
+        request = request_for(offset)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with opener(request, timeout=timeout) as response:
                 if offset and response.status != 206:
                     # The server ignored the Range: start over rather than append a second copy.
                     digest, offset = hashlib.sha256(), 0
@@ -111,6 +134,10 @@ def fetch(
         except urllib.error.HTTPError as error:
             if error.code == 416 and offset:  # asked past the end: the part file is already whole
                 break
+            if error.code == 401 and reauthenticate is not None:
+                reauthenticate()
+                reauthenticate = None
+                continue
             if error.code < 500 and error.code != 429:
                 raise DownloadError(
                     f"{url} answered HTTP {error.code}", hint="check the URL in the lock file"
@@ -135,3 +162,23 @@ def fetch(
         )
     part.replace(dest)
     return Fetched(dest, offset, reused=False, resumed_from=first_offset)
+
+
+def hash_url(url: str, *, timeout: float = 60, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """sha256 and size of what `url` serves now, streamed and not kept: how `bundle lock --update` pins a file."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(_plain_request(url, 0), timeout=timeout) as response:
+            while chunk := response.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if progress:
+                    progress(len(chunk))
+    except urllib.error.HTTPError as error:
+        raise DownloadError(f"{url} answered HTTP {error.code}", hint="check the URL in the lock file") from None
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+        raise DownloadError(
+            f"cannot download {url}: {getattr(error, 'reason', error)}", hint="check the network and the URL"
+        ) from None
+    return digest.hexdigest(), size

@@ -70,9 +70,15 @@ class BundleImage(_Section):
     """Upstream reference without digest, e.g. `docker.io/ollama/ollama:0.6.5`."""
 
     digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    """Digest of the manifest or index stored in images/ (what the lock pinned)."""
+    """Digest of the manifest or index stored in images/ (what pods and registries will see)."""
+
+    source_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    """Upstream digest the lock pinned, when platforms were filtered out of a multi-platform index."""
 
     platforms: list[str] = Field(default_factory=list)
+
+    bootstrap: bool = False
+    """Needed before Harbor runs; the install also imports it through k3s's agent images directory."""
 
 
 class Manifest(_Section):

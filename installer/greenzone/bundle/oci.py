@@ -53,6 +53,14 @@ class Descriptor:
         )
 
 
+def sha256_hex(digest: str) -> str:
+    """`sha256:<hex>` -> `<hex>`; anything else is refused before it becomes a file name."""
+    algorithm, _, hexdigest = digest.partition(":")
+    if algorithm != "sha256" or len(hexdigest) != 64 or any(c not in "0123456789abcdef" for c in hexdigest):
+        raise ValueError(f"unsupported digest {digest!r}")
+    return hexdigest
+
+
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -62,10 +70,7 @@ class Layout:
         self.root = root
 
     def blob_path(self, digest: str) -> Path:
-        algorithm, _, hexdigest = digest.partition(":")
-        if algorithm != "sha256" or len(hexdigest) != 64:
-            raise ValueError(f"unsupported digest {digest!r}")
-        return self.root / "blobs" / "sha256" / hexdigest
+        return self.root / "blobs" / "sha256" / sha256_hex(digest)
 
     def init(self) -> None:
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,19 @@ class Layout:
             else:
                 yield child
         yield descriptor
+
+    def retain(self, refs: set[str]) -> list[str]:
+        """Keep only the images named `refs` and the blobs they reach; returns the digests removed."""
+        kept = [image for image in self.index() if image.ref in refs]
+        self._write_index(kept)
+        reachable = {item.digest for image in kept for item in self.walk(image)}
+        removed = []
+        for path in (self.root / "blobs" / "sha256").iterdir():
+            digest = f"sha256:{path.name}"
+            if digest not in reachable:
+                path.unlink()
+                removed.append(digest)
+        return removed
 
     def sizes(self) -> tuple[int, int]:
         """(bytes if every image were stored on its own, bytes actually stored): the dedup saving."""

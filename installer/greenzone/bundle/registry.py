@@ -93,6 +93,12 @@ class Registry:
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         return {}
 
+    def _authorize(self, request: urllib.request.Request, scope: str) -> None:
+        # Unredirected: blob downloads are often redirected to object storage (S3, a CDN), which
+        # must not receive the registry's credentials and rejects a second auth mechanism.
+        for key, value in self._auth_header(scope).items():
+            request.add_unredirected_header(key, value)
+
     def _authenticate(self, challenge: str, scope: str) -> None:
         kind, _, params = challenge.partition(" ")
         if kind.lower() == "basic":
@@ -138,8 +144,9 @@ class Registry:
     ) -> tuple[int, Any, bytes]:
         for attempt in range(2):
             request = urllib.request.Request(self._url(path), data=data, method=method)
-            for key, value in {**(headers or {}), **self._auth_header(scope)}.items():
+            for key, value in (headers or {}).items():
                 request.add_header(key, value)
+            self._authorize(request, scope)
             try:
                 with self._opener.open(request, timeout=self.timeout) as response:
                     return response.status, response.headers, response.read() if method != "HEAD" else b""
@@ -149,6 +156,12 @@ class Registry:
                     if hasattr(data, "seek"):
                         data.seek(0)  # type: ignore[union-attr]
                     continue
+                if error.code == 401:
+                    who = f"user {self.credentials.username!r}" if self.credentials else "anonymous access"
+                    raise RegistryError(
+                        f"{self.base} refused {who} for {method} {path.split('?')[0]} (HTTP 401)",
+                        hint="check the user name and password, and that the user may use that repository",
+                    ) from None
                 if error.code in expect:
                     return error.code, error.headers, b""
                 detail = error.read()[:300].decode("utf-8", "replace") if method != "HEAD" else ""
@@ -171,9 +184,30 @@ class Registry:
         status, _, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404))
         return status == 200
 
+    def blob_request(self, repository: str, digest: str, offset: int = 0) -> urllib.request.Request:
+        """A GET of one blob from `offset` on, carrying the current credentials; for `download.fetch`."""
+        request = urllib.request.Request(f"{self.base}/v2/{repository}/blobs/{digest}")
+        request.add_header("User-Agent", "greenzone-bundle-build")
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
+        self._authorize(request, f"repository:{repository}:pull")
+        return request
+
+    def open(self, request: urllib.request.Request, timeout: float) -> Any:
+        return self._opener.open(request, timeout=timeout)
+
+    def renew(self, repository: str, digest: str) -> None:
+        """Forget a token that expired mid-download and go through the auth dance again."""
+        scope = f"repository:{repository}:pull"
+        with self._lock:
+            self._tokens.pop(scope, None)
+        self.has_blob(repository, digest)
+
     def mount_blob(self, repository: str, digest: str, source: str) -> bool:
         """Cross-repository mount: the registry links a blob it holds instead of receiving it again."""
-        scope = f"repository:{repository}:pull,push"
+        # Its own token scope: a mount also needs pull on the source; a token cached for plain
+        # uploads to `repository` lacks that, and threads must not swap one for the other.
+        scope = f"repository:{repository}:pull,push repository:{source}:pull"
         query = urllib.parse.urlencode({"mount": digest, "from": source})
         status, headers, _ = self.request(
             "POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope, data=b"", expect=(201, 202)

@@ -24,7 +24,8 @@ from greenzone.bundle.manifest import (
 )
 from greenzone.errors import InputError
 
-RESERVED = {MANIFEST_NAME, SIGNATURE_NAME}
+BUILD_MARKER = ".greenzone-build"  # present while a build owns the directory and is unfinished
+RESERVED = {MANIFEST_NAME, SIGNATURE_NAME, BUILD_MARKER}
 
 
 def bundle_files(bundle_dir: Path) -> list[Path]:

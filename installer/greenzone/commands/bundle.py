@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
@@ -13,6 +14,9 @@ from greenzone.bundle.verify import read_signed_manifest, verify_bundle
 from greenzone.errors import InputError
 from greenzone.progress import byte_progress
 from greenzone.results import Report
+
+if TYPE_CHECKING:
+    from greenzone.bundle.lock import LockValidation
 
 
 def keygen(args: argparse.Namespace) -> str:
@@ -38,8 +42,44 @@ def sign(args: argparse.Namespace) -> str:
 
 
 def verify(args: argparse.Namespace) -> Report:
+    if args.bundle.is_file():
+        return _verify_parts(args)
     with byte_progress("verifying") as meter:
         return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
+
+
+def _listing_for(path: Path) -> Path:
+    """`b.tar.sha256`, `b.tar` or any `b.tar.NNN` part -> the checksum list `b.tar.sha256`."""
+    import re
+
+    name = re.sub(r"\.(\d{3}|sha256)$", "", path.name)
+    return path.with_name(name + ".sha256")
+
+
+def _verify_parts(args: argparse.Namespace) -> Report:
+    """Media from `bundle pack`: check every part, unpack them, then verify the bundle they hold."""
+    from dataclasses import replace
+
+    from greenzone.bundle.pack import check_parts, read_checksums, unpack
+
+    listing = _listing_for(args.bundle)
+    parts = read_checksums(listing)
+    total = sum(part.path.stat().st_size for part in parts if part.path.is_file())
+    with byte_progress("checking parts", total) as meter:
+        part_checks = check_parts(parts, meter.advance)
+    bad = [check for check in part_checks if check.status.value == "fail"]
+    if bad:
+        return Report("bundle verify", tuple(part_checks), title="parts damaged; nothing was unpacked")
+    dest = args.unpack_to or listing.with_name(listing.name.removesuffix(".sha256").removesuffix(".tar"))
+    if dest.exists() and any(dest.iterdir()):
+        raise InputError(
+            f"{dest} already exists and is not empty",
+            hint="remove it, or give another directory with --unpack-to",
+        )
+    unpack(parts, dest)
+    with byte_progress("verifying") as meter:
+        report = verify_bundle(dest, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
+    return replace(report, checks=(*part_checks, *report.checks), data={**report.data, "unpacked_to": str(dest)})
 
 
 def inspect(args: argparse.Namespace) -> str:
@@ -74,3 +114,107 @@ def inspect(args: argparse.Namespace) -> str:
         for m in info["models"]
     )
     return "\n".join(lines) + "\n"
+
+
+def _read_lock(path: Path) -> tuple[str, LockValidation]:
+    from greenzone.bundle.lock import parse_lock
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot read {path}: {error}", hint="give the lock file, e.g. airgap/bundle.lock.yaml"
+        ) from None
+    validation = parse_lock(text, str(path))
+    if not validation.ok:
+        raise InputError(
+            f"{path} is not a valid lock file",
+            hint="fix each problem listed; the lock's schema is installer/greenzone/schemas/bundle-lock.schema.json",
+            details=[problem.one_line() for problem in validation.problems],
+        )
+    return text, validation
+
+
+def lock(args: argparse.Namespace) -> str:
+    from greenzone.bundle.build import load_auths
+    from greenzone.bundle.lock import unresolved, unresolved_problems
+    from greenzone.bundle.resolve import update_lock
+
+    _, validation = _read_lock(args.lock)
+    if not args.update:
+        problems = unresolved_problems(validation)
+        if problems:
+            raise InputError(
+                f"{args.lock} is valid but {len(problems)} pins are unresolved",
+                hint="run `greenzone bundle lock --update` on a connected machine",
+                details=[problem.one_line() for problem in problems],
+            )
+        return f"{args.lock}: valid, every artifact pinned\n"
+    pins = unresolved(validation.lock) if validation.lock else []
+    if not pins:
+        return f"{args.lock}: nothing to resolve, every artifact is already pinned (no change)\n"
+    with byte_progress("resolving pins") as meter:
+        filled = update_lock(args.lock, validation, load_auths(args.auth), progress=meter.advance)
+    from greenzone.yamlpos import format_path
+
+    return (
+        "".join(f"{format_path(path)}: {value}\n" for path, value in filled.items())
+        + f"{len(filled)} pins written to {args.lock}\n"
+    )
+
+
+def build(args: argparse.Namespace) -> str:
+    from greenzone.bundle.build import BuildOptions, build_bundle
+    from greenzone.bundle.lock import unresolved_problems
+
+    _, validation = _read_lock(args.lock)
+    problems = unresolved_problems(validation)
+    if problems:
+        raise InputError(
+            f"{args.lock} has {len(problems)} unresolved pins; a bundle is only built from pinned bytes",
+            hint="run `greenzone bundle lock --update` on a connected machine first",
+            details=[problem.one_line() for problem in problems],
+        )
+    assert validation.lock is not None
+    options = BuildOptions(
+        lock_file=args.lock,
+        out=args.out,
+        helm=args.helm,
+        auth_file=args.auth,
+        pip_args=list(args.pip_arg or []),
+        jobs=args.jobs,
+        progress_for=lambda step: byte_progress(step),
+    )
+    result = build_bundle(validation.lock, options)
+    lines = [
+        f"built {args.out}: {len(result.manifest.files)} files, "
+        f"{sum(f.size for f in result.manifest.files) / 2**20:.1f} MiB, "
+        f"{len(result.manifest.images)} images, {len(result.manifest.models)} models",
+        f"  downloads: {result.downloaded} fetched, {result.reused} already complete and correct (kept)",
+    ]
+    if result.removed:
+        lines.append(f"  removed {len(result.removed)} files the lock no longer names")
+    if args.sign_key:
+        signature = sign_bytes(load_private_key(args.sign_key), (args.out / MANIFEST_NAME).read_bytes())
+        write_bytes_atomic(args.out / SIGNATURE_NAME, signature)
+        lines.append(f"  signed: {args.out / SIGNATURE_NAME}")
+    if args.tar:
+        parts = _pack(args.out, args.tar, args.split)
+        lines.append(f"  packed: {len(parts)} part(s), list in {parts[0].parent / (args.tar.name + '.sha256')}")
+    return "\n".join(lines) + "\n"
+
+
+def _pack(bundle_dir: Path, tar: Path, split: str | None) -> list[Path]:
+    from greenzone.bundle.pack import pack as pack_bundle
+    from greenzone.bundle.pack import parse_size
+
+    size = parse_size(split) if split else None
+    with byte_progress("packing") as meter:
+        return pack_bundle(bundle_dir, tar, split=size, progress=meter.advance)
+
+
+def pack(args: argparse.Namespace) -> str:
+    parts = _pack(args.bundle, args.out, args.split)
+    listing = args.out.with_name(args.out.name + ".sha256")
+    names = ", ".join(part.name for part in parts)
+    return f"wrote {names}\nchecksums: {listing} (check on any machine with `sha256sum -c`)\n"

@@ -1,0 +1,371 @@
+"""`bundle build`: from a lock file to a sealed bundle directory (vendor side, connected machine).
+
+Every artifact is checked against its pin before it gets its final name; `bundle.yaml` is written
+last. The output directory is owned by the build: a re-run keeps what is complete and correct,
+resumes what is partial, and removes what the lock no longer names, so the result is exactly the
+lock's content however many runs it took.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from greenzone.bundle.download import fetch
+from greenzone.bundle.lock import Lock, LockedChart
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
+from greenzone.bundle.oci import Layout
+from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
+from greenzone.bundle.registry import Credentials, Registry, split_ref
+from greenzone.bundle.seal import BUILD_MARKER as MARKER
+from greenzone.bundle.seal import seal
+from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.progress import Meter
+from greenzone.redact import REDACTOR
+
+log = logging.getLogger(__name__)
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+ProgressFor = Callable[[str], AbstractContextManager[Meter]]
+
+
+@contextmanager
+def _no_progress(_: str) -> Iterator[Meter]:
+    yield Meter(advance=lambda n: None, start=lambda n: None)
+
+
+@dataclass
+class BuildOptions:
+    lock_file: Path
+    out: Path
+    helm: Path | None = None
+    auth_file: Path | None = None
+    """Docker-style `config.json` with credentials per registry host (`auths.<host>.auth`)."""
+    pip_args: list[str] = field(default_factory=list)
+    jobs: int | None = None
+    progress_for: ProgressFor = _no_progress
+
+
+@dataclass
+class BuildResult:
+    manifest: Manifest
+    downloaded: int = 0
+    reused: int = 0
+    removed: list[str] = field(default_factory=list)
+
+
+def registry_url(host: str) -> str:
+    """Plain HTTP only for registries on this machine; Docker Hub's API lives on registry-1."""
+    if host == "docker.io":
+        return "https://registry-1.docker.io"
+    if host.split(":")[0] in LOOPBACK or host.startswith("[::1]"):
+        return f"http://{host}"
+    return f"https://{host}"
+
+
+def load_auths(path: Path | None) -> dict[str, Credentials]:
+    if path is None:
+        default = Path.home() / ".docker" / "config.json"
+        if not default.is_file():
+            return {}
+        path = default
+    try:
+        data = json.loads(path.read_text())
+        auths = data.get("auths", {})
+        out = {}
+        for host, entry in auths.items():
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            REDACTOR.register(password)
+            out[host.removeprefix("https://").removeprefix("http://").rstrip("/")] = Credentials(user, password)
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(
+            f"cannot read registry credentials from {path}: {type(error).__name__}",
+            hint='write it like ~/.docker/config.json: {"auths": {"HOST": {"auth": base64("user:password")}}}',
+        ) from None
+
+
+def find_helm(given: Path | None) -> Path:
+    candidates = [given] if given else []
+    here = Path(__file__).resolve().parents[3] / "tools" / "bin" / "helm"
+    on_path = shutil.which("helm")
+    candidates += [Path(on_path)] if on_path else []
+    candidates.append(here)
+    for candidate in candidates:
+        if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise EnvironmentProblem(
+        "helm is needed to package our charts and was not found",
+        hint="put helm on PATH, pass --helm PATH, or run .ci/setup (it installs tools/bin/helm)",
+    )
+
+
+class Builder:
+    def __init__(self, lock: Lock, options: BuildOptions) -> None:
+        self.lock = lock
+        self.options = options
+        self.out = options.out
+        self.root = options.lock_file.resolve().parent.parent  # the lock lives in <repo>/airgap/
+        self.auths = load_auths(options.auth_file)
+        self.registries: dict[str, Registry] = {}
+        self.kept: set[str] = set()
+        self.components: list[Component] = []
+        self.images: list[BundleImage] = []
+        self.models: list[BundleModel] = []
+        self.result_downloaded = 0
+        self.result_reused = 0
+        self.removed: list[str] = []
+
+    def registry(self, host: str) -> Registry:
+        if host not in self.registries:
+            self.registries[host] = Registry(registry_url(host), credentials=self.auths.get(host))
+        return self.registries[host]
+
+    def keep(self, path: Path) -> str:
+        relative = path.relative_to(self.out).as_posix()
+        self.kept.add(relative)
+        return relative
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def files(self) -> None:
+        if not self.lock.files:
+            return
+        with self.options.progress_for("files") as meter:
+            for item in self.lock.files:
+                got = fetch(item.url, self.out / item.dest, item.sha256, progress=meter.advance)
+                (self.out / item.dest).chmod(int(item.mode, 8))
+                self._count(got.reused)
+                self.components.append(
+                    Component(name=item.name, version=item.version, kind=item.kind, paths=[self.keep(got.path)])
+                )
+
+    def charts(self) -> None:
+        if not self.lock.charts:
+            return
+        with self.options.progress_for("charts") as meter:
+            for chart in self.lock.charts:
+                dest = self.out / chart.dest
+                if chart.url and chart.sha256:
+                    self._count(fetch(chart.url, dest, chart.sha256, progress=meter.advance).reused)
+                else:
+                    self._package(chart, dest)
+                self.components.append(
+                    Component(name=chart.name, version=chart.version, kind="chart", paths=[self.keep(dest)])
+                )
+
+    def _package(self, chart: LockedChart, dest: Path) -> None:
+        source = (self.root / str(chart.path)).resolve()
+        try:
+            meta = yaml.safe_load((source / "Chart.yaml").read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise InputError(
+                f"cannot read {source / 'Chart.yaml'}: {error}", hint="check the chart's `path:` in the lock"
+            ) from None
+        if str(meta.get("version")) != chart.version:
+            raise InputError(
+                f"{source / 'Chart.yaml'} says version {meta.get('version')}, the lock says {chart.version}",
+                hint="bump one of them so that they agree",
+            )
+        helm = find_helm(self.options.helm)
+        with tempfile.TemporaryDirectory() as work:
+            run = subprocess.run(
+                [str(helm), "package", str(source), "--destination", work], capture_output=True, text=True
+            )
+            if run.returncode != 0:
+                raise InputError(f"helm package {source} failed: {run.stderr.strip()}", hint="run `helm lint` on it")
+            built = Path(work) / f"{chart.name}-{chart.version}.tgz"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(built, dest)
+
+    def pull_images(self) -> None:
+        if not self.lock.images:
+            return
+        layout = Layout(self.out / "images")
+        layout.init()
+        with self.options.progress_for("images") as meter:
+            for image in self.lock.images:
+                host, repository, _ = split_ref(image.ref)
+                pulled = pull_image(
+                    self.registry(host),
+                    repository,
+                    image.ref,
+                    image.digest,
+                    layout,
+                    list(image.platforms or self.lock.platforms),
+                    progress=meter.advance,
+                    on_blob=self._count,
+                )
+                self.images.append(
+                    BundleImage(
+                        ref=image.ref,
+                        digest=pulled.digest,
+                        source_digest=pulled.source_digest if pulled.source_digest != pulled.digest else None,
+                        platforms=list(pulled.platforms),
+                        bootstrap=image.bootstrap,
+                    )
+                )
+        # index.json names exactly the lock's images, and only their blobs stay.
+        wanted = {image.ref for image in self.lock.images}
+        self.removed += [f"images/blobs/{digest}" for digest in layout.retain(wanted)]
+        for path in (layout.root / "blobs" / "sha256").iterdir():
+            if not path.name.endswith(".part"):
+                self.keep(path)
+        self.keep(layout.root / "index.json")
+        self.keep(layout.root / "oci-layout")
+        self.components.append(Component(name="images", version=str(len(self.images)), kind="image", paths=["images"]))
+
+    def pull_models(self) -> None:
+        if not self.lock.models:
+            return
+        with self.options.progress_for("models") as meter:
+            for model in self.lock.models:
+                if model.engine == "ollama":
+                    assert model.source and model.digest
+                    host, repository, tag = split_ref(model.source)
+                    store = OllamaStore(self.out / "models" / "ollama")
+                    path, size = pull_ollama_model(
+                        self.registry(host),
+                        host,
+                        repository,
+                        tag,
+                        model.digest,
+                        store,
+                        progress=meter.advance,
+                        on_blob=self._count,
+                    )
+                    manifest = json.loads(path.read_bytes())
+                    paths = [self.keep(path)]
+                    for blob in [manifest["config"], *manifest["layers"]]:
+                        paths.append(self.keep(store.blob_path(blob["digest"])))
+                else:
+                    size, paths = 0, []
+                    for item in model.files:
+                        dest = self.out / "models" / "hf" / model.name / item.path
+                        got = fetch(item.url, dest, item.sha256, progress=meter.advance)
+                        self._count(got.reused)
+                        size += got.size
+                        paths.append(self.keep(dest))
+                self.models.append(
+                    BundleModel(name=model.name, engine=model.engine, size_bytes=size, vram_bytes=model.vram_bytes)
+                )
+                self.components.append(
+                    Component(name=model.name, version=model.digest or "files", kind="model", paths=paths)
+                )
+
+    def wheels(self) -> None:
+        spec = self.lock.wheels
+        if spec is None:
+            return
+        target = self.out / "wheels"
+        target.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+        commands = [
+            [
+                *pip,
+                "wheel",
+                "--no-deps",
+                "--wheel-dir",
+                str(target),
+                *self.options.pip_args,
+                str(self.root / spec.project),
+            ]
+        ]
+        if spec.requirements:
+            commands.append(
+                [
+                    *pip,
+                    "download",
+                    "--require-hashes",
+                    "--only-binary=:all:",
+                    "--dest",
+                    str(target),
+                    "-r",
+                    str(self.root / spec.requirements),
+                    *self.options.pip_args,
+                ]
+            )
+        with self.options.progress_for("wheels"):
+            for command in commands:
+                run = subprocess.run(command, capture_output=True, text=True)
+                if run.returncode != 0:
+                    tail = "\n".join(run.stderr.strip().splitlines()[-5:])
+                    raise EnvironmentProblem(
+                        f"pip could not fetch the wheels: {tail}", hint="check the requirements and the network"
+                    )
+        paths = [self.keep(path) for path in sorted(target.glob("*.whl"))]
+        self.components.append(Component(name="wheels", version=str(len(paths)), kind="wheel", paths=paths))
+
+    def _count(self, reused: bool) -> None:
+        if reused:
+            self.result_reused += 1
+        else:
+            self.result_downloaded += 1
+
+    # --- the whole build --------------------------------------------------------------------------
+
+    def prune(self) -> list[str]:
+        """Remove what the lock no longer names (older builds, `.part` leftovers) before sealing."""
+        removed = []
+        for path in sorted(self.out.rglob("*"), reverse=True):
+            relative = path.relative_to(self.out).as_posix()
+            if path.is_dir():
+                if not any(path.iterdir()):
+                    path.rmdir()
+                continue
+            if relative in self.kept or relative in (MANIFEST_NAME, SIGNATURE_NAME, MARKER):
+                continue
+            path.unlink()
+            removed.append(relative)
+        if removed:
+            log.info("removed %d files the lock no longer names: %s", len(removed), removed[:20])
+        return removed
+
+    def run(self) -> BuildResult:
+        _claim(self.out)
+        (self.out / MANIFEST_NAME).unlink(missing_ok=True)  # the bundle is unfinished until sealed again
+        (self.out / SIGNATURE_NAME).unlink(missing_ok=True)
+        self.files()
+        self.charts()
+        self.pull_images()
+        self.pull_models()
+        self.wheels()
+        removed = self.removed + self.prune()
+        with self.options.progress_for("sealing") as meter:
+            manifest = seal(
+                self.out,
+                components=self.components,
+                images=self.images,
+                models=self.models,
+                jobs=self.options.jobs,
+                progress=meter.advance,
+            )
+        (self.out / MARKER).unlink()  # only now: a kill while sealing still leaves a resumable build
+        return BuildResult(manifest, self.result_downloaded, self.result_reused, removed)
+
+
+def _claim(out: Path) -> None:
+    """Refuse to take over a directory that holds anything but an earlier build of a bundle."""
+    if out.exists() and any(out.iterdir()) and not ((out / MARKER).exists() or (out / MANIFEST_NAME).exists()):
+        raise InputError(
+            f"{out} is not empty and holds no bundle",
+            hint="give an empty or new directory to --out; a build removes files the lock does not name",
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
+
+
+def build_bundle(lock: Lock, options: BuildOptions) -> BuildResult:
+    return Builder(lock, options).run()

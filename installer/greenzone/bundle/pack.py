@@ -1,0 +1,221 @@
+"""A bundle as one tar, or as numbered parts for removable media, and back.
+
+Sites receive bundles on USB sticks and DVDs; FAT32 cannot hold a file of 4 GiB or more, so the tar
+is cut into parts of a chosen size (`bundle.tar.000`, `.001`...). Each part is hashed while it is
+written and listed in `<name>.sha256` (the format `sha256sum -c` reads), written last. Unpacking
+checks every part first and names the damaged or missing one, so the site knows which file to copy
+again, then streams the parts through tar without ever joining them on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from greenzone.atomic import write_text_atomic
+from greenzone.bundle.hashing import sha256_file
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from greenzone.bundle.seal import bundle_files
+from greenzone.errors import InputError
+from greenzone.results import Check, Status
+
+Progress = Callable[[int], None]
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
+MIN_PART = 1024 * 1024
+
+
+def parse_size(text: str) -> int:
+    """`4000M`, `3.9G`, `700MiB`, `1048576` -> bytes (K/M/G are powers of 1000, Ki/Mi/Gi of 1024)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise InputError(
+            f"--split {text!r} is not a size", hint="write e.g. 4000M (fits FAT32), 4G, 700MiB or a byte count"
+        )
+    size = int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+    if size < MIN_PART:
+        raise InputError(f"--split {text} is smaller than 1 MiB", hint="parts that small only multiply files")
+    return size
+
+
+class _PartWriter:
+    """A write-only stream that starts a new part file every `limit` bytes, hashing as it goes."""
+
+    def __init__(self, base: Path, limit: int | None, progress: Progress | None) -> None:
+        self.base = base
+        self.limit = limit
+        self.progress = progress
+        self.parts: list[tuple[Path, str, int]] = []
+        self._handle: IO[bytes] | None = None
+        self._hash = hashlib.sha256()
+        self._written = 0
+
+    def _name(self) -> Path:
+        if self.limit is None:
+            return self.base
+        return self.base.with_name(f"{self.base.name}.{len(self.parts):03d}")
+
+    def _open(self) -> None:
+        self._path = self._name()
+        self._handle = self._path.with_name(self._path.name + ".part").open("wb")
+        self._hash = hashlib.sha256()
+        self._written = 0
+
+    def _close(self) -> None:
+        assert self._handle is not None
+        self._handle.close()
+        self._path.with_name(self._path.name + ".part").replace(self._path)
+        self.parts.append((self._path, self._hash.hexdigest(), self._written))
+        self._handle = None
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            if self._handle is None:
+                self._open()
+            room = len(view) if self.limit is None else self.limit - self._written
+            chunk = view[:room]
+            assert self._handle is not None
+            self._handle.write(chunk)
+            self._hash.update(chunk)
+            self._written += len(chunk)
+            view = view[len(chunk) :]
+            if self.limit is not None and self._written >= self.limit:
+                self._close()
+        if self.progress:
+            self.progress(len(data))
+        return len(data)
+
+    def finish(self) -> None:
+        if self._handle is not None:
+            self._close()
+
+
+def checksums_path(tar_path: Path) -> Path:
+    return tar_path.with_name(tar_path.name + ".sha256")
+
+
+def pack(bundle_dir: Path, tar_path: Path, *, split: int | None = None, progress: Progress | None = None) -> list[Path]:
+    """Write the bundle as `tar_path` (or its numbered parts) plus the checksum list; returns the parts."""
+    if not (bundle_dir / MANIFEST_NAME).is_file():
+        raise InputError(f"{bundle_dir} holds no {MANIFEST_NAME}", hint="build (and sign) the bundle first")
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in tar_path.parent.glob(tar_path.name + ".*"):
+        if re.fullmatch(re.escape(tar_path.name) + r"\.(\d{3}|sha256)(\.part)?", stale.name):
+            stale.unlink()
+    checksums_path(tar_path).unlink(missing_ok=True)
+    # The manifest and signature go first so that a reader learns what follows before it arrives.
+    first = [bundle_dir / name for name in (MANIFEST_NAME, SIGNATURE_NAME) if (bundle_dir / name).is_file()]
+    writer = _PartWriter(tar_path, split, progress)
+    with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        for path in [*first, *bundle_files(bundle_dir)]:
+            info = tar.gettarinfo(str(path), arcname=path.relative_to(bundle_dir).as_posix())
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
+    writer.finish()
+    lines = [f"{digest}  {path.name}\n" for path, digest, _ in writer.parts]
+    write_text_atomic(checksums_path(tar_path), "".join(lines))
+    return [path for path, _, _ in writer.parts]
+
+
+@dataclass(frozen=True)
+class Part:
+    path: Path
+    sha256: str
+
+
+def read_checksums(listing: Path) -> list[Part]:
+    try:
+        text = listing.read_text()
+    except OSError as error:
+        raise InputError(
+            f"cannot read {listing}: {error.strerror}", hint="copy the .sha256 file with the parts"
+        ) from None
+    parts = []
+    for number, line in enumerate(text.splitlines(), 1):
+        digest, _, name = line.partition("  ")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name or "/" in name:
+            raise InputError(
+                f"{listing}:{number}: expected `<sha256>  <file name>`, got {line[:80]!r}",
+                hint="the checksum list is damaged; copy it again from the original media",
+            )
+        parts.append(Part(listing.parent / name, digest))
+    if not parts:
+        raise InputError(f"{listing} lists no parts", hint="copy the .sha256 file written by `bundle pack` again")
+    return parts
+
+
+def check_parts(parts: list[Part], progress: Progress | None = None) -> list[Check]:
+    checks = []
+    for part in parts:
+        name = f"part {part.path.name}"
+        if not part.path.is_file():
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    "missing",
+                    f"copy {part.path.name} from the media into {part.path.parent}",
+                    "parts",
+                )
+            )
+            continue
+        got = sha256_file(part.path, progress)
+        if got.sha256 != part.sha256:
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    f"altered or truncated ({got.size} bytes, sha256 {got.sha256})",
+                    f"copy {part.path.name} again; the media or the copy damaged it",
+                    "parts",
+                )
+            )
+        else:
+            checks.append(Check(name, Status.PASS, f"{got.size} bytes, sha256 matches", "", "parts"))
+    return checks
+
+
+class _Joined:
+    """The parts read one after another as a single stream."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths: Iterator[Path] = iter(paths)
+        self._handle: IO[bytes] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._handle is None:
+                path = next(self._paths, None)
+                if path is None:
+                    return b""
+                self._handle = path.open("rb")
+            data = self._handle.read(size)
+            if data:
+                return data
+            self._handle.close()
+            self._handle = None
+
+
+def unpack(parts: list[Part], dest: Path) -> int:
+    """Extract the (already checked) parts into `dest`; plain files and directories only."""
+    dest.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tarfile.open(fileobj=_Joined([part.path for part in parts]), mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            name = Path(member.name)
+            if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                raise InputError(
+                    f"the bundle archive holds {member.name!r}, which is not a plain file inside the bundle",
+                    hint="the archive was not written by `greenzone bundle pack`; do not use it",
+                )
+            tar.extract(member, dest, filter="data")
+            count += member.isfile()
+    return count
