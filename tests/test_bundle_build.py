@@ -272,3 +272,25 @@ def test_the_real_lock_is_valid_and_says_what_is_unresolved(run_cli: Run) -> Non
     text = (REPO / "airgap" / "bundle.lock.yaml").read_text().splitlines()
     assert lines and all("unresolved" in text[int(line.split(":")[1]) - 1] for line in lines)
     assert len(lines) == sum(line.count("unresolved") for line in text if not line.lstrip().startswith("#"))
+
+
+def test_the_installer_wheel_is_built_into_the_bundle(run_cli: Run, repo: Path, tmp_path: Path) -> None:
+    """A small setuptools project stands in for the installer (same `pip wheel` path, seconds faster)."""
+    project = repo / "installer-project"
+    (project / "tinyinstaller").mkdir(parents=True)
+    (project / "tinyinstaller" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "tinyinstaller"\nversion = "1.2.3"\n'
+    )
+    lock = repo / "airgap" / "bundle.lock.yaml"
+    lock.write_text(lock.read_text() + "wheels:\n  project: installer-project\n")
+    out = tmp_path / "bundle"
+    built = _build(run_cli, repo, out, "--pip-arg=--no-build-isolation", "--pip-arg=--no-index")
+    assert built.returncode == 0, built.stderr
+    wheels = sorted(p.name for p in (out / "wheels").glob("*.whl"))
+    assert wheels == ["tinyinstaller-1.2.3-py3-none-any.whl"]
+    manifest = yaml.safe_load((out / "bundle.yaml").read_text())
+    assert {"name": "wheels", "version": "1", "kind": "wheel", "paths": [f"wheels/{wheels[0]}"]} in manifest[
+        "components"
+    ]

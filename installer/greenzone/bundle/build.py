@@ -301,7 +301,7 @@ class Builder:
             for command in commands:
                 run = subprocess.run(command, capture_output=True, text=True)
                 if run.returncode != 0:
-                    tail = "\n".join(run.stderr.strip().splitlines()[-5:])
+                    tail = "\n".join(line for line in run.stderr.splitlines() if "error" in line.lower())[-1500:]
                     raise EnvironmentProblem(
                         f"pip could not fetch the wheels: {tail}", hint="check the requirements and the network"
                     )
