@@ -257,6 +257,8 @@ def test_pack_split_and_verify_from_parts(run_cli: Run, repo: Path, tmp_path: Pa
 
 
 def test_split_size_is_checked(run_cli: Run, tmp_path: Path) -> None:
+    no_tar = run_cli("bundle", "build", "--out", str(tmp_path / "o"), "--split", "4000M")
+    assert no_tar.returncode == 3 and "add --tar FILE" in no_tar.stderr
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "bundle.yaml").write_text("format_version: 1\n")
     for bad, message in (("4 bananas", "is not a size"), ("10K", "smaller than 1 MiB")):

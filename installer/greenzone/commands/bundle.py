@@ -167,6 +167,10 @@ def build(args: argparse.Namespace) -> str:
     from greenzone.bundle.build import BuildOptions, build_bundle
     from greenzone.bundle.lock import unresolved_problems
 
+    if args.split and not args.tar:
+        raise InputError(
+            "--split cuts the tar written by --tar", hint="add --tar FILE, e.g. --tar /media/usb/bundle.tar"
+        )
     _, validation = _read_lock(args.lock)
     problems = unresolved_problems(validation)
     if problems:
