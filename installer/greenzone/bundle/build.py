@@ -8,7 +8,6 @@ lock's content however many runs it took.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -28,15 +27,13 @@ from greenzone.bundle.lock import Lock, LockedChart
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
 from greenzone.bundle.oci import Layout
 from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
-from greenzone.bundle.registry import Credentials, Registry, split_ref
+from greenzone.bundle.registry import Registries, load_auths, split_ref
 from greenzone.bundle.seal import BUILD_MARKER as MARKER
 from greenzone.bundle.seal import seal
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.progress import Meter
-from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 ProgressFor = Callable[[str], AbstractContextManager[Meter]]
 
@@ -66,37 +63,6 @@ class BuildResult:
     removed: list[str] = field(default_factory=list)
 
 
-def registry_url(host: str) -> str:
-    """Plain HTTP only for registries on this machine; Docker Hub's API lives on registry-1."""
-    if host == "docker.io":
-        return "https://registry-1.docker.io"
-    if host.split(":")[0] in LOOPBACK or host.startswith("[::1]"):
-        return f"http://{host}"
-    return f"https://{host}"
-
-
-def load_auths(path: Path | None) -> dict[str, Credentials]:
-    if path is None:
-        default = Path.home() / ".docker" / "config.json"
-        if not default.is_file():
-            return {}
-        path = default
-    try:
-        data = json.loads(path.read_text())
-        auths = data.get("auths", {})
-        out = {}
-        for host, entry in auths.items():
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-            REDACTOR.register(password)
-            out[host.removeprefix("https://").removeprefix("http://").rstrip("/")] = Credentials(user, password)
-        return out
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError(
-            f"cannot read registry credentials from {path}: {type(error).__name__}",
-            hint='write it like ~/.docker/config.json: {"auths": {"HOST": {"auth": base64("user:password")}}}',
-        ) from None
-
-
 def find_helm(given: Path | None) -> Path:
     candidates = [given] if given else []
     here = Path(__file__).resolve().parents[3] / "tools" / "bin" / "helm"
@@ -118,8 +84,7 @@ class Builder:
         self.options = options
         self.out = options.out
         self.root = options.lock_file.resolve().parent.parent  # the lock lives in <repo>/airgap/
-        self.auths = load_auths(options.auth_file)
-        self.registries: dict[str, Registry] = {}
+        self.registries = Registries(load_auths(options.auth_file))
         self.kept: set[str] = set()
         self.components: list[Component] = []
         self.images: list[BundleImage] = []
@@ -127,11 +92,6 @@ class Builder:
         self.result_downloaded = 0
         self.result_reused = 0
         self.removed: list[str] = []
-
-    def registry(self, host: str) -> Registry:
-        if host not in self.registries:
-            self.registries[host] = Registry(registry_url(host), credentials=self.auths.get(host))
-        return self.registries[host]
 
     def keep(self, path: Path) -> str:
         relative = path.relative_to(self.out).as_posix()
@@ -199,7 +159,7 @@ class Builder:
             for image in self.lock.images:
                 host, repository, _ = split_ref(image.ref)
                 pulled = pull_image(
-                    self.registry(host),
+                    self.registries.get(host),
                     repository,
                     image.ref,
                     image.digest,
@@ -237,7 +197,7 @@ class Builder:
                     host, repository, tag = split_ref(model.source)
                     store = OllamaStore(self.out / "models" / "ollama")
                     path, size = pull_ollama_model(
-                        self.registry(host),
+                        self.registries.get(host),
                         host,
                         repository,
                         tag,

@@ -253,6 +253,53 @@ class Registry:
         return str(headers.get("Content-Type", "")).split(";")[0], body
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def registry_url(host: str) -> str:
+    """Plain HTTP only for registries on this machine; Docker Hub's API lives on registry-1."""
+    if host == "docker.io":
+        return "https://registry-1.docker.io"
+    if host.split(":")[0] in LOOPBACK or host.startswith("[::1]"):
+        return f"http://{host}"
+    return f"https://{host}"
+
+
+def load_auths(path: Path | None) -> dict[str, Credentials]:
+    if path is None:
+        default = Path.home() / ".docker" / "config.json"
+        if not default.is_file():
+            return {}
+        path = default
+    try:
+        data = json.loads(path.read_text())
+        auths = data.get("auths", {})
+        out = {}
+        for host, entry in auths.items():
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            REDACTOR.register(password)
+            out[host.removeprefix("https://").removeprefix("http://").rstrip("/")] = Credentials(user, password)
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(
+            f"cannot read registry credentials from {path}: {type(error).__name__}",
+            hint='write it like ~/.docker/config.json: {"auths": {"HOST": {"auth": base64("user:password")}}}',
+        ) from None
+
+
+class Registries:
+    """One client per registry host, so each host's tokens are fetched once per command."""
+
+    def __init__(self, auths: dict[str, Credentials]) -> None:
+        self.auths = auths
+        self._clients: dict[str, Registry] = {}
+
+    def get(self, host: str) -> Registry:
+        if host not in self._clients:
+            self._clients[host] = Registry(registry_url(host), credentials=self.auths.get(host))
+        return self._clients[host]
+
+
 @dataclass
 class PushStats:
     uploaded: int = 0

@@ -11,20 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from greenzone.atomic import write_text_atomic
-from greenzone.bundle.build import registry_url
 from greenzone.bundle.download import hash_url
 from greenzone.bundle.lock import LockValidation, Pin, fill_pins, unresolved
 from greenzone.bundle.oci import digest_of
-from greenzone.bundle.registry import Credentials, Registry, split_ref
+from greenzone.bundle.registry import Credentials, Registries, split_ref
 from greenzone.yamlpos import KeyPath
 
 
-def resolve_pin(pin: Pin, registry_for: Callable[[str], Registry], progress: Callable[[int], None] | None) -> str:
+def resolve_pin(pin: Pin, registries: Registries, progress: Callable[[int], None] | None) -> str:
     if pin.kind == "file":
         sha256, _ = hash_url(pin.source, progress=progress)
         return sha256
     host, repository, tag = split_ref(pin.source)
-    _, body = registry_for(host).get_manifest(repository, tag)
+    _, body = registries.get(host).get_manifest(repository, tag)
     return digest_of(body)
 
 
@@ -36,14 +35,8 @@ def update_lock(
 ) -> dict[KeyPath, str]:
     """Resolve and write back every unresolved pin; returns what was filled, by key path."""
     assert validation.lock is not None
-    registries: dict[str, Registry] = {}
-
-    def registry_for(host: str) -> Registry:
-        if host not in registries:
-            registries[host] = Registry(registry_url(host), credentials=auths.get(host))
-        return registries[host]
-
-    values = {pin.path: resolve_pin(pin, registry_for, progress) for pin in unresolved(validation.lock)}
+    registries = Registries(auths)
+    values = {pin.path: resolve_pin(pin, registries, progress) for pin in unresolved(validation.lock)}
     if values:
         write_text_atomic(path, fill_pins(path.read_text(encoding="utf-8"), validation.positions, values))
     return values

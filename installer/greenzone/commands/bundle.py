@@ -136,8 +136,8 @@ def _read_lock(path: Path) -> tuple[str, LockValidation]:
 
 
 def lock(args: argparse.Namespace) -> str:
-    from greenzone.bundle.build import load_auths
     from greenzone.bundle.lock import unresolved, unresolved_problems
+    from greenzone.bundle.registry import load_auths
     from greenzone.bundle.resolve import update_lock
 
     _, validation = _read_lock(args.lock)
