@@ -96,8 +96,16 @@ class _PartWriter:
             self._close()
 
 
+_PART_SUFFIX = r"\.(\d{3}|sha256)"  # `bundle.tar.000`..., and the list `bundle.tar.sha256`
+
+
 def checksums_path(tar_path: Path) -> Path:
     return tar_path.with_name(tar_path.name + ".sha256")
+
+
+def tar_of(path: Path) -> Path:
+    """`b.tar.sha256`, `b.tar` or any part `b.tar.NNN` -> `b.tar`, the name the parts derive from."""
+    return path.with_name(re.sub(_PART_SUFFIX + "$", "", path.name))
 
 
 def pack(bundle_dir: Path, tar_path: Path, *, split: int | None = None, progress: Progress | None = None) -> list[Path]:
@@ -106,7 +114,7 @@ def pack(bundle_dir: Path, tar_path: Path, *, split: int | None = None, progress
         raise InputError(f"{bundle_dir} holds no {MANIFEST_NAME}", hint="build (and sign) the bundle first")
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     for stale in tar_path.parent.glob(tar_path.name + ".*"):
-        if re.fullmatch(re.escape(tar_path.name) + r"\.(\d{3}|sha256)(\.part)?", stale.name):
+        if re.fullmatch(re.escape(tar_path.name) + _PART_SUFFIX + r"(\.part)?", stale.name):
             stale.unlink()
     checksums_path(tar_path).unlink(missing_ok=True)
     # The manifest and signature go first so that a reader learns what follows before it arrives.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
+from greenzone.bundle.pack import checksums_path
 from greenzone.bundle.sign import keygen as make_keys
 from greenzone.bundle.sign import load_private_key, sign_bytes
 from greenzone.bundle.verify import read_signed_manifest, verify_bundle
@@ -26,19 +27,24 @@ def keygen(args: argparse.Namespace) -> str:
     return f"private key: {private} (mode 0600, keep it off the bundle)\npublic key:  {public} (ship it to sites)\n"
 
 
-def sign(args: argparse.Namespace) -> str:
-    manifest = args.bundle / MANIFEST_NAME
+def _sign(bundle_dir: Path, key: Path) -> Path:
+    """Sign `bundle_dir`'s manifest exactly as read from disk; returns the signature's path."""
+    manifest = bundle_dir / MANIFEST_NAME
     try:
-        raw, _ = read_signed_manifest(args.bundle)
+        raw, _ = read_signed_manifest(bundle_dir)
     except FileNotFoundError:
         raise InputError(
             f"{manifest} does not exist", hint="build the bundle first (`greenzone bundle build`)"
         ) from None
     except ManifestError as error:
         raise InputError(str(error), hint="rebuild the bundle; its manifest is damaged") from None
-    signature = sign_bytes(load_private_key(args.key), raw)
-    write_bytes_atomic(args.bundle / SIGNATURE_NAME, signature)
-    return f"signed {manifest} -> {args.bundle / SIGNATURE_NAME}\n"
+    write_bytes_atomic(bundle_dir / SIGNATURE_NAME, sign_bytes(load_private_key(key), raw))
+    return bundle_dir / SIGNATURE_NAME
+
+
+def sign(args: argparse.Namespace) -> str:
+    signature = _sign(args.bundle, args.key)
+    return f"signed {args.bundle / MANIFEST_NAME} -> {signature}\n"
 
 
 def verify(args: argparse.Namespace) -> Report:
@@ -48,21 +54,13 @@ def verify(args: argparse.Namespace) -> Report:
         return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
 
 
-def _listing_for(path: Path) -> Path:
-    """`b.tar.sha256`, `b.tar` or any `b.tar.NNN` part -> the checksum list `b.tar.sha256`."""
-    import re
-
-    name = re.sub(r"\.(\d{3}|sha256)$", "", path.name)
-    return path.with_name(name + ".sha256")
-
-
 def _verify_parts(args: argparse.Namespace) -> Report:
     """Media from `bundle pack`: check every part, unpack them, then verify the bundle they hold."""
     from dataclasses import replace
 
-    from greenzone.bundle.pack import check_parts, read_checksums, unpack
+    from greenzone.bundle.pack import check_parts, checksums_path, read_checksums, tar_of, unpack
 
-    listing = _listing_for(args.bundle)
+    listing = checksums_path(tar_of(args.bundle))
     parts = read_checksums(listing)
     total = sum(part.path.stat().st_size for part in parts if part.path.is_file())
     with byte_progress("checking parts", total) as meter:
@@ -199,12 +197,10 @@ def build(args: argparse.Namespace) -> str:
     if result.removed:
         lines.append(f"  removed {len(result.removed)} files the lock no longer names")
     if args.sign_key:
-        signature = sign_bytes(load_private_key(args.sign_key), (args.out / MANIFEST_NAME).read_bytes())
-        write_bytes_atomic(args.out / SIGNATURE_NAME, signature)
-        lines.append(f"  signed: {args.out / SIGNATURE_NAME}")
+        lines.append(f"  signed: {_sign(args.out, args.sign_key)}")
     if args.tar:
         parts = _pack(args.out, args.tar, args.split)
-        lines.append(f"  packed: {len(parts)} part(s), list in {parts[0].parent / (args.tar.name + '.sha256')}")
+        lines.append(f"  packed: {len(parts)} part(s), list in {checksums_path(args.tar)}")
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +215,6 @@ def _pack(bundle_dir: Path, tar: Path, split: str | None) -> list[Path]:
 
 def pack(args: argparse.Namespace) -> str:
     parts = _pack(args.bundle, args.out, args.split)
-    listing = args.out.with_name(args.out.name + ".sha256")
+    listing = checksums_path(args.out)
     names = ", ".join(part.name for part in parts)
     return f"wrote {names}\nchecksums: {listing} (check on any machine with `sha256sum -c`)\n"
