@@ -8,7 +8,6 @@ lock's content however many runs it took.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -196,7 +195,7 @@ class Builder:
                     assert model.source and model.digest
                     host, repository, tag = split_ref(model.source)
                     store = OllamaStore(self.out / "models" / "ollama")
-                    path, size = pull_ollama_model(
+                    path, blobs = pull_ollama_model(
                         self.registries.get(host),
                         host,
                         repository,
@@ -206,10 +205,8 @@ class Builder:
                         progress=meter.advance,
                         on_blob=self._count,
                     )
-                    manifest = json.loads(path.read_bytes())
-                    paths = [self.keep(path)]
-                    for blob in [manifest["config"], *manifest["layers"]]:
-                        paths.append(self.keep(store.blob_path(blob["digest"])))
+                    size = sum(blob.size for blob in blobs)
+                    paths = [self.keep(path), *(self.keep(store.blob_path(blob.digest)) for blob in blobs)]
                 else:
                     size, paths = 0, []
                     for item in model.files:

@@ -195,8 +195,8 @@ def pull_ollama_model(
     *,
     progress: Progress | None = None,
     on_blob: Counter | None = None,
-) -> tuple[Path, int]:
-    """Pull one model into `store`; returns its manifest's path and the bytes of its blobs."""
+) -> tuple[Path, list[Descriptor]]:
+    """Pull one model into `store`; returns its manifest's path and the blobs it names (config first)."""
     ref = f"{host}/{repository}:{tag}"
     _, body = fetch_manifest(registry, repository, digest, ref)
     blobs = _blobs_of(json.loads(body))
@@ -204,4 +204,4 @@ def pull_ollama_model(
         pull_blob(registry, repository, blob, store, progress, on_blob)
     path = store.manifest_path(host, repository, tag)
     write_bytes_atomic(path, body)
-    return path, sum(blob.size for blob in blobs)
+    return path, blobs
