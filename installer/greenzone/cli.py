@@ -183,7 +183,44 @@ def build_parser() -> _Parser:
     )
     inspect.add_argument("bundle", type=Path, metavar="DIR")
     _json_flag(inspect)
+    images = _command(
+        bundle_sub,
+        "images",
+        "greenzone.commands.images:bundle_images",
+        "render every chart with an appliance's values and check each image it runs is pinned in the lock",
+    )
+    images.add_argument(
+        "--answers", type=Path, action="append", required=True, metavar="FILE", help="answer file (repeatable)"
+    )
+    images.add_argument("--lock", type=Path, default=Path("airgap/bundle.lock.yaml"), metavar="FILE")
+    images.add_argument(
+        "--charts",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="where third-party charts are: a bundle's charts/ or a folder of chart directories (repeatable)",
+    )
+    images.add_argument("--write", type=Path, default=None, metavar="DIR", help="write DIR/<component>.txt lists")
+    images.add_argument(
+        "--helm", type=Path, default=None, metavar="PATH", help="helm binary (default: PATH, tools/bin)"
+    )
+    _json_flag(images)
     bundle.set_defaults(handler=None, subparser=bundle)
+
+    values = _command(
+        commands,
+        "values",
+        "greenzone.commands.values:values",
+        "write the Helm values of every release, rendered from an answer file",
+    )
+    values.add_argument("--answers", type=Path, required=True, metavar="FILE")
+    values.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="write DIR/<release>.yaml (default: print)"
+    )
+    values.add_argument(
+        "--release", action="append", default=None, metavar="NAME", help="only this release (repeatable)"
+    )
+    _json_flag(values)
     return parser
 
 

@@ -18,6 +18,7 @@ from greenzone.answers.model import Answers
 from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context, bundle_models_rule
 from greenzone.answers.validate import Validation, locate, validate_text
+from greenzone.errors import AnswersInvalid
 from greenzone.yamlpos import KeyPath, Position
 
 MAX_ANSWERS_BYTES = 1024 * 1024
@@ -223,3 +224,15 @@ def load_answers(
         key=lambda p: (p.position.line, p.position.column) if p.position else (0, 0),
     )
     return Validation(str(path), answers, problems, validation.positions)
+
+
+def load_valid_answers(path: Path, bundle: Path | None = None) -> Answers:
+    """The answers, or an AnswersInvalid error listing every located problem."""
+    validation = load_answers(path, bundle_dir=bundle)
+    if validation.errors or validation.answers is None:
+        raise AnswersInvalid(
+            f"{path} is not a valid answer file",
+            hint=f"`greenzone answers validate {path}` explains each problem",
+            details=[problem.one_line() for problem in validation.errors],
+        )
+    return validation.answers

@@ -9,7 +9,6 @@ lock's content however many runs it took.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
 from greenzone.bundle.registry import Registries, load_auths, split_ref
 from greenzone.bundle.seal import BUILD_MARKER as MARKER
 from greenzone.bundle.seal import seal
+from greenzone.cluster.helm import find_helm
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.progress import Meter
 
@@ -60,21 +60,6 @@ class BuildResult:
     downloaded: int = 0
     reused: int = 0
     removed: list[str] = field(default_factory=list)
-
-
-def find_helm(given: Path | None) -> Path:
-    candidates = [given] if given else []
-    here = Path(__file__).resolve().parents[3] / "tools" / "bin" / "helm"
-    on_path = shutil.which("helm")
-    candidates += [Path(on_path)] if on_path else []
-    candidates.append(here)
-    for candidate in candidates:
-        if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise EnvironmentProblem(
-        "helm is needed to package our charts and was not found",
-        hint="put helm on PATH, pass --helm PATH, or run .ci/setup (it installs tools/bin/helm)",
-    )
 
 
 class Builder:

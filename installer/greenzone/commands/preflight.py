@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from greenzone import logs
-from greenzone.answers.files import load_answers
+from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest, ManifestError, read_manifest
-from greenzone.errors import AnswersInvalid, InputError
+from greenzone.errors import InputError
 from greenzone.preflight.facts_model import Facts
 from greenzone.preflight.gpu import read_nvml
 from greenzone.preflight.host import read_host
@@ -19,16 +19,7 @@ from greenzone.results import Report
 
 
 def _answers(path: Path | None, bundle: Path | None) -> Answers | None:
-    if path is None:
-        return None
-    validation = load_answers(path, bundle_dir=bundle)
-    if validation.errors or validation.answers is None:
-        raise AnswersInvalid(
-            f"{path} is not a valid answer file",
-            hint=f"`greenzone answers validate {path}` explains each problem",
-            details=[problem.one_line() for problem in validation.errors],
-        )
-    return validation.answers
+    return None if path is None else load_valid_answers(path, bundle)
 
 
 def _manifest(bundle: Path | None, answers: Answers | None) -> Manifest | None:

@@ -1,0 +1,1 @@
+"""Thin adapters over helm (pyhelm3) and the Kubernetes client."""

@@ -1,0 +1,57 @@
+"""The pyhelm3 adapter: find the helm binary, render a chart into plain dicts.
+
+Rendering is `helm template` underneath, so what we list and check is exactly what helm would
+install; nothing here interprets templates itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from greenzone.errors import EnvironmentProblem, InputError
+
+
+def find_helm(given: Path | None = None) -> Path:
+    candidates = [given] if given else []
+    on_path = shutil.which("helm")
+    candidates += [Path(on_path)] if on_path else []
+    candidates.append(Path(__file__).resolve().parents[3] / "tools" / "bin" / "helm")
+    for candidate in candidates:
+        if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise EnvironmentProblem(
+        "helm is needed to render charts and was not found",
+        hint="put helm on PATH, pass --helm PATH, or run .ci/setup (it installs tools/bin/helm)",
+    )
+
+
+async def _template(
+    helm: Path, chart: Path, release: str, namespace: str, values: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    from pyhelm3 import Client  # imported here: `bundle build` needs find_helm, not pyhelm3
+
+    client = Client(executable=str(helm))
+    loaded = await client.get_chart(chart)
+    rendered = await client.template_resources(loaded, release, dict(values), namespace=namespace, include_crds=False)
+    return [dict(resource) for resource in rendered if resource]
+
+
+def render(
+    chart: Path, release: str, namespace: str, values: Mapping[str, Any], *, helm: Path | None = None
+) -> list[dict[str, Any]]:
+    """Every object `helm template` produces for this chart and these values (hooks and tests included)."""
+    from pyhelm3.errors import Error as HelmError
+
+    try:
+        return asyncio.run(_template(find_helm(helm), chart, release, namespace, values))
+    except HelmError as error:
+        message = str(error).strip() or type(error).__name__
+        raise InputError(
+            f"helm cannot render {chart} for release {release}: {message}",
+            hint="run `helm lint` on the chart with the same values; a values.schema.json error names the key",
+        ) from None

@@ -1,0 +1,82 @@
+"""Values for NVIDIA's gpu-operator chart, tuned for k3s.
+
+Keys checked against the gpu-operator chart v25.10.1 (`deployments/gpu-operator/values.yaml` and
+`templates/clusterpolicy.yaml` at tag v25.10.1), which ships toolkit v1.18.1, device plugin v0.18.1,
+DCGM exporter 4.4.2-4.7.0 and node-feature-discovery v0.18.2.
+
+k3s runs its own containerd and rewrites `config.toml` from its template at every start, so the
+toolkit is pointed at k3s's paths and reads the runtime config from that file: the toolkit's
+default (asking the containerd CLI) fails on distributions that embed containerd
+(NVIDIA/gpu-operator#1323). When k3s restarts and drops the toolkit's edit, k3s finds the
+toolkit's runtime under /usr/local/nvidia/toolkit by itself and re-adds the `nvidia` runtime
+(k3s docs, "NVIDIA Container Runtime Support"), so pods asking for runtimeClassName `nvidia` keep
+working; we never write `config.toml.tmpl`, which users report loses k3s's CNI settings
+(k3s-io/k3s#8248, NVIDIA/gpu-operator#473).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenzone.answers.model import Answers
+
+CHART_VERSION = "v25.10.1"
+K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
+K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
+RUNTIME_CLASS = "nvidia"
+TIME_SLICING_CONFIG = "greenzone-time-slicing"
+
+
+def _env(**values: str) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def _time_slicing(answers: Answers) -> dict[str, Any]:
+    """The device plugin's sharing config; one `any` profile applied to every GPU node."""
+    replicas = answers.gpu.time_slicing_replicas
+    if replicas <= 1:
+        return {"create": False, "name": "", "default": "", "data": {}}
+    mig = answers.gpu.mig_strategy
+    config = (
+        "version: v1\n"
+        "flags:\n"
+        f"  migStrategy: {mig}\n"
+        "sharing:\n"
+        "  timeSlicing:\n"
+        "    resources:\n"
+        "      - name: nvidia.com/gpu\n"
+        f"        replicas: {replicas}\n"
+    )
+    return {"create": True, "name": TIME_SLICING_CONFIG, "default": "any", "data": {"any": config}}
+
+
+def gpu_operator_values(answers: Answers) -> dict[str, Any]:
+    gpu = answers.gpu
+    return {
+        # The operator's and validator's tags default to the chart's appVersion; pinning them makes
+        # the rendered images independent of how the chart archive was cut.
+        "operator": {"version": CHART_VERSION, "runtimeClass": RUNTIME_CLASS},
+        "validator": {"version": CHART_VERSION},
+        "driver": {"enabled": gpu.driver == "operator"},
+        "toolkit": {
+            "enabled": True,
+            "env": _env(
+                CONTAINERD_CONFIG=K3S_CONTAINERD_CONFIG,
+                CONTAINERD_SOCKET=K3S_CONTAINERD_SOCKET,
+                CONTAINERD_RUNTIME_CLASS=RUNTIME_CLASS,
+                RUNTIME_CONFIG_SOURCE="file",
+            ),
+        },
+        "devicePlugin": {"enabled": True, "config": _time_slicing(answers)},
+        "mig": {"strategy": gpu.mig_strategy},
+        "migManager": {"enabled": gpu.mig_strategy != "none"},
+        "dcgmExporter": {
+            "enabled": True,
+            # Scraped by kube-prometheus-stack for the GPU health dashboard.
+            "serviceMonitor": {"enabled": answers.monitoring.enabled, "interval": "15s"},
+        },
+        # Nothing here is a sandbox/VM host; keeping these off keeps their images out of the bundle.
+        "sandboxWorkloads": {"enabled": False},
+        "nfd": {"enabled": True},
+        "cdi": {"enabled": True},
+    }
