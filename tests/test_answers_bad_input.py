@@ -146,7 +146,7 @@ def test_cidr_with_host_bits_names_the_network() -> None:
 
 
 def test_node_inside_pod_cidr() -> None:
-    text = MINIMAL + "nodes:\n  - address: local\n  - address: 10.42.3.4\n    role: agent\n"
+    text = MINIMAL + "nodes:\n  - address: 192.168.1.1\n  - address: 10.42.3.4\n    role: agent\n"
     problem = _only_error(text)
     assert problem.key == "nodes[1].address" and "inside" in problem.message
 
@@ -200,9 +200,17 @@ def test_model_not_in_bundle() -> None:
 
 
 def test_even_number_of_servers() -> None:
-    text = MINIMAL + "nodes:\n  - address: local\n  - address: 192.168.1.2\n"
+    text = MINIMAL + "nodes:\n  - address: 192.168.1.3\n  - address: 192.168.1.2\n"
     problem = _only_error(text)
     assert "odd number" in problem.message
+
+
+def test_local_first_server_of_a_cluster_needs_advertise_ip() -> None:
+    text = MINIMAL + "nodes:\n  - address: local\n    name: cp\n  - address: 192.168.1.2\n    role: agent\n"
+    problem = _only_error(text)
+    assert problem.key == "network.advertise_ip" and "where to join" in problem.message
+    fixed = text.replace("  hostname: ai.test.local\n", "  hostname: ai.test.local\n  advertise_ip: 192.168.1.1\n")
+    assert validate_text(fixed, "site.yaml").ok
 
 
 def test_provided_tls_needs_cert_and_key() -> None:

@@ -62,6 +62,13 @@ def nodes_rule(answers: Answers, _: Context) -> Iterator[Problem]:
             f"{len(servers)} servers: embedded etcd needs an odd number to keep quorum",
             f"use {len(servers) - 1} or {len(servers) + 1} servers, or make this node an agent",
         )
+    first = answers.nodes[servers[0]] if servers else None
+    if len(answers.nodes) > 1 and first is not None and first.address == "local" and not answers.network.advertise_ip:
+        yield _error(
+            ("network", "advertise_ip"),
+            "the first server is this machine, but no address tells the other nodes where to join it",
+            "set `network.advertise_ip` to this machine's address on the cluster network",
+        )
     locals_ = [i for i, node in enumerate(answers.nodes) if node.address == "local"]
     for index in locals_[1:]:
         yield _error(

@@ -1,0 +1,1 @@
+"""The install: answers -> inventory and phases, run through ansible-runner, resumable."""

@@ -1,0 +1,77 @@
+"""Answers -> the Ansible inventory of the appliance (pure).
+
+Groups follow k3s-ansible's naming (`server`, `agent` under `k3s_cluster`) so operators who know
+that project read ours at a glance. The first server initialises the cluster; with three or more
+servers it starts embedded etcd (`cluster-init`) and the others join it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenzone.answers.model import Answers, Node
+
+K3S_API_PORT = 6443
+
+
+def inventory_name(node: Node, index: int) -> str:
+    """The node's name, else its address; the local node without a name is `local`."""
+    if node.name:
+        return node.name
+    return "local" if node.address == "local" else f"node-{index + 1}-{node.address}"
+
+
+def host_vars(node: Node) -> dict[str, Any]:
+    if node.address == "local":
+        return {"ansible_connection": "local"}
+    found: dict[str, Any] = {
+        "ansible_host": node.address,
+        "ansible_user": node.ssh.user,
+        "ansible_port": node.ssh.port,
+    }
+    if node.ssh.key_file is not None:
+        found["ansible_ssh_private_key_file"] = str(node.ssh.key_file)
+    if node.ssh.user != "root":
+        found["ansible_become"] = True
+    if node.name:
+        found["k3s_node_name"] = node.name
+    return found
+
+
+def api_address(answers: Answers) -> str | None:
+    """Where joining nodes reach the first server: the advertised IP, else its SSH address."""
+    if answers.network.advertise_ip:
+        return answers.network.advertise_ip
+    first = next(node for node in answers.nodes if node.role == "server")
+    return None if first.address == "local" else first.address
+
+
+def build_inventory(answers: Answers) -> dict[str, Any]:
+    servers: dict[str, Any] = {}
+    agents: dict[str, Any] = {}
+    for index, node in enumerate(answers.nodes):
+        variables = host_vars(node)
+        if node.name and node.address == "local":
+            variables["k3s_node_name"] = node.name
+        (servers if node.role == "server" else agents)[inventory_name(node, index)] = variables
+    first_server = next(iter(servers))
+    servers[first_server]["k3s_init_server"] = True
+    address = api_address(answers)
+    cluster_vars: dict[str, Any] = {
+        "greenzone_appliance": answers.appliance.name,
+        "greenzone_hostname": answers.network.hostname,
+        "greenzone_registry_hostname": answers.registry_hostname(),
+        "k3s_embedded_etcd": len(servers) >= 3,
+        "k3s_cluster_cidr": answers.network.pod_cidr,
+        "k3s_service_cidr": answers.network.service_cidr,
+        "k3s_api_port": K3S_API_PORT,
+        "greenzone_bundle_path": str(answers.bundle.path),
+    }
+    if address is not None:
+        cluster_vars["k3s_api_endpoint"] = f"https://{address}:{K3S_API_PORT}"
+    if answers.network.advertise_ip:
+        cluster_vars["k3s_advertise_ip"] = answers.network.advertise_ip
+    children: dict[str, Any] = {"server": {"hosts": servers}}
+    if agents:
+        children["agent"] = {"hosts": agents}
+    return {"all": {"children": {"k3s_cluster": {"children": children, "vars": cluster_vars}}}}
