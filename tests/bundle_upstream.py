@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX, Descriptor, Layout, add_image, digest_of
-from greenzone.bundle.registry import Registry, push_layout, split_ref
+from greenzone.bundle.registry import Registry, push_layout
+from greenzone.refs import split_ref
 
 BASE = os.urandom(400_000)  # the base layer three images share
 K3S = os.urandom(2_500_000)  # big enough for a 1 MiB split to give three parts

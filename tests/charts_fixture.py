@@ -14,7 +14,9 @@ import kubernetes_validate
 import yaml
 
 from greenzone.answers.model import Answers
+from greenzone.bundle.lock import Lock, parse_lock
 from greenzone.cluster.helm import find_helm, render
+from greenzone.refs import qualify
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = ROOT / "charts"
@@ -34,10 +36,21 @@ def answers(**sections: Any) -> Answers:
 
 
 @functools.cache
+def lock() -> Lock:
+    validation = parse_lock(LOCK.read_text(), str(LOCK))
+    assert validation.lock is not None, [problem.one_line() for problem in validation.problems]
+    return validation.lock
+
+
+def pinned_refs() -> set[str]:
+    return {qualify(image.ref) for image in lock().images}
+
+
 def k8s_version() -> str:
     """`v1.34.1+k3s1` in the lock -> `1.34.0`, the schema set kubernetes-validate ships for that minor."""
-    match = re.search(r"version: v(\d+)\.(\d+)\.\d+\+k3s\d+", LOCK.read_text())
-    assert match, "the lock pins no k3s version"
+    (k3s,) = [item for item in lock().files if item.name == "k3s"]
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.\d+\+k3s\d+", k3s.version)
+    assert match, f"unexpected k3s version {k3s.version}"
     return f"{match.group(1)}.{match.group(2)}.0"
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from greenzone.bundle.oci import Layout, add_image
-from greenzone.bundle.registry import Registry, RegistryError, push_layout, split_ref
+from greenzone.bundle.registry import Registry, RegistryError, push_layout
+from greenzone.refs import split_ref
 from tests.conftest import Run
 from tests.registry_fixture import running_registry
 

@@ -15,7 +15,8 @@ import pytest
 
 from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.pull import pull_image
-from greenzone.bundle.registry import Credentials, Registry, RegistryError, push_layout, split_ref
+from greenzone.bundle.registry import Credentials, Registry, RegistryError, push_layout
+from greenzone.refs import split_ref
 from tests import registry_auth as auth
 from tests.conftest import Run
 from tests.registry_fixture import running_registry

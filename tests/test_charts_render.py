@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from greenzone.answers.model import Answers
-from greenzone.images import images_of, normalize, tagged_latest
+from greenzone.images import images_of, tagged_latest
 from greenzone.values.ours import INFERENCE_NAMESPACE, guardrails_values, inference_values
-from tests.charts_fixture import LOCK, answers, render_chart, validate
+from tests.charts_fixture import answers, pinned_refs, render_chart, validate
 
 ENGINES = {"ollama": ["gemma3:4b"], "vllm": ["google/gemma-3-4b-it", "meta-llama/Llama-3.1-8B-Instruct"]}
 TOPOLOGIES = {
@@ -49,7 +48,6 @@ DEPARTMENTS = {
     ],
 }
 MATRIX = list(itertools.product(ENGINES, TOPOLOGIES, (True, False), EGRESS, DEPARTMENTS))
-PINNED = {normalize(image["ref"]) for image in yaml.safe_load(LOCK.read_text())["images"]}
 SECRETISH = ("PASSWORD", "SECRET", "TOKEN", "API_KEY")
 
 
@@ -190,7 +188,8 @@ def check_images(objects: list[dict[str, Any]]) -> None:
     refs = images_of(objects)
     assert refs
     assert not [ref for ref in refs if tagged_latest(ref)]
-    assert set(refs) <= PINNED, f"not pinned in the lock: {set(refs) - PINNED}"
+    pinned = pinned_refs()
+    assert set(refs) <= pinned, f"not pinned in the lock: {set(refs) - pinned}"
 
 
 def check_no_plain_secrets(objects: list[dict[str, Any]]) -> None:

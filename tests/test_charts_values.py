@@ -12,11 +12,11 @@ import yaml
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.commands.values import values_yaml
-from greenzone.images import images_of, judge, normalize
+from greenzone.images import images_of, judge
 from greenzone.results import Status
 from greenzone.values import secrets
 from greenzone.values.releases import appliance_releases, merge
-from tests.charts_fixture import CHARTS, LOCK, ROOT, answers, helm, render_chart
+from tests.charts_fixture import CHARTS, LOCK, ROOT, answers, helm, pinned_refs, render_chart
 from tests.conftest import Run
 
 EXAMPLES = {
@@ -180,10 +180,6 @@ def test_merge_is_helms_values_merge() -> None:
 # -- images -----------------------------------------------------------------------------------------
 
 
-def _lock_refs() -> set[str]:
-    return {normalize(image["ref"]) for image in yaml.safe_load(LOCK.read_text())["images"]}
-
-
 def _list(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
 
@@ -193,7 +189,7 @@ def test_every_listed_image_is_pinned_in_the_lock() -> None:
     charts/); this keeps the lock honest about them even where those archives are not at hand."""
     lists = sorted((ROOT / "images").glob("*.txt"))
     assert {path.stem for path in lists} >= {"gpu-operator", "harbor", "monitoring", "greenzone-inference"}
-    pinned = _lock_refs()
+    pinned = pinned_refs()
     for path in lists:
         refs = _list(path)
         assert refs, f"{path} is empty"

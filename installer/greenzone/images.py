@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from greenzone.refs import qualify
 from greenzone.results import Check, Status
 
 _POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
@@ -37,17 +38,6 @@ _SANDBOX_COMPONENTS = {
 }
 # Components whose `enabled` is optional and means on when absent.
 _ON_BY_DEFAULT = {"toolkit", "devicePlugin", "dcgmExporter", "gfd", "validator", "migManager", "driver"}
-
-
-def normalize(ref: str) -> str:
-    """`busybox:1.37` -> `docker.io/library/busybox:1.37`, as registries and the lockfile name it."""
-    first, _, rest = ref.partition("/")
-    if not rest or ("." not in first and ":" not in first and first != "localhost"):
-        ref = f"docker.io/{ref}"
-        first, _, rest = ref.partition("/")
-    if first == "docker.io" and "/" not in rest:
-        ref = f"docker.io/library/{rest}"
-    return ref
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -135,7 +125,7 @@ def images_of(objects: Iterable[Mapping[str, Any]]) -> list[str]:
             found.update(_cluster_policy_images(obj.get("spec") or {}))
         elif "." in str(obj.get("apiVersion", "")).split("/")[0]:
             found.update(_image_fields(obj.get("spec") or {}))
-    return sorted(normalize(ref) for ref in found)
+    return sorted(qualify(ref) for ref in found)
 
 
 def tagged_latest(ref: str) -> bool:
@@ -150,7 +140,7 @@ def tagged_latest(ref: str) -> bool:
 def judge(component: str, refs: Iterable[str], pinned: Iterable[str]) -> list[Check]:
     """Every image a component runs must be pinned in the lock, by a fixed tag or a digest."""
     refs = sorted(set(refs))
-    locked = {normalize(ref) for ref in pinned}
+    locked = {qualify(ref) for ref in pinned}
     moving = [ref for ref in refs if tagged_latest(ref)]
     missing = [ref for ref in refs if ref not in locked and ref not in moving]
     checks: list[Check] = []

@@ -25,12 +25,13 @@ from greenzone.bundle.lock import Lock, LockedChart
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
 from greenzone.bundle.oci import Layout
 from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
-from greenzone.bundle.registry import Registries, load_auths, split_ref
+from greenzone.bundle.registry import Registries, load_auths
 from greenzone.bundle.seal import BUILD_MARKER as MARKER
 from greenzone.bundle.seal import seal
 from greenzone.cluster.helm import find_helm
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.progress import Meter
+from greenzone.refs import split_ref
 
 log = logging.getLogger(__name__)
 

@@ -42,18 +42,6 @@ class Credentials:
     password: str = field(repr=False)
 
 
-def split_ref(ref: str) -> tuple[str, str, str]:
-    """`docker.io/ollama/ollama:0.6.5` -> (`docker.io`, `ollama/ollama`, `0.6.5`); a digest may stand for the tag."""
-    name, _, digest = ref.partition("@")
-    host, _, rest = name.partition("/")
-    if not rest or ("." not in host and ":" not in host and host != "localhost"):
-        host, rest = "docker.io", name
-    if host == "docker.io" and "/" not in rest.split(":")[0]:
-        rest = f"library/{rest}"
-    repository, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
-    return host, repository, digest or tag or "latest"
-
-
 class Registry:
     def __init__(
         self,

@@ -14,7 +14,8 @@ from greenzone.atomic import write_text_atomic
 from greenzone.bundle.download import hash_url
 from greenzone.bundle.lock import LockValidation, Pin, fill_pins, unresolved
 from greenzone.bundle.oci import digest_of
-from greenzone.bundle.registry import Credentials, Registries, split_ref
+from greenzone.bundle.registry import Credentials, Registries
+from greenzone.refs import split_ref
 from greenzone.yamlpos import KeyPath
 
 

@@ -114,7 +114,7 @@ def inspect(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _read_lock(path: Path) -> tuple[str, LockValidation]:
+def read_lock(path: Path) -> tuple[str, LockValidation]:
     from greenzone.bundle.lock import parse_lock
 
     try:
@@ -138,7 +138,7 @@ def lock(args: argparse.Namespace) -> str:
     from greenzone.bundle.registry import load_auths
     from greenzone.bundle.resolve import update_lock
 
-    _, validation = _read_lock(args.lock)
+    _, validation = read_lock(args.lock)
     if not args.update:
         problems = unresolved_problems(validation)
         if problems:
@@ -169,7 +169,7 @@ def build(args: argparse.Namespace) -> str:
         raise InputError(
             "--split cuts the tar written by --tar", hint="add --tar FILE, e.g. --tar /media/usb/bundle.tar"
         )
-    _, validation = _read_lock(args.lock)
+    _, validation = read_lock(args.lock)
     problems = unresolved_problems(validation)
     if problems:
         raise InputError(

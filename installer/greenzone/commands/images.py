@@ -15,7 +15,7 @@ from greenzone.answers.files import load_valid_answers
 from greenzone.atomic import write_text_atomic
 from greenzone.bundle.lock import Lock
 from greenzone.cluster.helm import render
-from greenzone.commands.bundle import _read_lock
+from greenzone.commands.bundle import read_lock
 from greenzone.images import images_of, judge
 from greenzone.results import Check, Report, Status
 from greenzone.values.releases import Release, appliance_releases
@@ -48,7 +48,7 @@ def list_text(component: str, refs: list[str], sources: list[str]) -> str:
 
 
 def bundle_images(args: argparse.Namespace) -> Report:
-    _, validation = _read_lock(args.lock)
+    _, validation = read_lock(args.lock)
     assert validation.lock is not None
     lock = validation.lock
     found: dict[str, set[str]] = defaultdict(set)

@@ -22,17 +22,15 @@ def inventory_name(node: Node, index: int) -> str:
 
 
 def host_vars(node: Node) -> dict[str, Any]:
+    found: dict[str, Any]
     if node.address == "local":
-        return {"ansible_connection": "local"}
-    found: dict[str, Any] = {
-        "ansible_host": node.address,
-        "ansible_user": node.ssh.user,
-        "ansible_port": node.ssh.port,
-    }
-    if node.ssh.key_file is not None:
-        found["ansible_ssh_private_key_file"] = str(node.ssh.key_file)
-    if node.ssh.user != "root":
-        found["ansible_become"] = True
+        found = {"ansible_connection": "local"}
+    else:
+        found = {"ansible_host": node.address, "ansible_user": node.ssh.user, "ansible_port": node.ssh.port}
+        if node.ssh.key_file is not None:
+            found["ansible_ssh_private_key_file"] = str(node.ssh.key_file)
+        if node.ssh.user != "root":
+            found["ansible_become"] = True
     if node.name:
         found["k3s_node_name"] = node.name
     return found
@@ -50,10 +48,7 @@ def build_inventory(answers: Answers) -> dict[str, Any]:
     servers: dict[str, Any] = {}
     agents: dict[str, Any] = {}
     for index, node in enumerate(answers.nodes):
-        variables = host_vars(node)
-        if node.name and node.address == "local":
-            variables["k3s_node_name"] = node.name
-        (servers if node.role == "server" else agents)[inventory_name(node, index)] = variables
+        (servers if node.role == "server" else agents)[inventory_name(node, index)] = host_vars(node)
     first_server = next(iter(servers))
     servers[first_server]["k3s_init_server"] = True
     address = api_address(answers)

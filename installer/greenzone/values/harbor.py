@@ -25,24 +25,15 @@ def harbor_values(answers: Answers) -> dict[str, Any]:
     hostname = answers.registry_hostname()
     port = answers.registry.port
     external = f"https://{hostname}" if port == 443 else f"https://{hostname}:{port}"
-    # Port 443 goes through the ingress k3s ships; any other port is served straight off a NodePort.
+    # Port 443 goes through the ingress k3s ships (Traefik sets no body-size limit, so large layers
+    # pass); any other port is served straight off a NodePort.
+    expose: dict[str, Any] = {
+        "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": secrets.REGISTRY_TLS}}
+    }
     if port == 443:
-        expose: dict[str, Any] = {
-            "type": "ingress",
-            "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": secrets.REGISTRY_TLS}},
-            "ingress": {
-                "hosts": {"core": hostname},
-                "className": "traefik",
-                # Image layers are large; no proxy body limit.
-                "annotations": {},
-            },
-        }
+        expose |= {"type": "ingress", "ingress": {"hosts": {"core": hostname}, "className": "traefik"}}
     else:
-        expose = {
-            "type": "nodePort",
-            "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": secrets.REGISTRY_TLS}},
-            "nodePort": {"ports": {"https": {"port": 443, "nodePort": port}}},
-        }
+        expose |= {"type": "nodePort", "nodePort": {"ports": {"https": {"port": 443, "nodePort": port}}}}
 
     def claim(size: str) -> dict[str, Any]:
         return {"storageClass": STORAGE_CLASS, "accessMode": "ReadWriteOnce", "size": size}
