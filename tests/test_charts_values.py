@@ -11,11 +11,10 @@ import pytest
 import yaml
 
 from greenzone.answers.files import load_valid_answers
-from greenzone.commands.values import values_yaml
 from greenzone.images import images_of, judge
 from greenzone.results import Status
 from greenzone.values import secrets
-from greenzone.values.releases import appliance_releases, merge
+from greenzone.values.releases import appliance_releases, merge, values_yaml
 from tests.charts_fixture import CHARTS, LOCK, ROOT, answers, helm, pinned_refs, render_chart
 from tests.conftest import Run
 

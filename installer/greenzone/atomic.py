@@ -27,3 +27,11 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), mode)
+
+
+def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write atomically unless `path` already holds `text`; True when it wrote (idempotent re-runs)."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text_atomic(path, text, mode)
+    return True

@@ -221,6 +221,25 @@ def build_parser() -> _Parser:
         "--release", action="append", default=None, metavar="NAME", help="only this release (repeatable)"
     )
     _json_flag(values)
+
+    deploy = _command(
+        commands,
+        "deploy",
+        "greenzone.commands.deploy:deploy",
+        "run the install playbooks for an answer file, phase by phase (resumes after a failure)",
+    )
+    deploy.add_argument("--answers", type=Path, required=True, metavar="FILE")
+    deploy.add_argument("--bundle", type=Path, default=None, metavar="DIR", help="bundle (default: bundle.path)")
+    deploy.add_argument("--phase", action="append", default=None, metavar="NAME", help="only this phase (repeatable)")
+    deploy.add_argument("--check", action="store_true", help="predict the changes (Ansible check mode)")
+    deploy.add_argument(
+        "--skip-tags",
+        action="append",
+        default=None,
+        metavar="TAG",
+        help="skip tasks with this tag, e.g. `cluster` or `gpu` (repeatable)",
+    )
+    _json_flag(deploy)
     return parser
 
 

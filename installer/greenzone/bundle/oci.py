@@ -8,8 +8,12 @@ shared by several images (a common base, CUDA runtime layers) are therefore stor
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-from collections.abc import Iterator
+import os
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,3 +188,60 @@ def add_image(
     descriptor = layout.put_blob(json.dumps(manifest, sort_keys=True).encode(), MANIFEST)
     layout.tag(ref, descriptor)
     return descriptor
+
+
+CONTAINERD_NAME_ANNOTATION = "io.containerd.image.name"
+
+
+def write_archive(layout: Layout, refs: Iterable[str], dest: Path) -> list[str]:
+    """Write the images `refs` of `layout` as one OCI archive (a tar of a smaller layout) at `dest`.
+
+    This is what k3s imports from its agent images directory before any registry runs. The tar is
+    byte-for-byte reproducible (sorted members, zero times and owners), so an unchanged image set
+    gives an unchanged file and Ansible's copy reports no change. containerd names imported images
+    after `io.containerd.image.name`, so each entry carries it beside the OCI ref annotation.
+    Returns the refs written; a ref the layout lacks is a KeyError.
+    """
+    wanted = set(refs)
+    images = {image.ref: image for image in layout.index() if image.ref in wanted}
+    missing = wanted - set(images)
+    if missing:
+        raise KeyError(f"not in the bundle's images: {', '.join(sorted(missing))}")
+    manifests = []
+    blobs: dict[str, Descriptor] = {}
+    for ref in sorted(images):
+        image = images[ref]
+        entry = image.to_json()
+        entry["annotations"] = {REF_ANNOTATION: ref, CONTAINERD_NAME_ANNOTATION: ref}
+        manifests.append(entry)
+        blobs.update((item.digest, item) for item in layout.walk(image))
+    index = json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}, indent=2).encode()
+    members: list[tuple[str, bytes | Path]] = [
+        ("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()),
+        ("index.json", index),
+    ]
+    members += [(f"blobs/sha256/{sha256_hex(digest)}", layout.blob_path(digest)) for digest in sorted(blobs)]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for directory in ("blobs", "blobs/sha256"):
+                info = tarfile.TarInfo(directory)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                tar.addfile(info)
+            for name, content in members:
+                info = tarfile.TarInfo(name)
+                info.mode, info.mtime = 0o644, 0
+                if isinstance(content, Path):
+                    info.size = content.stat().st_size
+                    with content.open("rb") as source:
+                        tar.addfile(info, source)
+                else:
+                    info.size = len(content)
+                    tar.addfile(info, io.BytesIO(content))
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sorted(images)

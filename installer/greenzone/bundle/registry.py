@@ -172,6 +172,13 @@ class Registry:
         status, _, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404))
         return status == 200
 
+    def has_manifest(self, repository: str, digest: str) -> bool:
+        scope = f"repository:{repository}:pull"
+        path = f"/v2/{repository}/manifests/{digest}"
+        headers = {"Accept": ACCEPT_MANIFESTS}
+        status, _, _ = self.request("HEAD", path, scope=scope, headers=headers, expect=(200, 404))
+        return status == 200
+
     def blob_request(self, repository: str, digest: str, offset: int = 0) -> urllib.request.Request:
         """A GET of one blob from `offset` on, carrying the current credentials; for `download.fetch`."""
         request = urllib.request.Request(f"{self.base}/v2/{repository}/blobs/{digest}")

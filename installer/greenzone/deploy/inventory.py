@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from greenzone.answers.model import Answers, Node
+from greenzone.preflight.rules import required_ports
 
 K3S_API_PORT = 6443
 
@@ -44,11 +45,25 @@ def api_address(answers: Answers) -> str | None:
     return None if first.address == "local" else first.address
 
 
+def registry_ip(answers: Answers) -> str | None:
+    """Where the registry host name points on every node: Harbor's ingress runs on the servers."""
+    if answers.network.advertise_ip:
+        return answers.network.advertise_ip
+    first = next(node for node in answers.nodes if node.role == "server")
+    if first.address != "local":
+        return first.address
+    return "127.0.0.1" if len(answers.nodes) == 1 else None
+
+
 def build_inventory(answers: Answers) -> dict[str, Any]:
     servers: dict[str, Any] = {}
     agents: dict[str, Any] = {}
+    # GPU workloads run on the agents when there are any (servers keep the control plane), else on the servers.
+    gpu_role = "agent" if any(node.role == "agent" for node in answers.nodes) else "server"
     for index, node in enumerate(answers.nodes):
-        (servers if node.role == "server" else agents)[inventory_name(node, index)] = host_vars(node)
+        found = host_vars(node)
+        found["greenzone_gpu_node"] = node.role == gpu_role
+        (servers if node.role == "server" else agents)[inventory_name(node, index)] = found
     first_server = next(iter(servers))
     servers[first_server]["k3s_init_server"] = True
     address = api_address(answers)
@@ -61,7 +76,13 @@ def build_inventory(answers: Answers) -> dict[str, Any]:
         "k3s_service_cidr": answers.network.service_cidr,
         "k3s_api_port": K3S_API_PORT,
         "greenzone_bundle_path": str(answers.bundle.path),
+        "greenzone_registry_port": answers.registry.port,
+        "greenzone_required_ports": sorted(required_ports(answers)),
+        "greenzone_gpu_driver": answers.gpu.driver,
     }
+    ip = registry_ip(answers)
+    if ip is not None:
+        cluster_vars["greenzone_registry_ip"] = ip
     if address is not None:
         cluster_vars["k3s_api_endpoint"] = f"https://{address}:{K3S_API_PORT}"
     if answers.network.advertise_ip:

@@ -45,3 +45,48 @@ ALL = (
     GRAFANA_ADMIN,
     CHAT_UI,
 )
+
+# Which Secrets each release reads, and from which credential the installer fills each key.
+# The credential names are the keys of the installer's 0600 credentials file (deploy/credentials.py).
+_HARBOR = {
+    HARBOR_ADMIN: {"HARBOR_ADMIN_PASSWORD": "harbor_admin_password"},
+    HARBOR_CORE: {"secretKey": "harbor_secret_key", "secret": "harbor_core_secret", "CSRF_KEY": "harbor_csrf_key"},
+    HARBOR_JOBSERVICE: {"JOBSERVICE_SECRET": "harbor_jobservice_secret"},
+    HARBOR_REGISTRY: {"REGISTRY_HTTP_SECRET": "harbor_registry_http_secret"},
+    HARBOR_REGISTRY_CREDENTIALS: {
+        "REGISTRY_PASSWD": "harbor_registry_password",
+        "REGISTRY_HTPASSWD": "harbor_registry_htpasswd",
+    },
+    REGISTRY_TLS: {"tls.crt": "registry_tls_crt", "tls.key": "registry_tls_key", "ca.crt": "ca_crt"},
+}
+_INGRESS = {INGRESS_TLS: {"tls.crt": "ingress_tls_crt", "tls.key": "ingress_tls_key"}}
+SECRETS_OF_RELEASE: dict[str, dict[str, dict[str, str]]] = {
+    "harbor": _HARBOR,
+    "monitoring": {GRAFANA_ADMIN: {"admin-user": "grafana_admin_user", "admin-password": "grafana_admin_password"}}
+    | _INGRESS,
+    "greenzone-inference": {CHAT_UI: {"WEBUI_SECRET_KEY": "chat_ui_secret_key"}} | _INGRESS,
+}
+TLS_SECRETS = (REGISTRY_TLS, INGRESS_TLS)
+
+
+def secret_manifests(release: str, namespace: str, credentials: dict[str, str]) -> list[dict[str, object]]:
+    """The Secret objects `release` reads, filled from `credentials` (stringData: the API encodes it)."""
+    manifests: list[dict[str, object]] = []
+    for name, keys in SECRETS_OF_RELEASE.get(release, {}).items():
+        missing = [source for source in keys.values() if not credentials.get(source)]
+        if missing:
+            raise KeyError(f"the credentials file has no {', '.join(missing)} (needed by Secret {name})")
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/managed-by": "greenzone"},
+                },
+                "type": "kubernetes.io/tls" if name in TLS_SECRETS else "Opaque",
+                "stringData": {key: credentials[source] for key, source in keys.items()},
+            }
+        )
+    return manifests

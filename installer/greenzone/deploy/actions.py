@@ -1,0 +1,199 @@
+"""What the playbooks' own modules (`playbooks/library/greenzone_*.py`) do, as typed functions.
+
+The modules are thin: they parse Ansible's arguments, call one function here and hand its result
+back, so the logic is linted, type-checked and unit-tested with the rest of the package. Each
+function runs on the installing machine (the tasks delegate to localhost), where the bundle, the
+credentials file and the installer's kubeconfig live, and each reports `changed` honestly so that a
+second run of the playbook reports zero changes. `check=True` computes the answer without writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from greenzone.bundle.hashing import sha256_file
+from greenzone.bundle.manifest import read_manifest
+from greenzone.bundle.oci import Layout, write_archive
+from greenzone.bundle.registry import Credentials, Registry, push_layout
+from greenzone.deploy.credentials import load_credentials
+from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
+from greenzone.refs import split_ref
+from greenzone.values.secrets import secret_manifests
+
+
+@dataclass
+class Outcome:
+    changed: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    failed: bool = False
+
+
+def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> Outcome:
+    """The bundle's bootstrap images as one OCI archive for k3s's agent images directory."""
+    refs = [image.ref for image in read_manifest(bundle).images if image.bootstrap]
+    with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.is_dir() else None) as work:
+        built = Path(work) / dest.name
+        write_archive(Layout(bundle / "images"), refs, built)
+        digest = sha256_file(built).sha256
+        same = dest.is_file() and sha256_file(dest).sha256 == digest
+        if not same and not check:
+            built.replace(dest)
+    details = {"images": refs, "sha256": digest, "path": str(dest)}
+    verb = "is up to date" if same else ("would be written" if check else "written")
+    return Outcome(not same, f"bootstrap archive with {len(refs)} images {verb}", details)
+
+
+def mirror_repository(ref: str) -> tuple[str, str]:
+    """Where an upstream image lives in Harbor: a project per upstream registry, the path kept.
+
+    This is the layout k3s's registries.yaml `rewrite` rules ask for (`^(.*)$` -> `<registry>/$1`).
+    """
+    host, repository, tag = split_ref(ref)
+    return f"{host}/{repository}", tag
+
+
+def push_images(
+    bundle: Path,
+    registry_url: str,
+    *,
+    ca_file: Path | None,
+    credentials_file: Path | None,
+    harbor: bool = True,
+    check: bool = False,
+) -> Outcome:
+    """Every image of the bundle's layout into the registry, digests unchanged, present blobs skipped."""
+    credentials = None
+    if credentials_file is not None:
+        stored = load_credentials(credentials_file)
+        credentials = Credentials("admin", stored["harbor_admin_password"])
+    registry = Registry(registry_url, credentials=credentials, ca_file=ca_file)
+    layout = Layout(bundle / "images")
+    created: list[str] = []
+    if harbor and credentials and not check:
+        from greenzone.cluster.harbor import ensure_projects
+
+        projects = sorted({mirror_repository(image.ref)[0].split("/")[0] for image in layout.index() if image.ref})
+        created = ensure_projects(registry_url, projects, credentials, ca_file=ca_file)
+    if check:
+        missing = [
+            image.ref
+            for image in layout.index()
+            if image.ref and not registry.has_manifest(mirror_repository(image.ref)[0], image.digest)
+        ]
+        return Outcome(bool(missing), f"{len(missing)} images would be pushed", {"images": missing})
+    stats = push_layout(layout, registry, mirror_repository)
+    changed = stats.uploaded + stats.mounted > 0 or bool(created)
+    return Outcome(
+        changed,
+        f"{len(stats.images)} images in the registry; {stats.uploaded} blobs uploaded, {stats.skipped} already there",
+        {
+            "uploaded": stats.uploaded,
+            "skipped": stats.skipped,
+            "mounted": stats.mounted,
+            "images": stats.images,
+            "projects_created": created,
+        },
+    )
+
+
+def apply_secrets(
+    release: str, namespace: str, credentials_file: Path, kubeconfig: Path, *, check: bool = False
+) -> Outcome:
+    from greenzone.cluster.kube import Kube
+
+    kube = Kube(kubeconfig)
+    wanted = secret_manifests(release, namespace, load_credentials(credentials_file))
+    changed = []
+    if not check and wanted:
+        kube.ensure_namespace(namespace)
+    for manifest in wanted:
+        name = str(manifest["metadata"]["name"])  # type: ignore[index]
+        existing = kube.secret(namespace, name)
+        if secret_differs(existing, manifest):
+            changed.append(name)
+            if not check:
+                kube.put_secret(manifest, exists=existing is not None)
+    return Outcome(bool(changed), f"Secrets changed: {', '.join(changed) or 'none'}", {"changed": changed})
+
+
+def _values(values_files: list[Path], extra: dict[str, Any]) -> dict[str, Any]:
+    from greenzone.values.releases import merge
+
+    merged: dict[str, Any] = {}
+    for path in values_files:
+        merged = merge(merged, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merge(merged, extra)
+
+
+async def _release(
+    helm: Path,
+    kubeconfig: Path,
+    release: str,
+    chart_path: Path,
+    namespace: str,
+    values: dict[str, Any],
+    timeout: str,
+    check: bool,
+) -> Outcome:
+    from pyhelm3 import Client
+    from pyhelm3.errors import Error as HelmError
+    from pyhelm3.errors import ReleaseNotFoundError
+
+    client = Client(executable=str(helm), kubeconfig=kubeconfig)
+    chart = await client.get_chart(chart_path)
+    try:
+        revision = await client.get_current_revision(release, namespace=namespace)
+        metadata = await revision.chart_metadata()
+        current = {
+            "status": getattr(revision.status, "value", revision.status),
+            "chart_version": metadata.version,
+            "values": await revision.values(),
+        }
+    except ReleaseNotFoundError:
+        current = None
+    action, why = release_action(current, str(chart.metadata.version), values)
+    details = {"action": action, "reason": why, "chart_version": str(chart.metadata.version)}
+    if action == "none" or check:
+        return Outcome(action != "none", f"{release}: {action} ({why})", details)
+    try:
+        await client.install_or_upgrade_release(
+            release, chart, values, namespace=namespace, atomic=True, wait=True, timeout=timeout
+        )
+    except HelmError as error:
+        from greenzone.cluster.kube import Kube
+
+        stuck = not_ready_pods(Kube(kubeconfig).pods(namespace))
+        details["not_ready"] = "; ".join(stuck)
+        message = str(error).strip().splitlines()[-1:] or [type(error).__name__]
+        return Outcome(
+            True,
+            f"{release} did not become ready within {timeout}: {message[0]}"
+            + (f"; not ready: {details['not_ready']}" if stuck else ""),
+            details,
+            failed=True,
+        )
+    return Outcome(True, f"{release}: {action}ed chart {chart.metadata.version} ({why})", details)
+
+
+def helm_release(
+    *,
+    helm: Path,
+    kubeconfig: Path,
+    release: str,
+    chart: Path,
+    namespace: str,
+    values_files: list[Path],
+    extra_values: dict[str, Any],
+    timeout: str = "10m",
+    check: bool = False,
+) -> Outcome:
+    """Install or upgrade one release from a bundle chart archive and wait for its workloads."""
+    values = _values(values_files, extra_values)
+    return asyncio.run(_release(helm, kubeconfig, release, chart, namespace, values, timeout, check))

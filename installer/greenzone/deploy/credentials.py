@@ -1,0 +1,217 @@
+"""The appliance's secrets: generated once on the installing machine, kept in one mode-0600 file.
+
+Every later run reads the same file, so a re-run never rotates a password under a running Harbor
+(which would lock it out of its own database) and the k3s join token stays what the nodes already
+use. The admin password the answers name (file or environment) wins over the stored one. The
+roles read this file with `no_log`; nothing else on disk holds a secret, and every value is
+registered with the log redactor the moment it is loaded.
+
+The self-signed CA and certificates cover the registry host name and `network.hostname`; with
+`registry.tls.mode: provided` the operator's pair is used for both and the certificates of its
+chain are what nodes trust.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+import string
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import bcrypt
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from greenzone.answers.model import Answers
+from greenzone.atomic import write_text_atomic
+from greenzone.errors import InputError
+from greenzone.redact import REDACTOR
+
+CREDENTIALS_NAME = "credentials.yaml"
+CA_NAME = "ca.crt"  # public: copied to every node and offered to browsers
+REGISTRY_USER = "harbor_registry_user"
+CA_DAYS, LEAF_DAYS = 3650, 825
+
+
+def _token(length: int = 32) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _harbor_password() -> str:
+    """Harbor wants 8+ characters with an upper-case letter, a lower-case letter and a digit."""
+    return "Gz" + _token(22) + "7"
+
+
+_GENERATED: dict[str, Callable[[], str]] = {
+    "k3s_token": lambda: _token(48),
+    "harbor_admin_password": _harbor_password,
+    "harbor_secret_key": lambda: _token(16),  # Harbor refuses any other length
+    "harbor_core_secret": lambda: _token(16),
+    "harbor_csrf_key": lambda: _token(32),
+    "harbor_jobservice_secret": lambda: _token(16),
+    "harbor_registry_http_secret": lambda: _token(16),
+    "harbor_registry_password": _harbor_password,
+    "harbor_database_password": lambda: _token(24),
+    "grafana_admin_user": lambda: "admin",
+    "grafana_admin_password": lambda: _token(24),
+    "chat_ui_secret_key": lambda: _token(48),
+}
+
+
+def answered_admin_password(answers: Answers, environ: Mapping[str, str]) -> str | None:
+    registry = answers.registry
+    if registry.admin_password_file:
+        try:
+            return registry.admin_password_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise InputError(
+                f"cannot read registry.admin_password_file {registry.admin_password_file}: {error.strerror}",
+                hint="check the path and that this user can read it",
+            ) from None
+    if registry.admin_password_env:
+        value = environ.get(registry.admin_password_env)
+        if not value:
+            raise InputError(
+                f"registry.admin_password_env names {registry.admin_password_env}, which is not set",
+                hint=f"export {registry.admin_password_env} before `greenzone install`",
+            )
+        return value
+    return None
+
+
+def _names(answers: Answers) -> list[str]:
+    return list(dict.fromkeys([answers.registry_hostname(), answers.network.hostname]))
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    *,
+    names: Sequence[str] = (),
+    ips: Sequence[str] = (),
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = issuer if issuer else (name, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=LEAF_DAYS if issuer else CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer:
+        alternatives: list[x509.GeneralName] = [x509.DNSName(item) for item in names]
+        alternatives += [x509.IPAddress(ipaddress.ip_address(item)) for item in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _self_signed(answers: Answers) -> dict[str, str]:
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate(f"Greenzone CA {answers.appliance.name}", ca_key, None)
+    ips = [answers.network.advertise_ip] if answers.network.advertise_ip else []
+    found = {"ca_crt": ca.public_bytes(serialization.Encoding.PEM).decode(), "ca_key": _pem_key(ca_key)}
+    for prefix, names in (("registry", [answers.registry_hostname()]), ("ingress", [answers.network.hostname])):
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _certificate(names[0], key, (ca.subject, ca_key), names=names, ips=ips)
+        found[f"{prefix}_tls_crt"] = leaf.public_bytes(serialization.Encoding.PEM).decode()
+        found[f"{prefix}_tls_key"] = _pem_key(key)
+    return found
+
+
+def _provided(answers: Answers) -> dict[str, str]:
+    tls = answers.registry.tls
+    assert tls.cert_file and tls.key_file  # the answers rules demand both in `provided` mode
+    try:
+        chain, key = tls.cert_file.read_text(), tls.key_file.read_text()
+    except OSError as error:
+        raise InputError(
+            f"cannot read the provided TLS files: {error}", hint="check registry.tls.cert_file and key_file"
+        ) from None
+    return {
+        "ca_crt": chain,
+        "registry_tls_crt": chain,
+        "registry_tls_key": key,
+        "ingress_tls_crt": chain,
+        "ingress_tls_key": key,
+    }
+
+
+def _tls_matches(stored: Mapping[str, str], answers: Answers) -> bool:
+    """Whether the stored certificates still fit the answers (host names, mode)."""
+    if answers.registry.tls.mode == "provided":
+        return stored.get("registry_tls_crt") == _provided(answers)["registry_tls_crt"]
+    if "ca_key" not in stored or "registry_tls_crt" not in stored:
+        return False
+    cert = x509.load_pem_x509_certificate(stored["registry_tls_crt"].encode())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    return names == [answers.registry_hostname()]
+
+
+def load_credentials(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict) or not all(isinstance(value, str) for value in data.values()):
+            raise ValueError("expected a mapping of names to strings")
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise InputError(
+            f"cannot read the credentials file {path}: {error}",
+            hint="restore it from your backup; a new one would not match what the running appliance uses",
+        ) from None
+    for value in data.values():
+        REDACTOR.register(value)
+    return data
+
+
+def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, str] | None = None) -> Path:
+    """Create or complete `credentials.yaml` (0600) and the public `ca.crt`; return the credentials path.
+
+    Writes only when something is new, so a second run leaves both files untouched.
+    """
+    environ = os.environ if environ is None else environ
+    path = state_dir / CREDENTIALS_NAME
+    stored = load_credentials(path)
+    wanted = dict(stored)
+    for name, generate in _GENERATED.items():
+        wanted.setdefault(name, generate())
+    answered = answered_admin_password(answers, environ)
+    if answered:
+        wanted["harbor_admin_password"] = answered
+    if "harbor_registry_htpasswd" not in wanted or not bcrypt.checkpw(
+        wanted["harbor_registry_password"].encode(),
+        wanted["harbor_registry_htpasswd"].partition(":")[2].encode(),
+    ):
+        hashed = bcrypt.hashpw(wanted["harbor_registry_password"].encode(), bcrypt.gensalt()).decode()
+        wanted["harbor_registry_htpasswd"] = f"{REGISTRY_USER}:{hashed}"
+    if not _tls_matches(wanted, answers):
+        wanted.update(_provided(answers) if answers.registry.tls.mode == "provided" else _self_signed(answers))
+    for value in wanted.values():
+        REDACTOR.register(value)
+    if wanted != stored:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_text_atomic(path, yaml.safe_dump(wanted, sort_keys=True), mode=0o600)
+    ca_path = state_dir / CA_NAME
+    if not ca_path.exists() or ca_path.read_text() != wanted["ca_crt"]:
+        write_text_atomic(ca_path, wanted["ca_crt"], mode=0o644)
+    return path

@@ -1,0 +1,131 @@
+"""The playbooks without a host: syntax, ansible-lint's production profile, role structure, and the
+values the roles repeat from the Python side (thresholds, release names, namespaces) kept equal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from greenzone.answers.files import load_valid_answers as load_example
+from greenzone.deploy import roles_doc
+from greenzone.deploy.inventory import build_inventory
+from greenzone.deploy.plan import ALL_PHASES, plan
+from greenzone.deploy.workspace import PLAYBOOKS_DIR
+from greenzone.preflight import rules
+from greenzone.values.ours import MODEL_BUNDLE_DIR
+from greenzone.values.releases import appliance_releases
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = sorted(path.name for path in (PLAYBOOKS_DIR / "roles").iterdir())
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+
+
+def _yaml(path: Path) -> object:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("example", ["single-node-ollama", "multi-node-vllm"])
+def test_site_yml_passes_syntax_check_against_each_examples_inventory(tmp_path: Path, example: str) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(build_inventory(load_example(ROOT / "examples" / f"{example}.yaml"))))
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-i", inventory, "site.yml", "--syntax-check"],
+        cwd=PLAYBOOKS_DIR,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "WARNING" not in run.stderr, run.stderr  # every host pattern matched the generated groups
+
+
+@pytest.mark.slow
+def test_ansible_lint_production_profile_passes() -> None:
+    run = subprocess.run(
+        [BIN / "ansible-lint", "--offline", "--nocolor", "--profile", "production", "."],
+        cwd=PLAYBOOKS_DIR,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in run.stderr + run.stdout
+
+
+def test_site_yml_plays_are_the_planned_phases_in_order() -> None:
+    plays = _yaml(PLAYBOOKS_DIR / "site.yml")
+    assert isinstance(plays, list)
+    assert [play["tags"] for play in plays] == [[phase.name] for phase in ALL_PHASES]
+    assert all(play["name"][0].isupper() for play in plays)
+    example = load_example(ROOT / "examples" / "single-node-ollama.yaml")
+    assert "monitoring" in [phase.name for phase in plan(example)]
+    quiet = example.model_copy(update={"monitoring": example.monitoring.model_copy(update={"enabled": False})})
+    assert "monitoring" not in [phase.name for phase in plan(quiet)]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_has_tasks_and_documents_every_default(role: str) -> None:
+    base = PLAYBOOKS_DIR / "roles" / role
+    assert (base / "tasks" / "main.yml").is_file()
+    specs = _yaml(base / "meta" / "argument_specs.yml")
+    assert isinstance(specs, dict)
+    options = {name: option for spec in specs["argument_specs"].values() for name, option in spec["options"].items()}
+    defaults = _yaml(base / "defaults" / "main.yml") or {}
+    assert isinstance(defaults, dict)
+    for name, value in defaults.items():
+        assert name in options, f"{role}: default {name} is not in meta/argument_specs.yml"
+        assert options[name].get("default") == value, f"{role}: {name} documented as {options[name].get('default')}"
+        assert name.startswith(f"{role}_") or (role == "release" and name.startswith("release_")), name
+    for task_file in (base / "tasks").glob("*.yml"):
+        tasks = _yaml(task_file)
+        assert isinstance(tasks, list)
+        assert all(task.get("name") for task in tasks), f"{task_file}: every task needs a name for the progress list"
+
+
+def test_secret_tasks_are_no_log() -> None:
+    """Every task that touches the credentials file or the join token hides its output."""
+    for task_file in (PLAYBOOKS_DIR / "roles").glob("*/tasks/*.yml"):
+        tasks = _yaml(task_file) or []
+        assert isinstance(tasks, list)
+        for task in tasks:
+            text = yaml.safe_dump(task)
+            secret = ("include_vars" in text and "credentials" in text) or "config.yaml.j2" in text
+            secret = secret or "greenzone_secrets" in text or "k3s.yaml" in text or "kubeconfig\n" in text
+            if secret and "greenzone_helm_release" not in text:
+                assert task.get("no_log") is True, f"{task_file}: {task['name']}"
+
+
+def test_role_defaults_repeat_the_python_side_exactly() -> None:
+    preflight = _yaml(PLAYBOOKS_DIR / "roles" / "preflight" / "defaults" / "main.yml")
+    assert isinstance(preflight, dict)
+    assert preflight["preflight_min_cpus"] == rules.MIN_CPU_CORES
+    assert preflight["preflight_min_memory_mb"] * 2**20 == rules.MIN_MEMORY
+    assert preflight["preflight_min_free_gb"] * 2**30 == rules.MIN_K3S_FREE
+    assert preflight["preflight_min_driver_major"] == rules.MIN_DRIVER_MAJOR
+    assert sorted(preflight["preflight_default_ports"]) == sorted(rules.required_ports(None))
+    example = load_example(ROOT / "examples" / "multi-node-vllm.yaml")
+    for release in appliance_releases(example):
+        role = {"greenzone-inference": "inference", "greenzone-guardrails": "guardrails"}.get(
+            release.name, release.name.replace("-", "_")
+        )
+        defaults = _yaml(PLAYBOOKS_DIR / "roles" / role / "defaults" / "main.yml")
+        assert isinstance(defaults, dict)
+        assert defaults[f"{role}_release"] == release.name
+        assert defaults[f"{role}_chart"] == release.chart
+        assert defaults[f"{role}_namespace"] == release.namespace
+    inference = _yaml(PLAYBOOKS_DIR / "roles" / "inference" / "defaults" / "main.yml")
+    assert isinstance(inference, dict) and inference["inference_models_dest"] == MODEL_BUNDLE_DIR
+
+
+def test_playbooks_readme_documents_the_argument_specs() -> None:
+    readme = (PLAYBOOKS_DIR / "README.md").read_text()
+    assert readme == roles_doc.refreshed(readme), "run: python -m greenzone.deploy.roles_doc"
+    for role in ROLES:
+        assert f"### {role}" in readme
