@@ -236,3 +236,32 @@ def test_preparing_twice_writes_nothing_the_second_time(tmp_path: Path) -> None:
                 yaml.safe_load(first.state_dir.joinpath("credentials.yaml").read_text())["k3s_token"]
                 not in path.read_text()
             )
+
+
+def test_deploy_refuses_an_unknown_phase_and_a_missing_bundle(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    text = SINGLE.read_text().replace("/etc/greenzone/harbor-admin.password", str(tmp_path / "pw"))
+    (tmp_path / "pw").write_text("Chosen-Passw0rd\n")
+    (tmp_path / "pw").chmod(0o600)
+    answers.write_text(text)
+    cli = [
+        sys.executable,
+        "-m",
+        "greenzone",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "deploy",
+        "--answers",
+        str(answers),
+    ]
+    missing = subprocess.run([*cli, "--bundle", str(tmp_path / "nowhere")], capture_output=True, text=True)
+    assert missing.returncode == 3 and "bundle.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "bundle.yaml").write_text("format_version: 1\n")
+    unknown = subprocess.run(
+        [*cli, "--bundle", str(tmp_path / "bundle"), "--phase", "harbour"], capture_output=True, text=True
+    )
+    assert (
+        unknown.returncode == 3 and "no phase harbour" in unknown.stderr and "phases: preflight, k3s" in unknown.stderr
+    )
+    assert not (tmp_path / "state" / "credentials.yaml").exists()  # refused before anything was written
