@@ -143,10 +143,11 @@ def test_release_action_leaves_an_identical_release_alone() -> None:
 
 def test_credentials_are_private_stable_and_complete(tmp_path: Path) -> None:
     answers = _answers()
-    path = ensure_credentials(tmp_path, answers, environ={})
+    assert ensure_credentials(tmp_path, answers, environ={}) == ["credentials.yaml", "ca.crt"]
+    path = tmp_path / "credentials.yaml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first = path.read_bytes()
-    ensure_credentials(tmp_path, answers, environ={})
+    assert ensure_credentials(tmp_path, answers, environ={}) == []
     assert path.read_bytes() == first  # a re-run never rotates a password under a running Harbor
     creds = yaml.safe_load(first)
     assert len(creds["harbor_secret_key"]) == 16

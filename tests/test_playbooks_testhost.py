@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,8 +141,6 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
 
     archive = host.path("/var/lib/rancher/k3s/agent/images/greenzone-bootstrap-images.tar")
     assert archive.read_bytes() == (install.workspace.state_dir / "greenzone-bootstrap-images.tar").read_bytes()
-    import tarfile
-
     with tarfile.open(archive) as tar:
         index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
     names = sorted(entry["annotations"]["io.containerd.image.name"] for entry in index["manifests"])

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.registry_fixture import free_port
+
 SUITE = "bookworm"
 CACHE = Path(os.environ.get("GREENZONE_TEST_CACHE", Path.home() / ".cache" / "greenzone-tests"))
 
@@ -60,13 +62,6 @@ def root_tarball() -> Path:
     return tarball
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class TestHost:
     root: Path
@@ -75,28 +70,6 @@ class TestHost:
     process: subprocess.Popen[bytes]
 
     __test__ = False  # not a pytest class
-
-    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                "ssh",
-                "-i",
-                str(self.key),
-                "-p",
-                str(self.port),
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "root@127.0.0.1",
-                command,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
     def path(self, inside: str) -> Path:
         return self.root / inside.lstrip("/")

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from greenzone.answers.model import Answers
-from greenzone.atomic import write_text_atomic
+from greenzone.atomic import write_text_atomic, write_text_if_changed
 from greenzone.errors import InputError
 from greenzone.redact import REDACTOR
 
@@ -84,10 +84,6 @@ def answered_admin_password(answers: Answers, environ: Mapping[str, str]) -> str
             )
         return value
     return None
-
-
-def _names(answers: Answers) -> list[str]:
-    return list(dict.fromkeys([answers.registry_hostname(), answers.network.hostname]))
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
@@ -184,8 +180,8 @@ def load_credentials(path: Path) -> dict[str, str]:
     return data
 
 
-def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, str] | None = None) -> Path:
-    """Create or complete `credentials.yaml` (0600) and the public `ca.crt`; return the credentials path.
+def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Create or complete `credentials.yaml` (0600) and the public `ca.crt`; return the names it wrote.
 
     Writes only when something is new, so a second run leaves both files untouched.
     """
@@ -208,10 +204,11 @@ def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, 
         wanted.update(_provided(answers) if answers.registry.tls.mode == "provided" else _self_signed(answers))
     for value in wanted.values():
         REDACTOR.register(value)
+    written = []
     if wanted != stored:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_atomic(path, yaml.safe_dump(wanted, sort_keys=True), mode=0o600)
-    ca_path = state_dir / CA_NAME
-    if not ca_path.exists() or ca_path.read_text() != wanted["ca_crt"]:
-        write_text_atomic(ca_path, wanted["ca_crt"], mode=0o644)
-    return path
+        written.append(CREDENTIALS_NAME)
+    if write_text_if_changed(state_dir / CA_NAME, wanted["ca_crt"], mode=0o644):
+        written.append(CA_NAME)
+    return written

@@ -42,10 +42,3 @@ ALL_PHASES = (PREFLIGHT, K3S, IMAGES, GPU_OPERATOR, HARBOR, REGISTRY, MONITORING
 def plan(answers: Answers) -> tuple[Phase, ...]:
     """The phases this appliance needs, in the order they must run."""
     return tuple(phase for phase in ALL_PHASES if phase is not MONITORING or answers.monitoring.enabled)
-
-
-def phase_named(name: str) -> Phase:
-    for phase in ALL_PHASES:
-        if phase.name == name:
-            return phase
-    raise KeyError(name)

@@ -57,12 +57,7 @@ def prepare(
     """Write the inventory, variables, values and credentials for `answers` into `state_dir`."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     state_dir.chmod(0o700)
-    written: list[str] = []
-    before = {path: path.stat().st_mtime_ns for path in state_dir.glob("*") if path.is_file()}
-    ensure_credentials(state_dir, answers, environ)
-    written += [
-        path.name for path in state_dir.glob("*") if path.is_file() and before.get(path) != path.stat().st_mtime_ns
-    ]
+    written = ensure_credentials(state_dir, answers, environ)
     inventory = build_inventory(answers)
     if bundle is not None:
         inventory["all"]["children"]["k3s_cluster"]["vars"]["greenzone_bundle_path"] = str(bundle)
