@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+FAKE_NVML = Path(__file__).parent / "fixtures" / "fake_nvml"
+SCENARIOS = FAKE_NVML / "scenarios"
 
 MINIMAL = """\
 version: 1
@@ -50,6 +53,19 @@ def run_cli(tmp_path: Path) -> Run:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def fake_nvml_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake NVIDIA driver library, built from C. Its soname is the real one, so a process that
+    preloads it (the in-process TUI tests) has pynvml's `CDLL("libnvidia-ml.so.1")` find it."""
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed to build the fake NVML library (.ci/setup installs it)"
+    out = tmp_path_factory.mktemp("fake-nvml")
+    source = FAKE_NVML / "fake_nvml.c"
+    flags = ["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-Wl,-soname,libnvidia-ml.so.1"]
+    subprocess.run([gcc, *flags, "-o", str(out / "libnvidia-ml.so.1"), str(source)], check=True)
+    return out
 
 
 # `HYPOTHESIS_PROFILE=long pytest tests/test_answers_fuzz.py` for a deeper search before a release.

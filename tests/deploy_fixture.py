@@ -18,9 +18,11 @@ from typing import Any
 
 import yaml
 
-from greenzone.bundle.manifest import BundleImage, BundleModel, Component
+from greenzone.atomic import write_bytes_atomic
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component
 from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.seal import seal
+from greenzone.bundle.sign import keygen, load_private_key, sign_bytes
 from tests.charts_fixture import CHARTS, HELM
 
 BOOTSTRAP = ("nvcr.io/nvidia/gpu-operator:v25.10.1", "docker.io/goharbor/harbor-core:v2.15.1")
@@ -96,7 +98,22 @@ def make_bundle(out: Path) -> Path:
         models=[BundleModel(name="gemma3:4b", engine="ollama", size_bytes=128 * 1024, vram_bytes=4 * 2**30)],
         jobs=1,
     )
+    sign_bundle(out)
     return out
+
+
+def public_key(bundle: Path) -> Path:
+    """The vendor key lives beside the bundle, as on a real USB drive (inside it would be an extra file)."""
+    return bundle.with_name(bundle.name + ".pub")
+
+
+def sign_bundle(bundle: Path) -> Path:
+    """Sign the manifest with a fresh vendor key, as `greenzone bundle sign` does; returns the public key."""
+    private = bundle.with_name(bundle.name + ".key")
+    keygen(private, public_key(bundle))
+    raw = (bundle / MANIFEST_NAME).read_bytes()
+    write_bytes_atomic(bundle / SIGNATURE_NAME, sign_bytes(load_private_key(private), raw))
+    return public_key(bundle)
 
 
 def answers_text(bundle: Path, nodes: list[dict[str, Any]]) -> str:
@@ -105,7 +122,7 @@ def answers_text(bundle: Path, nodes: list[dict[str, Any]]) -> str:
         "appliance": {"name": "test-appliance"},
         "nodes": nodes,
         "network": {"hostname": "ai.test.internal"},
-        "bundle": {"path": str(bundle), "public_key": str(bundle / "vendor.pub")},
+        "bundle": {"path": str(bundle), "public_key": str(public_key(bundle))},
         "inference": {"engine": "ollama", "models": ["gemma3:4b"]},
         "departments": [{"name": "legal", "gpu_quota": 1, "memory_quota": "16Gi"}],
     }

@@ -23,6 +23,12 @@ PURE_MODULES = [
     "greenzone.bundle.manifest",
     "greenzone.preflight.facts_model",
     "greenzone.preflight.rules",
+    "greenzone.answers.dump",
+    "greenzone.deploy.plan",
+    "greenzone.install.gate",
+    "greenzone.install.tracker",
+    "greenzone.install.events",
+    "greenzone.tui.form",
 ]
 FORBIDDEN = [
     "textual",

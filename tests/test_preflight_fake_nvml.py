@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,34 +19,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import EXAMPLES, REPO, Run
+from tests.conftest import EXAMPLES, REPO, SCENARIOS, Run
 
-FAKE_DIR = Path(__file__).parent / "fixtures" / "fake_nvml"
-SCENARIOS = FAKE_DIR / "scenarios"
 RESULTS_SCHEMA = json.loads((REPO / "installer/greenzone/schemas/results.schema.json").read_text())
 GiB = 1024**3
-
-
-@pytest.fixture(scope="session")
-def fake_nvml_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    assert gcc, "gcc is needed to build the fake NVML library (.ci/setup installs it)"
-    out = tmp_path_factory.mktemp("fake-nvml")
-    subprocess.run(
-        [
-            gcc,
-            "-shared",
-            "-fPIC",
-            "-O1",
-            "-Wall",
-            "-Werror",
-            "-o",
-            str(out / "libnvidia-ml.so.1"),
-            str(FAKE_DIR / "fake_nvml.c"),
-        ],
-        check=True,
-    )
-    return out
 
 
 @pytest.fixture

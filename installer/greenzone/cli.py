@@ -240,6 +240,40 @@ def build_parser() -> _Parser:
         help="skip tasks with this tag, e.g. `cluster` or `gpu` (repeatable)",
     )
     _json_flag(deploy)
+
+    install = _command(
+        commands,
+        "install",
+        "greenzone.commands.install:install",
+        "install the appliance: the wizard on a terminal, or unattended from an answer file",
+        "Install the appliance. On a terminal this opens the wizard (prefilled from --answers when given); "
+        "without a terminal, or with --no-tui, it runs unattended from --answers: preflight, bundle "
+        "verification, plan, install. Interrupted installs resume where they stopped.",
+    )
+    install.add_argument("--answers", type=Path, default=None, metavar="FILE", help="answer file to install from")
+    install.add_argument("--bundle", type=Path, default=None, metavar="DIR", help="bundle (default: bundle.path)")
+    install.add_argument("--yes", action="store_true", help="start without asking (unattended installs need it)")
+    install.add_argument(
+        "--check", action="store_true", help="print the plan and predict the changes (Ansible check mode)"
+    )
+    install.add_argument("--no-tui", action="store_true", help="plain line-per-event output even on a terminal")
+    install.add_argument(
+        "--output", choices=("text", "json"), default="text", help="json: one JSON event per line (implies --no-tui)"
+    )
+    install.add_argument(
+        "--force-preflight",
+        action="append",
+        default=None,
+        metavar="CHECKS",
+        help="start although these failing checks fail, e.g. `cpu,memory` (comma-separated, repeatable)",
+    )
+    install.add_argument(
+        "--skip-tags",
+        action="append",
+        default=None,
+        metavar="TAG",
+        help="skip playbook tasks with this tag, e.g. `gpu` on a machine without GPUs yet (repeatable)",
+    )
     return parser
 
 
@@ -299,6 +333,8 @@ def emit(outcome: Any, *, json_mode: bool) -> int:
         else:
             render.print_report(outcome, render.console())
         return int(outcome.exit_code)
+    if isinstance(outcome, ExitCode):  # the command printed its own output (a stream of events)
+        return int(outcome)
     if isinstance(outcome, str):
         sys.stdout.write(outcome if outcome.endswith("\n") else outcome + "\n")
         return int(ExitCode.OK)

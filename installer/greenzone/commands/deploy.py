@@ -14,12 +14,13 @@ from greenzone.answers.files import load_valid_answers
 from greenzone.bundle.manifest import MANIFEST_NAME
 from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import plan
+from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner, run_phases
 from greenzone.deploy.state import InstallState, inputs_digest
 from greenzone.deploy.workspace import PLAYBOOKS_DIR, prepare
 from greenzone.errors import InputError
 from greenzone.logs import state_dir
-from greenzone.results import Check, Report, Status
+from greenzone.results import Report
 
 
 def _print_line(progress: PhaseProgress, line: str | None) -> None:
@@ -49,37 +50,6 @@ def deploy(args: argparse.Namespace) -> Report:
     ran = run_phases(
         runner, selected, state, inputs, check=args.check, skip_tags=args.skip_tags or (), listener=_print_line
     )
-    checks = []
-    by_name = {progress.phase: progress for progress in ran}
-    for phase in selected:
-        progress = by_name.get(phase)
-        if progress is None:
-            record = state.phases.get(phase)
-            done = record is not None and record.status == "done" and record.inputs == inputs
-            checks.append(
-                Check(
-                    phase,
-                    Status.PASS if done else Status.WARN,
-                    "done earlier with these answers and bundle; skipped"
-                    if done
-                    else "not run (an earlier phase failed)",
-                    group="deploy",
-                )
-            )
-            continue
-        if progress.outcome == "successful":
-            what = f"{progress.changed} changed" if progress.changed else "no change"
-            checks.append(Check(phase, Status.PASS, f"{what} in {progress.elapsed(0):.0f} s", group="deploy"))
-        else:
-            detail = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
-            checks.append(
-                Check(
-                    phase,
-                    Status.FAIL,
-                    detail,
-                    f"fix the cause, then run the same command again: finished phases are skipped (log: {workspace.log_file})",
-                    group="deploy",
-                )
-            )
+    checks = phase_checks(selected, ran, state, inputs, workspace.log_file)
     mode = " (check mode: nothing changed)" if args.check else ""
-    return Report(command="deploy", checks=tuple(checks), title=f"Install phases for {args.answers}{mode}")
+    return Report(command="deploy", checks=checks, title=f"Install phases for {args.answers}{mode}")

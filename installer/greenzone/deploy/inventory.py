@@ -25,7 +25,9 @@ def inventory_name(node: Node, index: int) -> str:
 def host_vars(node: Node) -> dict[str, Any]:
     found: dict[str, Any]
     if node.address == "local":
-        found = {"ansible_connection": "local"}
+        # The installer's own Python runs the modules: it is certainly there, whatever interpreter
+        # discovery would find first on the box (a pyenv shim, a distro Python without its libraries).
+        found = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
     else:
         found = {"ansible_host": node.address, "ansible_user": node.ssh.user, "ansible_port": node.ssh.port}
         if node.ssh.key_file is not None:

@@ -25,16 +25,20 @@ class Phase:
     needs_cluster: bool
     """Talks to a running k3s; `--check` cannot predict these beyond the release diff."""
 
+    typical_seconds: int
+    """How long the phase takes on a typical appliance (NVMe, 16+ cores); only weights the overall
+    progress bar and the first ETA, which then follow the measured pace."""
 
-PREFLIGHT = Phase("preflight", "Check every node", needs_cluster=False)
-K3S = Phase("k3s", "Install k3s (air-gapped)", needs_cluster=False)
-IMAGES = Phase("images", "Import bootstrap images", needs_cluster=False)
-GPU_OPERATOR = Phase("gpu_operator", "NVIDIA GPU operator", needs_cluster=True)
-HARBOR = Phase("harbor", "Harbor registry", needs_cluster=True)
-REGISTRY = Phase("registry", "Push images into Harbor", needs_cluster=True)
-MONITORING = Phase("monitoring", "GPU and usage dashboards", needs_cluster=True)
-INFERENCE = Phase("inference", "Inference engine and models", needs_cluster=True)
-GUARDRAILS = Phase("guardrails", "Green-zone guard rails", needs_cluster=True)
+
+PREFLIGHT = Phase("preflight", "Check every node", needs_cluster=False, typical_seconds=20)
+K3S = Phase("k3s", "Install k3s (air-gapped)", needs_cluster=False, typical_seconds=120)
+IMAGES = Phase("images", "Import bootstrap images", needs_cluster=False, typical_seconds=90)
+GPU_OPERATOR = Phase("gpu_operator", "NVIDIA GPU operator", needs_cluster=True, typical_seconds=300)
+HARBOR = Phase("harbor", "Harbor registry", needs_cluster=True, typical_seconds=240)
+REGISTRY = Phase("registry", "Push images into Harbor", needs_cluster=True, typical_seconds=300)
+MONITORING = Phase("monitoring", "GPU and usage dashboards", needs_cluster=True, typical_seconds=180)
+INFERENCE = Phase("inference", "Inference engine and models", needs_cluster=True, typical_seconds=300)
+GUARDRAILS = Phase("guardrails", "Green-zone guard rails", needs_cluster=True, typical_seconds=30)
 
 ALL_PHASES = (PREFLIGHT, K3S, IMAGES, GPU_OPERATOR, HARBOR, REGISTRY, MONITORING, INFERENCE, GUARDRAILS)
 

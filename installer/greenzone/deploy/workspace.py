@@ -26,6 +26,7 @@ from greenzone.values.releases import appliance_releases, values_yaml
 
 DEFAULT_STATE_DIR = Path("/var/lib/greenzone")
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[3] / "playbooks"
+STATE_FILE = "install-state.json"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Workspace:
 
     @property
     def state_file(self) -> Path:
-        return self.state_dir / "install-state.json"
+        return self.state_dir / STATE_FILE
 
 
 def prepare(

@@ -1,0 +1,58 @@
+"""Phase outcomes -> the shared result model, for `greenzone deploy` and `greenzone install` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.state import InstallState
+from greenzone.results import Check, Status
+
+
+def phase_checks(
+    selected: Sequence[str], ran: Sequence[PhaseProgress], state: InstallState, inputs: str, log_file: Path
+) -> tuple[Check, ...]:
+    checks = []
+    by_name = {progress.phase: progress for progress in ran}
+    for phase in selected:
+        progress = by_name.get(phase)
+        if progress is None:
+            record = state.phases.get(phase)
+            done = record is not None and record.status == "done" and record.inputs == inputs
+            checks.append(
+                Check(
+                    phase,
+                    Status.PASS if done else Status.WARN,
+                    "done earlier with these answers and bundle; skipped"
+                    if done
+                    else "not run (an earlier phase failed)",
+                    "" if done else "fix the failed phase first; this one runs after it",
+                    group="deploy",
+                )
+            )
+        elif progress.outcome == "successful":
+            what = f"{progress.changed} changed" if progress.changed else "no change"
+            checks.append(Check(phase, Status.PASS, f"{what} in {progress.elapsed(0):.0f} s", group="deploy"))
+        elif progress.outcome == "canceled":
+            checks.append(
+                Check(
+                    phase,
+                    Status.FAIL,
+                    f"canceled after {progress.task_index} of {progress.tasks_total} tasks",
+                    "run the same command again to resume at this phase",
+                    group="deploy",
+                )
+            )
+        else:
+            detail = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
+            checks.append(
+                Check(
+                    phase,
+                    Status.FAIL,
+                    detail,
+                    f"fix the cause, then run the same command again: finished phases are skipped (log: {log_file})",
+                    group="deploy",
+                )
+            )
+    return tuple(checks)

@@ -1,0 +1,1 @@
+"""`greenzone install`: one flow (preflight, verify, plan, run) shared by the wizard and the unattended mode."""

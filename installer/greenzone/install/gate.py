@@ -1,0 +1,64 @@
+"""Whether preflight lets an install start, and which failures the operator chose to override (pure).
+
+`--force-preflight cpu,memory` is for the cases the thresholds cannot know about (a lab box, a disk
+that will be grown tomorrow). Only failures can be overridden and each must be named: a typo must
+not silently let everything through, so an unknown name is an input error with the valid ones.
+The same names reach the playbooks' per-node preflight role (`greenzone_force_preflight`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+
+from greenzone.answers.problems import did_you_mean
+from greenzone.errors import InputError
+from greenzone.results import Check, Status
+
+ROLE_CHECKS = ("cpu", "memory", "disk k3s data dir", "arch", "nouveau", "nvidia driver")
+"""Failures the per-node preflight role reports under the same names as the local checks."""
+_PORT = re.compile(r"port \d{1,5}")
+
+
+@dataclass(frozen=True)
+class Gate:
+    checks: tuple[Check, ...]
+    """The preflight checks, overridden failures turned into warnings that say so."""
+
+    blocking: tuple[Check, ...]
+
+    @property
+    def open(self) -> bool:
+        return not self.blocking
+
+
+def parse_forced(values: Iterable[str] | None) -> frozenset[str]:
+    """`--force-preflight` takes comma-separated names and may be repeated."""
+    return frozenset(name.strip() for value in values or () for name in value.split(",") if name.strip())
+
+
+def check_forced_names(forced: Collection[str], checks: Iterable[Check]) -> None:
+    known = {check.name for check in checks} | set(ROLE_CHECKS)
+    unknown = sorted(name for name in forced if name not in known and not _PORT.fullmatch(name))
+    if not unknown:
+        return
+    hints = [f"`{name}`: did you mean `{guess}`?" for name in unknown if (guess := did_you_mean(name, sorted(known)))]
+    raise InputError(
+        f"--force-preflight names no check called {', '.join(repr(name) for name in unknown)}",
+        hint=" ".join(hints) or f"check names: {', '.join(sorted(known))}, or `port N`",
+    )
+
+
+def preflight_gate(checks: Iterable[Check], forced: Collection[str]) -> Gate:
+    judged = []
+    for check in checks:
+        if check.status is Status.FAIL and check.name in forced:
+            check = replace(
+                check,
+                status=Status.WARN,
+                detail=f"{check.detail} (overridden by --force-preflight)",
+            )
+        judged.append(check)
+    blocking = tuple(check for check in judged if check.status is Status.FAIL)
+    return Gate(tuple(judged), blocking)

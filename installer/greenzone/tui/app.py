@@ -1,0 +1,86 @@
+"""The install wizard: wiring only. Screens live in `screens/`, one per file; the work is done by
+`install/session.py`, the same session the unattended mode uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from greenzone.answers.files import read_text
+from greenzone.errors import InputError
+from greenzone.install.session import InstallSession
+from greenzone.results import ExitCode
+from greenzone.tui.form import initial_document
+from greenzone.tui.state import WizardState
+from greenzone.yamlpos import load
+
+
+class GreenzoneApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Greenzone installer"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit_wizard", "Quit", priority=True)]
+
+    def __init__(self, session: InstallSession, state: WizardState) -> None:
+        super().__init__()
+        self.session = session
+        self.state = state
+        if session.check:
+            self.sub_title = "check mode: nothing will be changed"
+
+    def on_mount(self) -> None:
+        from greenzone.tui.screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen())
+
+    def action_quit_wizard(self) -> None:
+        from greenzone.tui.screens.confirm import Confirm
+        from greenzone.tui.screens.install import InstallScreen
+
+        running = isinstance(self.screen, InstallScreen) and self.screen.running
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.session.cancel()
+                self.exit(int(ExitCode.INTERRUPTED))
+
+        question = (
+            "Quit now? The running phase is canceled at its next task; run the install again to resume."
+            if running
+            else "Quit the installer? Nothing has been changed on this machine yet."
+        )
+        if self.state.result is not None:
+            self.exit(int(self.state.result.exit_code))
+        else:
+            self.push_screen(Confirm(question, yes="Quit"), answered)
+
+
+def wizard_state(answers_file: Path | None, bundle: Path | None) -> WizardState:
+    """The wizard's starting point: a given answer file prefills every screen (its bundle too)."""
+    document = None
+    if answers_file is not None:
+        text, problem = read_text(answers_file)
+        if problem is not None or text is None:
+            raise InputError(
+                problem.message if problem else f"cannot read {answers_file}", hint="give a readable answer file"
+            )
+        loaded = load(text).data
+        document = loaded if isinstance(loaded, dict) else None
+    section = (document or {}).get("bundle") or {}
+    base = answers_file.resolve().parent if answers_file else Path.cwd()
+    bundle_path = bundle or (base / section["path"] if isinstance(section, dict) and section.get("path") else None)
+    key = base / section["public_key"] if isinstance(section, dict) and section.get("public_key") else None
+    return WizardState(
+        initial_document(document, str(bundle_path or ""), str(key or "")),
+        answers_file=answers_file,
+        bundle=bundle_path,
+        public_key=key,
+    )
+
+
+def run_wizard(session: InstallSession, *, answers_file: Path | None, bundle: Path | None) -> ExitCode:
+    app = GreenzoneApp(session, wizard_state(answers_file, bundle))
+    code = app.run()
+    return ExitCode(code) if code is not None else ExitCode.INTERRUPTED

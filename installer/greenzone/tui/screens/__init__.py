@@ -1,0 +1,1 @@
+"""One screen per file, in wizard order: welcome, preflight, settings, review, install, done."""

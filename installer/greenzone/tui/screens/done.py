@@ -1,0 +1,71 @@
+"""Done: how the install ended, where the appliance is reached, where its credentials are, and each
+phase's result (the shared result model), with what to do next when something did not finish."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from greenzone.install.session import urls
+from greenzone.results import ExitCode, Status
+from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.widgets import GLYPH, NavBar
+
+
+class DoneScreen(WizardScreen):
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with VerticalScroll(id="body"):
+            yield Static("", id="outcome")
+            yield Static("", id="reach")
+            yield DataTable(id="summary", cursor_type="none", zebra_stripes=True)
+        yield NavBar(back=False, next_label="Quit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        report, answers = self.wizard.result, self.wizard.answers
+        outcome = str(report.data.get("outcome")) if report else "failed"
+        state_dir = self.session.state_dir
+        if report is None:
+            headline = f"{GLYPH[Status.FAIL]} The install could not start; the log is in {state_dir / 'install.log'}."
+        elif self.session.check and outcome == "successful":
+            changes = report.data.get("changed", 0)
+            headline = f"{GLYPH[Status.PASS]} Check finished: {changes} change(s) predicted; nothing was changed."
+        elif outcome == "successful":
+            headline = f"{GLYPH[Status.PASS]} The private AI appliance is installed."
+        elif outcome == "canceled":
+            headline = f"{PHASE_CANCELED} Install canceled. Run `greenzone install` again to resume where it stopped."
+        else:
+            failed = next((check for check in report.checks if check.status is Status.FAIL), None)
+            where = f" in phase {failed.name}: {failed.detail}" if failed else ""
+            headline = f"{GLYPH[Status.FAIL]} The install failed{where}\nfix: {failed.remedy if failed else ''}"
+        self.query_one("#outcome", Static).update(headline)
+        reach = []
+        if answers is not None and outcome == "successful" and not self.session.check:
+            reach = [f"{name}: {url}" for name, url in urls(answers).items()]
+        reach.append(f"credentials: {state_dir / 'credentials.yaml'} (mode 0600)")
+        reach.append(f"full log: {state_dir / 'install.log'}")
+        if self.wizard.saved_to:
+            reach.append(f"answers: {self.wizard.saved_to}")
+        self.query_one("#reach", Static).update("\n".join(reach))
+        table = self.query_one("#summary", DataTable)
+        table.add_columns("status", "phase", "detail")
+        for check in report.checks if report else ():
+            table.add_row(GLYPH[check.status], check.name, check.detail)
+        self.allow_next(True)
+        self.query_one("#next").focus()
+
+    def action_back(self) -> None:
+        """Nothing to go back to: the install has run."""
+
+    def go_next(self) -> None:
+        report = self.wizard.result
+        outcome = str(report.data.get("outcome")) if report else "failed"
+        if outcome == "canceled":
+            self.app.exit(int(ExitCode.INTERRUPTED))
+        else:
+            self.app.exit(int(report.exit_code) if report else int(ExitCode.FAIL))
+
+
+PHASE_CANCELED = "■"

@@ -1,0 +1,142 @@
+"""Install: the phase list with states, overall and per-phase bars, the ETA, a live log, and cancel.
+
+The run happens in a worker thread through the same session and progress model as the unattended
+mode; cancelling asks first, then stops at the next task and records the phase, so running the
+wizard (or `greenzone install --answers FILE`) again resumes there.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Header, Label, ProgressBar, RichLog, Static
+
+from greenzone.deploy.events import PhaseProgress
+from greenzone.errors import GreenzoneError
+from greenzone.install.tracker import Tracker, duration
+from greenzone.results import Report
+from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.screens.confirm import Confirm
+from greenzone.tui.widgets import PHASE_GLYPH, NavBar
+
+
+class InstallScreen(WizardScreen):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracker: Tracker | None = None
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="install-top"):
+            yield Static("", id="phases")
+            with Vertical(id="bars"):
+                yield Label("Overall", id="overall-label")
+                yield ProgressBar(total=100, show_eta=False, id="overall")
+                yield Static("", id="eta")
+                yield Label("", id="phase-title")
+                yield ProgressBar(total=100, show_eta=False, id="phase")
+                yield Static("", id="task")
+        yield RichLog(id="log", max_lines=2000, wrap=True, markup=False)
+        yield NavBar(Button("Cancel", id="cancel", variant="error"), back=False, next_label="Done ›")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.running = True
+        self.set_interval(1.0, self._tick)
+        self._run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def _run(self) -> None:
+        wizard = self.wizard
+        assert wizard.answers is not None and wizard.bundle is not None and wizard.saved_to is not None
+        try:
+            prepared = self.session.prepare(wizard.answers, wizard.answers_text, wizard.saved_to, wizard.bundle)
+            self.app.call_from_thread(self._started, prepared.tracker)
+            report = self.session.run(prepared, self._listener)
+        except GreenzoneError as error:
+            self.app.call_from_thread(self._log, f"✘ {error.title}; fix: {error.hint}")
+            report = None
+        self.app.call_from_thread(self._finished, report)
+
+    def _listener(self, tracker: Tracker, progress: PhaseProgress, line: str | None) -> None:
+        self.app.call_from_thread(self._progress, tracker, progress, line)
+
+    def _started(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self._show_phases()
+
+    def _log(self, line: str) -> None:
+        self.wizard.log_lines.append(line)
+        self.query_one("#log", RichLog).write(line)
+
+    def _progress(self, tracker: Tracker, progress: PhaseProgress, line: str | None) -> None:
+        self.tracker = tracker
+        if line:
+            self._log(f"{progress.phase}: {line}")
+        view = tracker.view(progress.phase)
+        self.query_one("#phase-title", Label).update(
+            f"{view.phase.title} ({progress.task_index}/{progress.tasks_total})"
+        )
+        self.query_one("#phase", ProgressBar).update(progress=round(progress.fraction * 100))
+        self.query_one("#task", Static).update(progress.task)
+        self.query_one("#overall", ProgressBar).update(progress=round(tracker.fraction() * 100))
+        self._show_phases()
+
+    def _show_phases(self) -> None:
+        if self.tracker is None:
+            return
+        lines = []
+        for view in self.tracker.views:
+            suffix = " (done earlier)" if view.state == "skipped" else ""
+            lines.append(f"{PHASE_GLYPH[view.state]} {view.phase.title}{suffix}")
+        self.query_one("#phases", Static).update("\n".join(lines))
+
+    def _tick(self) -> None:
+        if self.tracker is None or not self.running:
+            return
+        eta = self.tracker.eta(time.time())
+        elapsed = duration(time.time() - self.tracker.started)
+        self.query_one("#eta", Static).update(f"{elapsed} elapsed" + (f", about {duration(eta)} left" if eta else ""))
+
+    def _finished(self, report: Report | None) -> None:
+        self.running = False
+        self.wizard.result = report
+        self._show_phases()
+        outcome = self.tracker.outcome if self.tracker else "failed"
+        self.query_one("#eta", Static).update(f"finished: {outcome}")
+        if self.tracker is not None:
+            self.query_one("#overall", ProgressBar).update(progress=round(self.tracker.fraction() * 100))
+        self.query_one("#cancel", Button).disabled = True
+        self.allow_next(True)
+        self.query_one("#next", Button).focus()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel_install(self) -> None:
+        if not self.running:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._log("canceling: the running phase stops at its next task")
+                self.session.cancel()
+                self.query_one("#cancel", Button).disabled = True
+
+        self.app.push_screen(
+            Confirm(
+                "Cancel the install? The running phase stops at its next task; run the install again to resume.",
+                yes="Cancel install",
+            ),
+            answered,
+        )
+
+    def action_back(self) -> None:
+        """No way back while phases run, nor after: the machine has changed; Done shows where it stands."""
+
+    def go_next(self) -> None:
+        from greenzone.tui.screens.done import DoneScreen
+
+        self.app.switch_screen(DoneScreen())

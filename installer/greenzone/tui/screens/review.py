@@ -1,0 +1,82 @@
+"""Review: the exact answer file the install will use, the plan, and "save to file".
+
+The file is saved (0600: it may name secret files) before the install starts, and the install reads
+that saved file, so the wizard and `greenzone install --answers FILE --yes` run the same thing and a
+wizard install that was interrupted resumes from either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, Static, TextArea
+
+from greenzone.answers.dump import answers_yaml
+from greenzone.atomic import write_text_atomic
+from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.widgets import NavBar
+
+
+class ReviewScreen(WizardScreen):
+    def compose(self) -> ComposeResult:
+        answers = self.wizard.answers
+        assert answers is not None, "Settings lets no one here without valid answers"
+        text = answers_yaml(answers)
+        self.wizard.answers_text = text
+        default = self.wizard.saved_to or self.session.state_dir / "answers.yaml"
+        check = self.session.check
+        yield Header(show_clock=False)
+        with VerticalScroll(id="body"):
+            yield Static("", id="plan")
+            yield TextArea(text, read_only=True, id="answers-yaml", compact=True, show_line_numbers=False)
+            with Horizontal(classes="row"):
+                yield Label("Save to", classes="field-label")
+                yield Input(str(default), id="save-path", compact=True)
+            yield Static("", id="saved")
+        yield NavBar(Button("Save", id="save"), next_label="Check ›" if check else "Install ›")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_plan()
+        self.allow_next(True)
+
+    def _show_plan(self) -> None:
+        answers, bundle = self.wizard.answers, self.wizard.bundle
+        assert answers is not None and bundle is not None
+        prepared = self.session.prepare(answers, self.wizard.answers_text, self._path(), bundle)
+        todo = [view.phase.name for view in prepared.tracker.views if view.state != "skipped"]
+        done = [view.phase.name for view in prepared.tracker.views if view.state == "skipped"]
+        text = f"Plan for {len(answers.nodes)} node(s): {', '.join(todo) or 'nothing left to do'}."
+        if done:
+            text += f"\nDone earlier with these answers, skipped: {', '.join(done)}."
+        if self.session.check:
+            text += "\nCheck mode: Ansible predicts the changes and changes nothing."
+        self.query_one("#plan", Static).update(text)
+
+    def _path(self) -> Path:
+        return Path(self.query_one("#save-path", Input).value.strip() or "answers.yaml").expanduser().resolve()
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted, "#save-path")
+    def save(self) -> bool:
+        path = self._path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_text_atomic(path, self.wizard.answers_text, mode=0o600)
+        except OSError as error:
+            self.query_one("#saved", Static).update(f"✘ cannot write {path}: {error.strerror}; choose another place")
+            return False
+        self.wizard.saved_to = path
+        self.query_one("#saved", Static).update(
+            f"✔ saved to {path}; unattended: greenzone install --answers {path} --yes"
+        )
+        return True
+
+    def go_next(self) -> None:
+        from greenzone.tui.screens.install import InstallScreen
+
+        if self.save():
+            self.app.push_screen(InstallScreen())

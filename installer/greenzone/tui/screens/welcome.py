@@ -1,0 +1,160 @@
+"""Welcome: which product and bundle this is, and the bundle's verification with a progress bar.
+
+Nothing goes further than this screen with a bundle that does not verify: every later step trusts
+the bundle's manifest (checksums, model sizes) and its files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Static
+
+from greenzone import __version__
+from greenzone.errors import GreenzoneError
+from greenzone.results import Report, Status
+from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.widgets import GLYPH, NavBar
+
+REFRESH_SECONDS = 0.1
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
+class _Throttle:
+    """Hashing threads report every MiB; the screen needs a redraw only ten times a second."""
+
+    def __init__(self) -> None:
+        self.pending, self.last = 0, 0.0
+        self.lock = threading.Lock()
+
+    def add(self, size: int) -> int:
+        with self.lock:
+            self.pending += size
+            now = time.monotonic()
+            if now - self.last < REFRESH_SECONDS:
+                return 0
+            self.last, size, self.pending = now, self.pending, 0
+            return size
+
+
+class WelcomeScreen(WizardScreen):
+    def compose(self) -> ComposeResult:
+        wizard = self.wizard
+        yield Header(show_clock=False)
+        with VerticalScroll(id="body"):
+            yield Static(
+                f"[b]Greenzone {__version__}[/b] turns this server into a private AI node that never sends "
+                "data to a public AI service. Everything it installs comes from the signed bundle below.",
+                id="intro",
+            )
+            yield Label("Bundle directory")
+            yield Input(str(wizard.bundle or ""), placeholder="/media/usb/greenzone-bundle", id="bundle", compact=True)
+            yield Label("Vendor public key")
+            yield Input(
+                str(wizard.public_key or ""),
+                placeholder="/media/usb/greenzone-bundle.pub",
+                id="public-key",
+                compact=True,
+            )
+            yield Static("", id="bundle-info")
+            yield ProgressBar(total=None, show_eta=False, id="verify-progress")
+            yield Static("Verification has not run yet.", id="verify-result")
+        yield NavBar(Button("Verify", id="verify"), back=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#verify-progress", ProgressBar).display = self.wizard.verified is not None
+        if self.wizard.bundle_ok:
+            self._show_report(self.wizard.verified)
+        elif self.wizard.bundle and self.wizard.public_key:
+            self.start_verify()
+        else:
+            self.query_one("#bundle", Input).focus()
+
+    @on(Button.Pressed, "#verify")
+    @on(Input.Submitted)
+    def start_verify(self) -> None:
+        bundle = Path(self.query_one("#bundle", Input).value.strip()).expanduser()
+        key = Path(self.query_one("#public-key", Input).value.strip()).expanduser()
+        self.allow_next(False)
+        self.wizard.verified = None
+        result = self.query_one("#verify-result", Static)
+        if not str(bundle) or not key.name:
+            result.update("Give the bundle directory and the vendor's public key.")
+            return
+        try:
+            manifest = self.session.manifest(bundle.resolve())
+        except GreenzoneError as error:
+            result.update(f"✘ {error.title}\nfix: {error.hint}")
+            return
+        self.wizard.bundle, self.wizard.public_key, self.wizard.manifest = bundle.resolve(), key.resolve(), manifest
+        self.wizard.document["bundle"] = {"path": str(bundle.resolve()), "public_key": str(key.resolve())}
+        models = ", ".join(model.name for model in manifest.models) or "none"
+        self.query_one("#bundle-info", Static).update(
+            f"Bundle {manifest.product_version} ({manifest.created or 'no date'}): "
+            f"{len(manifest.components)} components, {len(manifest.images)} images, models: {models}; "
+            f"{_size(sum(item.size for item in manifest.files))}"
+        )
+        result.update("Verifying: checking the signature and hashing every file…")
+        self.query_one("#verify-progress", ProgressBar).display = True
+        self._verify(bundle.resolve(), key.resolve())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
+    def _verify(self, bundle: Path, key: Path) -> None:
+        bar = self.query_one("#verify-progress", ProgressBar)
+        throttle = _Throttle()
+
+        def advance(size: int) -> None:
+            ready = throttle.add(size)
+            if ready:
+                self.app.call_from_thread(bar.advance, ready)
+
+        try:
+            report = self.session.verify(
+                bundle,
+                key,
+                on_total=lambda total: self.app.call_from_thread(bar.update, total=total),
+                on_advance=advance,
+            )
+        except GreenzoneError as error:
+            self.app.call_from_thread(
+                self.query_one("#verify-result", Static).update, f"✘ {error.title}\nfix: {error.hint}"
+            )
+            return
+        self.app.call_from_thread(self._verified, report)
+
+    def _verified(self, report: Report) -> None:
+        bar = self.query_one("#verify-progress", ProgressBar)
+        bar.update(total=bar.total or 1, progress=bar.total or 1)
+        self.wizard.verified = report
+        self._show_report(report)
+
+    def _show_report(self, report: Report | None) -> None:
+        if report is None:
+            return
+        failed = [check for check in report.checks if check.status is Status.FAIL]
+        result = self.query_one("#verify-result", Static)
+        if failed:
+            lines = [
+                f"{GLYPH[Status.FAIL]} {check.name}: {check.detail}\n    fix: {check.remedy}" for check in failed[:6]
+            ]
+            more = f"\n… and {len(failed) - 6} more" if len(failed) > 6 else ""
+            result.update("The bundle does not verify; nothing can be installed from it.\n" + "\n".join(lines) + more)
+            self.allow_next(False)
+            return
+        result.update(f"{GLYPH[Status.PASS]} the signature is valid and every file matches the signed manifest.")
+        self.allow_next(True)
+        self.query_one("#next").focus()
+
+    def go_next(self) -> None:
+        from greenzone.tui.screens.preflight import PreflightScreen
+
+        self.app.push_screen(PreflightScreen())
