@@ -9,7 +9,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from greenzone.answers.files import read_text
+from greenzone.answers.files import load_answers, read_text
 from greenzone.errors import InputError
 from greenzone.install.session import InstallSession
 from greenzone.results import ExitCode
@@ -72,12 +72,17 @@ def wizard_state(answers_file: Path | None, bundle: Path | None) -> WizardState:
     base = answers_file.resolve().parent if answers_file else Path.cwd()
     bundle_path = bundle or (base / section["path"] if isinstance(section, dict) and section.get("path") else None)
     key = base / section["public_key"] if isinstance(section, dict) and section.get("public_key") else None
-    return WizardState(
+    state = WizardState(
         initial_document(document, str(bundle_path or ""), str(key or "")),
         answers_file=answers_file,
         bundle=bundle_path,
         public_key=key,
     )
+    if answers_file is not None:
+        # Valid answers tell Preflight which nodes this machine is; invalid ones are fixed in Settings.
+        validation = load_answers(answers_file, bundle_dir=bundle)
+        state.answers = validation.answers if validation.ok else None
+    return state
 
 
 def run_wizard(session: InstallSession, *, answers_file: Path | None, bundle: Path | None) -> ExitCode:

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 
 from greenzone.answers.rules import Context
+from greenzone.install.session import has_local_node
 from greenzone.preflight.rules import fit_checks
 from greenzone.results import Status
 from greenzone.tui.form import FIELD_PATHS, Form, apply_form, field_of, form_from_document, validate_document
@@ -192,6 +193,9 @@ class SettingsScreen(WizardScreen):
         facts = self.wizard.facts
         if answers is None or facts is None:
             fit.update("Fits in memory: unknown until the settings are valid.")
+            return True
+        if not has_local_node(answers):
+            fit.update("No node is this machine: the preflight phase checks the models against each GPU node.")
             return True
         lines = [
             f"{GLYPH[check.status]} {check.name}: {check.detail}"

@@ -1,0 +1,145 @@
+"""The install's pure core: progress model and ETA, the preflight gate, events, the answers dump and
+the wizard's form, on plain values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from greenzone.answers.dump import answers_yaml
+from greenzone.answers.files import load_valid_answers
+from greenzone.answers.rules import Context
+from greenzone.answers.validate import validate_text
+from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.plan import ALL_PHASES
+from greenzone.errors import InputError
+from greenzone.install.events import check_event, phase_event
+from greenzone.install.gate import check_forced_names, parse_forced, preflight_gate
+from greenzone.install.tracker import Tracker, duration
+from greenzone.results import Check, Status
+from greenzone.tui.form import Form, apply_form, field_of, form_from_document, parse_departments, validate_document
+from tests.conftest import EXAMPLES
+
+NAMES = [phase.name for phase in ALL_PHASES]
+
+
+def _progress(phase: str, index: int, total: int, outcome: str = "running") -> PhaseProgress:
+    progress = PhaseProgress(phase, total, started=0.0, task_index=index)
+    progress.outcome = outcome  # type: ignore[assignment]
+    return progress
+
+
+def test_tracker_weights_phases_by_their_typical_time_and_skips_done_ones() -> None:
+    tracker = Tracker.for_plan(ALL_PHASES, NAMES[2:], now=0.0)
+    assert [view.state for view in tracker.views[:3]] == ["skipped", "skipped", "pending"]
+    assert tracker.fraction() == 0.0
+    tracker.update(_progress("images", 9, 10, "successful"))
+    weights = {phase.name: phase.typical_seconds for phase in ALL_PHASES[2:]}
+    assert tracker.fraction() == pytest.approx(weights["images"] / sum(weights.values()))
+    assert tracker.outcome == "running" and not tracker.finished
+
+
+def test_eta_uses_typical_durations_first_then_the_measured_pace() -> None:
+    tracker = Tracker.for_plan(ALL_PHASES, NAMES, now=0.0)
+    before = tracker.eta(now=1.0)
+    assert before == sum(phase.typical_seconds for phase in ALL_PHASES)
+    for name in NAMES[:4]:
+        tracker.update(_progress(name, 1, 1, "successful"))
+    fraction = tracker.fraction()
+    assert fraction > 0.05
+    # 100 s for `fraction` of the work -> the rest at the same pace.
+    assert tracker.eta(now=100.0) == pytest.approx(100 * (1 - fraction) / fraction)
+
+
+def test_tracker_outcome_and_end() -> None:
+    tracker = Tracker.for_plan(ALL_PHASES[:2], NAMES[:2], now=0.0)
+    tracker.update(_progress("preflight", 3, 3, "successful"))
+    tracker.update(_progress("k3s", 2, 9, "canceled"))
+    assert tracker.outcome == "canceled" and tracker.finished and tracker.eta(5.0) is None
+    assert tracker.current is None
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (59, "59 s"), (61, "1 min 01 s"), (3725, "1 h 02 min")])
+def test_duration(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_gate_blocks_on_failures_and_forced_failures_become_warnings() -> None:
+    checks = [
+        Check("cpu", Status.FAIL, "2 logical cores", "use a bigger machine"),
+        Check("memory", Status.FAIL, "8 GiB", "add memory"),
+        Check("swap", Status.WARN, "on", "swapoff"),
+    ]
+    gate = preflight_gate(checks, parse_forced(["cpu"]))
+    assert not gate.open and [check.name for check in gate.blocking] == ["memory"]
+    cpu = gate.checks[0]
+    assert cpu.status is Status.WARN and "overridden by --force-preflight" in cpu.detail
+    assert preflight_gate(checks, parse_forced(["cpu,memory", " "])).open
+
+
+def test_forced_names_must_exist() -> None:
+    checks = [Check("cpu", Status.FAIL, "2 cores")]
+    check_forced_names({"cpu", "port 443", "disk k3s data dir"}, checks)  # local, per-port and role names
+    with pytest.raises(InputError) as raised:
+        check_forced_names({"cpus"}, checks)
+    assert "'cpus'" in raised.value.title and "did you mean `cpu`" in raised.value.hint
+
+
+def test_events_carry_the_remedy_and_phase_figures() -> None:
+    event = check_event(Check("cpu", Status.FAIL, "2 cores", "add cores", "host"))
+    assert event.line() == "check  cpu [fail]: 2 cores — fix: add cores"
+    document = json.loads(event.to_json())
+    assert document["event"] == "check" and document["group"] == "host"
+    progress = _progress("k3s", 4, 9, "failed")
+    progress.changed = 2
+    finished = json.loads(phase_event(progress).to_json())
+    assert finished["status"] == "failed" and finished["changed"] == 2 and "seconds" in finished
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda path: path.name)
+def test_dumped_answers_read_back_equal(example: Path) -> None:
+    """What the Review screen saves is accepted as is and means the same appliance."""
+    answers = load_valid_answers(example)
+    text = answers_yaml(answers)
+    again = validate_text(text, "dumped.yaml")
+    assert again.ok, [problem.one_line() for problem in again.problems]
+    assert again.answers == answers
+    assert text.startswith("# Written by the greenzone wizard")
+
+
+def test_form_round_trips_a_document_and_validates_with_the_answer_rules() -> None:
+    base = {
+        "version": 1,
+        "appliance": {"name": "x"},
+        "network": {"hostname": "ai.site.local"},
+        "bundle": {"path": "/b", "public_key": "/b.pub"},
+        "inference": {"engine": "ollama", "models": ["gemma3:4b"]},
+        "departments": [{"name": "legal", "gpu_quota": 1, "memory_quota": "16Gi"}],
+    }
+    form = form_from_document(base)
+    assert form.departments == "legal:1:16Gi" and form.models == ("gemma3:4b",)
+    document, problems = apply_form(base, form)
+    assert not problems
+    validation = validate_document(document, Context(gpus_present=1))
+    assert validation.ok
+    # A quota above the GPUs present is the answer rules' own error, shown under the departments field.
+    document, _ = apply_form(base, Form(**{**form.__dict__, "departments": "legal:4:16Gi"}))
+    errors = validate_document(document, Context(gpus_present=1)).errors
+    assert errors and {field_of(problem.path) for problem in errors} == {"departments"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("legal:one", "must be a whole number"), ("a:1:2Gi:x", "write name:gpus:memory"), (":1", "name:gpus:memory")],
+)
+def test_departments_field_says_how_to_write_it(text: str, message: str) -> None:
+    found, error = parse_departments(text)
+    assert not found and message in error
+
+
+def test_unparsable_fields_are_problems_of_their_field() -> None:
+    document, problems = apply_form({}, Form(hostname="ai.x.local", gpus_per_replica="two"))
+    assert [field_of(problem.path) for problem in problems] == ["gpus_per_replica"]
+    assert "gpus_per_replica" not in document.get("inference", {})

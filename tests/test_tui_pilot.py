@@ -1,0 +1,284 @@
+"""The wizard driven by Textual's Pilot: every screen forward and back, keyboard only, at 80×24.
+
+The bundle is a real signed test bundle (verified for real), the GPUs come from the real pynvml
+talking to the fake NVIDIA library (tests/fixtures/fake_nvml, loaded into this process), the host
+facts are this machine's. Only the Ansible run is replayed (tests/tui_fixture.py says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, RichLog, Static
+
+from greenzone.answers.files import load_valid_answers
+from greenzone.results import ExitCode
+from greenzone.tui.app import GreenzoneApp, wizard_state
+from greenzone.tui.screens.confirm import Confirm
+from greenzone.tui.screens.done import DoneScreen
+from greenzone.tui.screens.install import InstallScreen
+from greenzone.tui.screens.preflight import PreflightScreen
+from greenzone.tui.screens.review import ReviewScreen
+from greenzone.tui.screens.settings import SettingsScreen
+from greenzone.tui.screens.welcome import WelcomeScreen
+from tests.conftest import SCENARIOS
+from tests.deploy_fixture import make_bundle, public_key
+from tests.tui_fixture import HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
+
+Scenario = Callable[[GreenzoneApp, Pilot[int]], Awaitable[None]]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("tui") / "bundle")
+
+
+def drive(app: GreenzoneApp, scenario: Scenario, size: tuple[int, int] = (80, 24)) -> int | None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+    return app.return_value
+
+
+def make_app(
+    bundle: Path, state: Path, *, answers: Path | None = None, hold_at: str = "", fail_at: str = ""
+) -> GreenzoneApp:
+    scripted = ScriptedSession(state, forced=HOST_SHORTFALLS, hold_at=hold_at, fail_at=fail_at)
+    return GreenzoneApp(scripted, wizard_state(answers, bundle))
+
+
+def text(app: GreenzoneApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def next_enabled(app: GreenzoneApp) -> bool:
+    return not app.screen.query_one("#next", Button).disabled
+
+
+async def verified(app: GreenzoneApp, pilot: Pilot[int], key: Path) -> None:
+    await until(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+    if not app.screen.query_one("#public-key", Input).value:
+        app.screen.query_one("#public-key", Input).focus()
+        await pilot.press(*str(key), "enter")
+    await until(pilot, lambda: next_enabled(app))
+    assert "every file matches the signed manifest" in text(app, "#verify-result")
+
+
+def test_walks_every_screen_forward_and_back_then_installs(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        assert "NVIDIA H100 80GB HBM3" in str(app.screen.query_one("#gpus").render_line(1))
+        await pilot.press("escape")  # back to Welcome: the bundle stays verified, nothing re-runs
+        await until(pilot, lambda: isinstance(app.screen, WelcomeScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        assert not next_enabled(app)  # no host name yet
+        assert "not a valid host name" in text(app, "#hostname-error")
+        await pilot.press(*"ai.test.local")
+        await until(pilot, lambda: next_enabled(app))
+        assert "✔ pass model gemma3:4b: needs 4.0 GiB per replica" in text(app, "#fit")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert "hostname: ai.test.local" in app.screen.query_one("#answers-yaml").text  # type: ignore[attr-defined]
+        await pilot.press("escape")  # back to Settings: what was typed is still there
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        assert app.screen.query_one("#hostname", Input).value == "ai.test.local"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
+        assert text(app, "#phases").count("✔") == 9
+        assert "guardrails: [guardrails] guardrails : step 3" in "\n".join(app.state.log_lines)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, DoneScreen))
+        assert "The private AI appliance is installed." in text(app, "#outcome")
+        assert "chat UI: https://ai.test.local/" in text(app, "#reach")
+        await pilot.press("ctrl+n")
+
+    assert drive(app, scenario) == int(ExitCode.OK)
+    saved = tmp_path / "state" / "answers.yaml"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("scenario_name", ["gpu-lost", "driver-not-loaded"])
+def test_a_failing_gpu_blocks_next_and_shows_the_remedy(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path, scenario_name: str
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / f"{scenario_name}.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and app.state.gate is not None)
+        assert not next_enabled(app)
+        blocking = text(app, "#blocking")
+        assert "These must be fixed before installing" in blocking and "fix:" in blocking
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, PreflightScreen)  # Next stays shut, by key as by button
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_prefilled_answers_validate_inline_and_save_the_file_the_unattended_mode_accepts(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    answers = tmp_path / "site.yaml"
+    answers.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "appliance": {"name": "site"},
+                "network": {"hostname": "ai.site.local"},
+                "bundle": {"path": str(bundle), "public_key": str(public_key(bundle))},
+                "departments": [{"name": "legal", "gpu_quota": 1}],
+            }
+        )
+    )
+    app = make_app(bundle, tmp_path / "state", answers=answers)
+    saved = tmp_path / "saved" / "site-from-wizard.yaml"
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
+        departments = app.screen.query_one("#departments", Input)
+        assert departments.value == "legal:1:32Gi"
+        departments.value = "legal:3:32Gi"  # one GPU here: the answer rules refuse the quota
+        await until(pilot, lambda: not next_enabled(app))
+        assert "GPU" in text(app, "#departments-error")
+        departments.value = "legal:1:32Gi, hr:0:8Gi"
+        await until(pilot, lambda: next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        path = app.screen.query_one("#save-path", Input)
+        path.value = str(saved)
+        await pilot.click("#save")
+        await until(pilot, lambda: saved.exists())
+        assert f"greenzone install --answers {saved} --yes" in text(app, "#saved")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    drive(app, scenario)
+    assert load_valid_answers(saved) == app.state.answers
+    assert [d.name for d in load_valid_answers(saved).departments] == ["legal", "hr"]
+
+
+def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state", hold_at="k3s")
+    session = app.session
+    assert isinstance(session, ScriptedSession)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        await pilot.press(*"ai.test.local")
+        await until(pilot, lambda: next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
+        await pilot.click("#cancel")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("escape")  # "No" is the default: the install goes on
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen))
+        assert not session._stop.is_set()
+        await pilot.click("#cancel")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
+        assert "■ Install k3s" in text(app, "#phases")
+        assert any("canceling" in line for line in app.state.log_lines)
+        assert app.screen.query_one("#log", RichLog).lines
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, DoneScreen))
+        assert "run `greenzone install` again to resume" in text(app, "#outcome").replace("Run", "run")
+        await pilot.press("ctrl+n")
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_a_failed_phase_is_named_on_done_with_its_fix(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state", fail_at="harbor")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        await pilot.press(*"ai.test.local")
+        await until(pilot, lambda: next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
+        phases = text(app, "#phases")
+        assert "✘ Harbor registry" in phases and "○ Push images into Harbor" in phases
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, DoneScreen))
+        outcome = text(app, "#outcome")
+        assert "failed in phase harbor: gz-1: harbor : step 3: the chart did not install" in outcome
+        assert "run the same command again" in outcome
+        await pilot.press("ctrl+n")
+
+    assert drive(app, scenario) == int(ExitCode.FAIL)
+
+
+def test_fits_80x24_and_survives_resizing(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        for size in ((80, 24), (132, 43), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            for button in ("#back", "#next"):
+                region = app.screen.query_one(button).region
+                assert region.right <= size[0] and region.bottom <= size[1], (button, region, size)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    drive(app, scenario)
+
+
+def test_no_color_is_respected(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual drops colours when NO_COLOR is set; every status the wizard shows has a word beside it."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(bundle, tmp_path / "state")
+    assert app.no_color
+    from greenzone.tui.widgets import GLYPH
+
+    assert all(any(word in glyph.lower() for word in ("pass", "warn", "fail", "skip")) for glyph in GLYPH.values())
