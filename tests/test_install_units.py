@@ -20,7 +20,7 @@ from greenzone.install.gate import check_forced_names, parse_forced, preflight_g
 from greenzone.install.tracker import Tracker, duration
 from greenzone.results import Check, Status
 from greenzone.tui.form import Form, apply_form, field_of, form_from_document, parse_departments, validate_document
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, Run
 
 NAMES = [phase.name for phase in ALL_PHASES]
 
@@ -143,3 +143,52 @@ def test_unparsable_fields_are_problems_of_their_field() -> None:
     document, problems = apply_form({}, Form(hostname="ai.x.local", gpus_per_replica="two"))
     assert [field_of(problem.path) for problem in problems] == ["gpus_per_replica"]
     assert "gpus_per_replica" not in document.get("inference", {})
+
+
+def test_a_wizard_saved_file_resumes_what_the_hand_written_one_started(tmp_path: Path) -> None:
+    """The install state keys on what the answers mean, not on their text: the wizard's dump of a
+    hand-written file (other layout, no comments) resumes its install; a real change re-runs all."""
+    from greenzone.deploy.plan import plan
+    from greenzone.install.session import InstallSession
+    from tests.deploy_fixture import answers_text, make_bundle
+
+    bundle = make_bundle(tmp_path / "bundle")
+    written = tmp_path / "site.yaml"
+    written.write_text("# by hand\n" + answers_text(bundle, [{"address": "local"}]))
+    session = InstallSession(tmp_path / "state")
+    answers = load_valid_answers(written)
+    first = session.prepare(answers, written, bundle)
+    assert first.pending == [phase.name for phase in plan(answers)]
+    for name in first.pending[:3]:
+        first.state.start(name, first.inputs)
+        first.state.finish(name, changed=1)
+
+    saved = tmp_path / "from-wizard.yaml"
+    saved.write_text(answers_yaml(answers))
+    assert saved.read_text() != written.read_text()
+    resumed = session.prepare(load_valid_answers(saved), saved, bundle)
+    assert resumed.pending == first.pending[3:]
+    assert [view.state for view in resumed.tracker.views[:4]] == ["skipped", "skipped", "skipped", "pending"]
+
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(saved.read_text().replace("ai.test.internal", "ai2.test.internal"))
+    assert session.prepare(load_valid_answers(changed), changed, bundle).pending == first.pending
+
+
+def test_without_a_terminal_or_answers_install_says_what_to_do(run_cli: Run) -> None:
+    result = run_cli("install")
+    assert result.returncode == 3
+    assert "the wizard needs a terminal, and no --answers file was given" in result.stderr
+    assert "--answers FILE --yes" in result.stderr
+
+
+def test_install_refuses_a_missing_bundle_before_writing_anything(run_cli: Run, tmp_path: Path) -> None:
+    answers = tmp_path / "site.yaml"
+    answers.write_text(
+        "version: 1\nappliance: {name: x}\nnetwork: {hostname: ai.x.local}\n"
+        f"bundle: {{path: {tmp_path / 'nowhere'}, public_key: {tmp_path / 'k.pub'}}}\n"
+    )
+    result = run_cli("install", "--answers", str(answers), "--yes")
+    assert result.returncode == 3
+    assert "cannot read the bundle manifest" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").glob("*.json"))

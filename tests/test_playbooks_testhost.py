@@ -26,7 +26,7 @@ from greenzone.answers.files import load_valid_answers
 from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import plan
 from greenzone.deploy.runner import PlaybookRunner, run_phases
-from greenzone.deploy.state import InstallState, inputs_digest
+from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import PLAYBOOKS_DIR, Workspace, prepare
 from tests.deploy_fixture import answers_text, make_bundle, ssh_node
 from tests.testhost import TestHost, missing_tools, running_host, ssh_key
@@ -47,7 +47,7 @@ class Install:
         self.answers_file.write_text(answers_text(bundle, nodes))
         self.answers = load_valid_answers(self.answers_file)
         self.workspace: Workspace = prepare(self.answers, work / "state", source=str(self.answers_file))
-        self.inputs = inputs_digest(self.answers_file.read_text(), (bundle / "bundle.yaml").read_text())
+        self.inputs = inputs_digest(answers_identity(self.answers), (bundle / "bundle.yaml").read_text())
         self.phases = [phase.name for phase in plan(self.answers)]
         self.lines: list[str] = []
 

@@ -16,7 +16,7 @@ from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import plan
 from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner, run_phases
-from greenzone.deploy.state import InstallState, inputs_digest
+from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import PLAYBOOKS_DIR, prepare
 from greenzone.errors import InputError
 from greenzone.logs import state_dir
@@ -46,7 +46,7 @@ def deploy(args: argparse.Namespace) -> Report:
     workspace = prepare(answers, state_dir(args.state_dir), source=args.answers.as_posix(), bundle=bundle)
     runner = PlaybookRunner(PLAYBOOKS_DIR, workspace.inventory_file, workspace.extravars, workspace.log_file)
     state = InstallState.load(workspace.state_file)
-    inputs = inputs_digest(args.answers.read_text(encoding="utf-8"), manifest_text)
+    inputs = inputs_digest(answers_identity(answers), manifest_text)
     ran = run_phases(
         runner, selected, state, inputs, check=args.check, skip_tags=args.skip_tags or (), listener=_print_line
     )

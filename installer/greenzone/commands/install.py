@@ -9,6 +9,7 @@ the running phase at its next task and records it, so the same command resumes l
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -93,17 +94,18 @@ class _VerifyMeter:
 
 
 @contextmanager
-def _cancel_on_signals(session: InstallSession, emit: Emit) -> Iterator[None]:
+def _cancel_on_signals(session: InstallSession) -> Iterator[None]:
     """The first Ctrl-C (or SIGTERM) cancels cleanly at the next task; a second one stops at once."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     pressed = 0
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # Only lock-free calls here: the signal may land while this thread holds the output lock.
         nonlocal pressed
         pressed += 1
         if pressed > 1:
             raise KeyboardInterrupt
-        emit(InstallEvent("step", "install", "canceling", "stopping at the next task; run the same command to resume"))
+        os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
         session.cancel()
 
     for sig in previous:
@@ -180,8 +182,7 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode:
         )
     emit(InstallEvent("step", "verify", "pass", f"{len(verified.checks)} checks passed"))
 
-    answers_text = args.answers.read_text(encoding="utf-8")
-    prepared = session.prepare(answers, answers_text, args.answers.resolve(), bundle)
+    prepared = session.prepare(answers, args.answers.resolve(), bundle)
     for view in prepared.tracker.views:
         status = "skip" if view.state == "skipped" else ("check" if session.check else "todo")
         detail = "done earlier with these answers and bundle" if view.state == "skipped" else view.phase.title
@@ -205,7 +206,7 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode:
         elif line:
             emit(task_event(progress, line))
 
-    with _cancel_on_signals(session, emit):
+    with _cancel_on_signals(session):
         report = session.run(prepared, listener)
     extra = []
     if report.data.get("outcome") == "successful" and not session.check:

@@ -1,8 +1,10 @@
 """What each install phase has done, on disk, so that a re-run after a failure or a kill skips what
 is complete and continues where it stopped.
 
-A phase counts as done only for the inputs it ran with: the digest covers the answer file and the
-bundle manifest, so editing the answers re-runs every phase (Ansible then changes only what differs).
+A phase counts as done only for the inputs it ran with: the digest covers the answers as the model
+reads them (comments, layout and key order do not count, so the file the wizard saves and the hand-
+written one it came from are the same install) and the bundle manifest. Changing what the answers
+mean re-runs every phase (Ansible then changes only what differs).
 The file is replaced atomically after every transition; a kill leaves the previous state, never half
 of one. A phase left `running` by a kill is simply run again: every role is idempotent.
 """
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic
 from greenzone.errors import InputError
 
@@ -83,6 +86,11 @@ class InstallState:
         record = self.record(phase)
         record.status, record.finished, record.message = "failed", time.time(), message
         self.save()
+
+
+def answers_identity(answers: Answers) -> str:
+    """The answers' meaning as canonical JSON: what `inputs_digest` should be given for them."""
+    return json.dumps(answers.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
 def inputs_digest(answers_text: str, manifest_text: str) -> str:

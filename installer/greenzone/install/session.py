@@ -19,7 +19,7 @@ from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import Phase, plan
 from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner, run_phases
-from greenzone.deploy.state import InstallState, inputs_digest
+from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import PLAYBOOKS_DIR, STATE_FILE, prepare
 from greenzone.errors import InputError
 from greenzone.install.gate import Gate, preflight_gate
@@ -113,13 +113,13 @@ class InstallSession:
 
     # --- the install ------------------------------------------------------------------------------
 
-    def prepare(self, answers: Answers, answers_text: str, source: Path, bundle: Path) -> Prepared:
+    def prepare(self, answers: Answers, source: Path, bundle: Path) -> Prepared:
         """The plan and the phases a resume skips; reads the install state, writes nothing."""
         manifest_text, _ = read_bundle_manifest(bundle)
         phases = plan(answers)
         names = [phase.name for phase in phases]
         state = InstallState.load(self.state_dir / STATE_FILE)
-        inputs = inputs_digest(answers_text, manifest_text)
+        inputs = inputs_digest(answers_identity(answers), manifest_text)
         pending = names if self.check else state.pending(names, inputs)
         tracker = Tracker.for_plan(phases, pending, time.time(), check=self.check)
         return Prepared(answers, source, bundle, phases, pending, inputs, state, tracker)

@@ -54,7 +54,7 @@ class InstallScreen(WizardScreen):
         wizard = self.wizard
         assert wizard.answers is not None and wizard.bundle is not None and wizard.saved_to is not None
         try:
-            prepared = self.session.prepare(wizard.answers, wizard.answers_text, wizard.saved_to, wizard.bundle)
+            prepared = self.session.prepare(wizard.answers, wizard.saved_to, wizard.bundle)
             self.app.call_from_thread(self._started, prepared.tracker)
             report = self.session.run(prepared, self._listener)
         except GreenzoneError as error:

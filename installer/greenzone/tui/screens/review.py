@@ -46,7 +46,7 @@ class ReviewScreen(WizardScreen):
     def _show_plan(self) -> None:
         answers, bundle = self.wizard.answers, self.wizard.bundle
         assert answers is not None and bundle is not None
-        prepared = self.session.prepare(answers, self.wizard.answers_text, self._path(), bundle)
+        prepared = self.session.prepare(answers, self._path(), bundle)
         todo = [view.phase.name for view in prepared.tracker.views if view.state != "skipped"]
         done = [view.phase.name for view in prepared.tracker.views if view.state == "skipped"]
         text = f"Plan for {len(answers.nodes)} node(s): {', '.join(todo) or 'nothing left to do'}."
