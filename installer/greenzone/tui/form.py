@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from greenzone.answers.model import Answers
 from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context
 from greenzone.answers.validate import Validation, validate_text
@@ -186,7 +185,3 @@ def initial_document(answers_document: Mapping[str, Any] | None, bundle: str, pu
         if public_key:
             bundle_section["public_key"] = public_key
     return document
-
-
-def answers_of(validation: Validation) -> Answers | None:
-    return validation.answers if validation.ok else None

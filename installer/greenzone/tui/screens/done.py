@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from greenzone.install.session import urls
 from greenzone.results import ExitCode, Status
 from greenzone.tui.screens.base import WizardScreen
-from greenzone.tui.widgets import GLYPH, NavBar
+from greenzone.tui.widgets import GLYPH, PHASE_GLYPH, NavBar
 
 
 class DoneScreen(WizardScreen):
@@ -35,7 +35,9 @@ class DoneScreen(WizardScreen):
         elif outcome == "successful":
             headline = f"{GLYPH[Status.PASS]} The private AI appliance is installed."
         elif outcome == "canceled":
-            headline = f"{PHASE_CANCELED} Install canceled. Run `greenzone install` again to resume where it stopped."
+            headline = (
+                f"{PHASE_GLYPH['canceled']} Install canceled. Run `greenzone install` again to resume where it stopped."
+            )
         else:
             failed = next((check for check in report.checks if check.status is Status.FAIL), None)
             where = f" in phase {failed.name}: {failed.detail}" if failed else ""
@@ -66,6 +68,3 @@ class DoneScreen(WizardScreen):
             self.app.exit(int(ExitCode.INTERRUPTED))
         else:
             self.app.exit(int(report.exit_code) if report else int(ExitCode.FAIL))
-
-
-PHASE_CANCELED = "■"
