@@ -72,6 +72,21 @@ async def verified(app: GreenzoneApp, pilot: Pilot[int], key: Path) -> None:
     assert "every file matches the signed manifest" in text(app, "#verify-result")
 
 
+async def to_install(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
+    """Straight through to the Install screen, typing only the host name."""
+    await verified(app, pilot, public_key(bundle))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+    await pilot.press(*"ai.test.local")
+    await until(pilot, lambda: next_enabled(app))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, InstallScreen))
+
+
 def test_walks_every_screen_forward_and_back_then_installs(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
     load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
     app = make_app(bundle, tmp_path / "state")
@@ -196,16 +211,7 @@ def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
     assert isinstance(session, ScriptedSession)
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await verified(app, pilot, public_key(bundle))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
-        await pilot.press(*"ai.test.local")
-        await until(pilot, lambda: next_enabled(app))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.press("ctrl+n")
+        await to_install(app, pilot, bundle)
         await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
         await pilot.click("#cancel")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
@@ -232,16 +238,7 @@ def test_a_failed_phase_is_named_on_done_with_its_fix(bundle: Path, fake_nvml_di
     app = make_app(bundle, tmp_path / "state", fail_at="harbor")
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await verified(app, pilot, public_key(bundle))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
-        await pilot.press(*"ai.test.local")
-        await until(pilot, lambda: next_enabled(app))
-        await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
-        await pilot.press("ctrl+n")
+        await to_install(app, pilot, bundle)
         await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
         phases = text(app, "#phases")
         assert "✘ Harbor registry" in phases and "○ Push images into Harbor" in phases

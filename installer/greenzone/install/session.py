@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenzone.answers.model import Answers
-from greenzone.bundle.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
+from greenzone.bundle.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
 from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import Phase, plan
 from greenzone.deploy.report import phase_checks
@@ -37,12 +37,14 @@ def has_local_node(answers: Answers | None) -> bool:
 
 
 def read_bundle_manifest(bundle: Path) -> tuple[str, Manifest]:
+    """The manifest's text (what the install state's digest covers) and its model, from one read."""
+    path = bundle / MANIFEST_NAME
     try:
-        text = (bundle / MANIFEST_NAME).read_text(encoding="utf-8")
-        return text, read_manifest(bundle)
-    except (OSError, ManifestError) as error:
+        text = path.read_text(encoding="utf-8")
+        return text, parse_manifest(text, str(path))
+    except (OSError, UnicodeDecodeError, ManifestError) as error:
         raise InputError(
-            f"cannot read the bundle manifest {bundle / MANIFEST_NAME}: {getattr(error, 'strerror', None) or error}",
+            f"cannot read the bundle manifest {path}: {getattr(error, 'strerror', None) or error}",
             hint="point bundle.path in the answers (or --bundle) at the bundle directory, the one holding bundle.yaml",
         ) from None
 

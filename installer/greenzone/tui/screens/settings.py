@@ -26,11 +26,32 @@ from greenzone.tui.widgets import GLYPH, NavBar
 GiB = 2**30
 
 
-def _row(label: str, widget: Widget, name: str) -> ComposeResult:
+def _row(label: str, widget: Widget) -> ComposeResult:
+    """One field: its label, the widget (whose id is the form field's name) and its error line."""
+    name = widget.id
     with Horizontal(classes="row", id=f"row-{name}"):
         yield Label(label, classes="field-label")
         yield widget
     yield Static("", id=f"{name}-error", classes="field-error")
+
+
+def _text(form: Form, name: str, label: str, placeholder: str = "") -> ComposeResult:
+    return _row(label, Input(getattr(form, name), placeholder=placeholder, id=name, compact=True))
+
+
+def _choice(form: Form, name: str, label: str, options: list[tuple[str, str]]) -> ComposeResult:
+    return _row(label, Select(options, value=getattr(form, name), allow_blank=False, id=name, compact=True))
+
+
+def _value(widget: Widget) -> Any:
+    """What a field holds, in the form's terms; every field of `Form` is one of these widgets."""
+    if isinstance(widget, SelectionList):
+        return tuple(widget.selected)
+    if isinstance(widget, Select):
+        return str(widget.value)
+    if isinstance(widget, Input | Checkbox):
+        return widget.value
+    raise TypeError(f"no form value for {widget!r}")
 
 
 class SettingsScreen(WizardScreen):
@@ -38,78 +59,22 @@ class SettingsScreen(WizardScreen):
         form = form_from_document(self.wizard.document)
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):
-            yield from _row(
-                "Appliance name", Input(form.appliance_name, id="appliance_name", compact=True), "appliance_name"
-            )
-            yield from _row(
-                "Host name", Input(form.hostname, placeholder="ai.site.local", id="hostname", compact=True), "hostname"
-            )
-            yield from _row(
-                "Advertise IP",
-                Input(form.advertise_ip, placeholder="default route's address", id="advertise_ip", compact=True),
-                "advertise_ip",
-            )
-            tls = Select(
-                [("self-signed CA", "self-signed"), ("provided certificate", "provided")],
-                value=form.tls_mode,
-                allow_blank=False,
-                id="tls_mode",
-                compact=True,
-            )
-            yield from _row("Harbor TLS", tls, "tls_mode")
-            yield from _row(
-                "  certificate",
-                Input(form.cert_file, placeholder="/etc/ssl/site.pem", id="cert_file", compact=True),
-                "cert_file",
-            )
-            yield from _row(
-                "  private key",
-                Input(form.key_file, placeholder="/etc/ssl/site.key", id="key_file", compact=True),
-                "key_file",
-            )
-            engine = Select(
-                [("Ollama", "ollama"), ("vLLM", "vllm")],
-                value=form.engine,
-                allow_blank=False,
-                id="engine",
-                compact=True,
-            )
-            yield from _row("Engine", engine, "engine")
-            models = SelectionList[str](id="models", compact=True)
-            yield from _row("Models", models, "models")
-            yield from _row(
-                "GPUs per replica",
-                Input(form.gpus_per_replica, id="gpus_per_replica", compact=True),
-                "gpus_per_replica",
-            )
+            yield from _text(form, "appliance_name", "Appliance name")
+            yield from _text(form, "hostname", "Host name", "ai.site.local")
+            yield from _text(form, "advertise_ip", "Advertise IP", "default route's address")
+            tls = [("self-signed CA", "self-signed"), ("provided certificate", "provided")]
+            yield from _choice(form, "tls_mode", "Harbor TLS", tls)
+            yield from _text(form, "cert_file", "  certificate", "/etc/ssl/site.pem")
+            yield from _text(form, "key_file", "  private key", "/etc/ssl/site.key")
+            yield from _choice(form, "engine", "Engine", [("Ollama", "ollama"), ("vLLM", "vllm")])
+            yield from _row("Models", SelectionList[str](id="models", compact=True))
+            yield from _text(form, "gpus_per_replica", "GPUs per replica")
             yield Static("", id="fit")
+            yield from _text(form, "departments", "Departments", "none yet, e.g. legal:1:32Gi, hr:0:8Gi")
+            yield from _choice(form, "egress", "Egress", [("deny (DNS only)", "deny"), ("allow-list", "allow-list")])
+            yield from _text(form, "allow_cidrs", "  allowed CIDRs", "10.20.0.0/16")
             yield from _row(
-                "Departments",
-                Input(
-                    form.departments,
-                    placeholder="none yet, e.g. legal:1:32Gi, hr:0:8Gi",
-                    id="departments",
-                    compact=True,
-                ),
-                "departments",
-            )
-            egress = Select(
-                [("deny (DNS only)", "deny"), ("allow-list", "allow-list")],
-                value=form.egress,
-                allow_blank=False,
-                id="egress",
-                compact=True,
-            )
-            yield from _row("Egress", egress, "egress")
-            yield from _row(
-                "  allowed CIDRs",
-                Input(form.allow_cidrs, placeholder="10.20.0.0/16", id="allow_cidrs", compact=True),
-                "allow_cidrs",
-            )
-            yield from _row(
-                "Dashboards",
-                Checkbox("GPU and usage dashboards", form.monitoring, id="monitoring", compact=True),
-                "monitoring",
+                "Dashboards", Checkbox("GPU and usage dashboards", form.monitoring, id="monitoring", compact=True)
             )
             yield Static("", id="problems")
         yield NavBar()
@@ -133,17 +98,7 @@ class SettingsScreen(WizardScreen):
             models.add_option((label, model.name, model.name in chosen))
 
     def _form(self) -> Form:
-        value: dict[str, Any] = {}
-        for name in FIELD_PATHS:
-            if name == "models":
-                value[name] = tuple(self.query_one("#models", SelectionList).selected)
-            elif name == "monitoring":
-                value[name] = self.query_one("#monitoring", Checkbox).value
-            elif name in ("tls_mode", "engine", "egress"):
-                value[name] = str(self.query_one(f"#{name}", Select).value)
-            else:
-                value[name] = self.query_one(f"#{name}", Input).value
-        return Form(**value)
+        return Form(**{name: _value(self.query_one(f"#{name}")) for name in FIELD_PATHS})
 
     @on(Input.Changed)
     @on(Select.Changed)
