@@ -202,6 +202,39 @@ def test_prefilled_answers_validate_inline_and_save_the_file_the_unattended_mode
     assert [d.name for d in load_valid_answers(saved).departments] == ["legal", "hr"]
 
 
+def test_remote_nodes_are_not_judged_by_this_machines_gpus(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
+    """One local GPU, but the only node is remote: a quota of 3 GPUs is for that node's preflight to judge."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    answers = tmp_path / "site.yaml"
+    answers.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "appliance": {"name": "site"},
+                "nodes": [{"address": "10.0.0.5", "name": "gz-1"}],
+                "network": {"hostname": "ai.site.local"},
+                "bundle": {"path": str(bundle), "public_key": str(public_key(bundle))},
+                "departments": [{"name": "legal", "gpu_quota": 3}],
+            }
+        )
+    )
+    app = make_app(bundle, tmp_path / "state", answers=answers)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
+        assert not text(app, "#departments-error")
+        assert "No node is this machine" in text(app, "#fit")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    drive(app, scenario)
+
+
 def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
     bundle: Path, fake_nvml_dir: Path, tmp_path: Path
 ) -> None:

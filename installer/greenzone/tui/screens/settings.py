@@ -111,7 +111,9 @@ class SettingsScreen(WizardScreen):
         self.query_one("#row-allow_cidrs").display = form.egress == "allow-list"
         document, problems = apply_form(self.wizard.document, form)
         manifest, facts = self.wizard.manifest, self.wizard.facts
-        gpus = len(facts.nvml.gpus) if facts is not None and facts.nvml.state == "ok" else None
+        # This machine's GPUs bound the quotas only when it is a node (this screen does not edit the nodes).
+        local = has_local_node(self.wizard.answers)
+        gpus = len(facts.nvml.gpus) if local and facts is not None and facts.nvml.state == "ok" else None
         context = Context(
             gpus_present=gpus,
             bundle_models=frozenset(model.name for model in manifest.models) if manifest else None,
