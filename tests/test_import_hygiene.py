@@ -29,6 +29,16 @@ PURE_MODULES = [
     "greenzone.install.tracker",
     "greenzone.install.events",
     "greenzone.tui.form",
+    "greenzone.health.observed",
+    "greenzone.health.targets",
+    "greenzone.health.xid",
+    "greenzone.health.host_checks",
+    "greenzone.health.cluster_checks",
+    "greenzone.health.registry_checks",
+    "greenzone.health.inference_checks",
+    "greenzone.health.zone_checks",
+    "greenzone.health.metrics",
+    "greenzone.deploy.workloads",
 ]
 FORBIDDEN = [
     "textual",

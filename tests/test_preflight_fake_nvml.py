@@ -118,7 +118,7 @@ def test_gpu_lost_mid_query(preflight: Any) -> None:
 def test_unsupported_facts_are_skipped_not_failed(preflight: Any) -> None:
     _, envelope = preflight("old-gpu-unsupported")
     (gpu,) = _gpus(envelope)
-    assert set(gpu["unsupported"]) == {"mig_mode", "slowdown_temperature", "remapped_rows"}
+    assert set(gpu["unsupported"]) == {"mig_mode", "slowdown_temperature", "remapped_rows", "clocks_event_reasons"}
     assert gpu["errors"] == [] and gpu["mig_current"] is None and gpu["temperature_c"] == 40
     checks = _checks(envelope)
     assert checks["GPU 0 (Tesla T4) temperature"]["detail"] == "40 °C (slows down at 90 °C)"

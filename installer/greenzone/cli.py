@@ -274,6 +274,49 @@ def build_parser() -> _Parser:
         metavar="TAG",
         help="skip playbook tasks with this tag, e.g. `gpu` on a machine without GPUs yet (repeatable)",
     )
+    health = _command(
+        commands,
+        "health",
+        "greenzone.commands.health:health",
+        "check that the running appliance works, layer by layer (GPU, cluster, registry, inference, green zone)",
+        "Check the running appliance: host (NVML, GPU temperature, memory, ECC, Xid errors, clocks, disks), "
+        "cluster (API, nodes, GPU allocatable, GPU operator, pods), registry (Harbor, images), inference (a "
+        "one-token request per model, chat UI) and green zone (egress denied, certificates). Every call has "
+        "a timeout and the whole run ends within --budget. Without --answers it reads what the last install "
+        "recorded in the state directory.",
+    )
+    health.add_argument("--answers", type=Path, default=None, metavar="FILE", help="the answers the appliance runs")
+    health.add_argument(
+        "--bundle", type=Path, default=None, metavar="DIR", help="bundle whose images must be in the registry"
+    )
+    health.add_argument(
+        "--layer",
+        action="append",
+        default=None,
+        choices=("host", "cluster", "registry", "inference", "green zone"),
+        help="only this layer (repeatable)",
+    )
+    health.add_argument(
+        "--endpoint",
+        action="append",
+        default=None,
+        metavar="NAME=URL",
+        help="reach a layer at another address: registry, inference, chat or kube (e.g. through a port-forward)",
+    )
+    health.add_argument(
+        "--budget", type=float, default=10.0, metavar="SECONDS", help="the whole run ends within this (default 10)"
+    )
+    health.add_argument(
+        "--watch", type=float, default=None, metavar="SECONDS", help="run again every SECONDS until Ctrl-C"
+    )
+    health.add_argument(
+        "--metrics",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the results in Prometheus text format (node-exporter textfile collector), atomically",
+    )
+    _json_flag(health)
     return parser
 
 

@@ -20,3 +20,12 @@ def split_ref(ref: str) -> tuple[str, str, str]:
     host, _, rest = qualify(name).partition("/")
     repository, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
     return host, repository, digest or tag or "latest"
+
+
+def mirror_repository(ref: str) -> tuple[str, str]:
+    """Where an upstream image lives in Harbor: a project per upstream registry, the path kept.
+
+    This is the layout k3s's registries.yaml `rewrite` rules ask for (`^(.*)$` -> `<registry>/$1`).
+    """
+    host, repository, tag = split_ref(ref)
+    return f"{host}/{repository}", tag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from typing import IO, Any
@@ -99,15 +100,25 @@ def gpu_table(report: Report) -> Table | None:
     return table
 
 
-def print_report(report: Report, out: Console, *, extra: list[Any] | None = None) -> None:
+def report_renderables(report: Report, *, extra: list[Any] | None = None) -> list[Any]:
+    """What a report shows, in order; `print_report` prints them and `health --watch` redraws them."""
     gpus = gpu_table(report)
-    for renderable in [*(extra or []), *([gpus] if gpus else [])]:
-        out.print(renderable)
+    shown: list[Any] = [*(extra or []), *([gpus] if gpus else [])]
     if report.checks and all(check.location for check in report.checks):
-        out.print(located_list(report))
+        shown.append(located_list(report))
+    elif report.grouped:
+        for group in dict.fromkeys(check.group for check in report.checks):
+            part = dataclasses.replace(report, checks=tuple(check for check in report.checks if check.group == group))
+            shown.append(checks_table(part, title=group or None))
     elif report.checks:
-        out.print(checks_table(report))
-    out.print(summary_line(report))
+        shown.append(checks_table(report))
+    shown.append(summary_line(report))
+    return shown
+
+
+def print_report(report: Report, out: Console, *, extra: list[Any] | None = None) -> None:
+    for renderable in report_renderables(report, extra=extra):
+        out.print(renderable)
 
 
 def report_json(report: Report) -> str:

@@ -85,6 +85,8 @@ class Report:
     checks: tuple[Check, ...]
     data: Mapping[str, Any] = field(default_factory=dict)
     title: str = ""
+    grouped: bool = False
+    """Show one table per check group (health's layers) instead of one table."""
 
     @property
     def status(self) -> Status:

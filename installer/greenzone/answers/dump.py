@@ -22,6 +22,6 @@ def answers_document(answers: Answers) -> dict[str, Any]:
     return document
 
 
-def answers_yaml(answers: Answers, comment: str = "") -> str:
-    lines = HEADER + "".join(f"# {line}\n" for line in comment.splitlines())
+def answers_yaml(answers: Answers, comment: str = "", *, header: str = HEADER) -> str:
+    lines = header + "".join(f"# {line}\n" for line in comment.splitlines())
     return lines + yaml.safe_dump(answers_document(answers), sort_keys=False, allow_unicode=True)

@@ -23,7 +23,7 @@ from greenzone.bundle.oci import Layout, write_archive
 from greenzone.bundle.registry import Credentials, Registry, push_layout
 from greenzone.deploy.credentials import load_credentials
 from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
-from greenzone.refs import split_ref
+from greenzone.refs import mirror_repository
 from greenzone.values.secrets import secret_manifests
 
 
@@ -48,15 +48,6 @@ def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> Outco
     details = {"images": refs, "sha256": digest, "path": str(dest)}
     verb = "is up to date" if same else ("would be written" if check else "written")
     return Outcome(not same, f"bootstrap archive with {len(refs)} images {verb}", details)
-
-
-def mirror_repository(ref: str) -> tuple[str, str]:
-    """Where an upstream image lives in Harbor: a project per upstream registry, the path kept.
-
-    This is the layout k3s's registries.yaml `rewrite` rules ask for (`^(.*)$` -> `<registry>/$1`).
-    """
-    host, repository, tag = split_ref(ref)
-    return f"{host}/{repository}", tag
 
 
 def push_images(

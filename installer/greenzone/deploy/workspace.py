@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from greenzone.answers.dump import answers_yaml
 from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_if_changed
+from greenzone.bundle.manifest import MANIFEST_NAME
 from greenzone.deploy.credentials import ensure_credentials
 from greenzone.deploy.inventory import build_inventory
 from greenzone.values.releases import appliance_releases, values_yaml
@@ -27,6 +29,10 @@ from greenzone.values.releases import appliance_releases, values_yaml
 DEFAULT_STATE_DIR = Path("/var/lib/greenzone")
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[3] / "playbooks"
 STATE_FILE = "install-state.json"
+INSTALLED_ANSWERS = "answers.yaml"
+"""The answers of the last install, as the model read them: `greenzone health` needs no file name."""
+INSTALLED_MANIFEST = "bundle.yaml"
+"""The installed bundle's manifest: the images health expects in the registry once the media is gone."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,15 @@ def prepare(
     files = {
         state_dir / "inventory.json": json.dumps(inventory, indent=2, sort_keys=True) + "\n",
         state_dir / "vars.json": json.dumps(extravars, indent=2, sort_keys=True) + "\n",
+        state_dir / INSTALLED_ANSWERS: answers_yaml(
+            answers,
+            f"Installed from {source}",
+            header="# The answers of the last install; `greenzone health` reads them\n",
+        ),
     }
+    manifest = bundle / MANIFEST_NAME if bundle is not None else None
+    if manifest is not None and manifest.is_file():
+        files[state_dir / INSTALLED_MANIFEST] = manifest.read_text(encoding="utf-8")
     for release in appliance_releases(answers):
         files[state_dir / "values" / f"{release.name}.yaml"] = values_yaml(release, source)
     for path, text in files.items():

@@ -7,9 +7,13 @@ rule can tell "no ECC errors" from "this GPU does not report ECC".
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 NvmlState = Literal["ok", "no_library", "driver_not_loaded", "version_mismatch", "no_permission", "error"]
+K3S_DATA_DIR = Path("/var/lib/rancher/k3s")
+"""Where k3s keeps its images, containerd state and local volumes: the disk that fills up first."""
+
 ModuleState = Literal["loaded", "builtin", "available", "missing", "unknown"]
 
 
@@ -40,6 +44,8 @@ class GpuFacts:
     ecc_uncorrected_volatile: int | None = None
     remapped_rows: RemappedRows | None = None
     persistence_mode: bool | None = None
+    #: nvmlClocksEventReason* bitmask: why the clocks are below their maximum right now.
+    clocks_event_reasons: int | None = None
     lost: bool = False
     #: Facts NVML reported as not supported on this GPU, and facts that failed otherwise.
     unsupported: tuple[str, ...] = ()

@@ -125,6 +125,14 @@ def _read_gpu(nvml: Any, index: int) -> GpuFacts:
             facts["remapped_rows"] = RemappedRows(int(rows[0]), int(rows[1]), bool(rows[2]), bool(rows[3]))
         persistence = fact("persistence_mode", lambda: nvml.nvmlDeviceGetPersistenceMode(handle))
         facts["persistence_mode"] = None if persistence is None else bool(persistence)
+
+        def clocks_event_reasons() -> int:
+            try:
+                return int(nvml.nvmlDeviceGetCurrentClocksEventReasons(handle))
+            except nvml.NVMLError_FunctionNotFound:  # drivers before 535 only have the old name
+                return int(nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle))
+
+        facts["clocks_event_reasons"] = fact("clocks_event_reasons", clocks_event_reasons)
     except _GpuLost:
         log.warning("GPU %d was lost while it was being queried", index)
         facts["lost"] = True

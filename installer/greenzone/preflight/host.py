@@ -13,10 +13,9 @@ from pathlib import Path
 
 import psutil
 
-from greenzone.preflight.facts_model import DiskFacts, HostFacts, ModuleState, PortFacts
+from greenzone.preflight.facts_model import K3S_DATA_DIR, DiskFacts, HostFacts, ModuleState, PortFacts
 
 REQUIRED_MODULES = ("overlay", "br_netfilter")
-K3S_DATA_DIR = Path("/var/lib/rancher/k3s")
 
 
 def _os_release(root: Path) -> dict[str, str]:
@@ -71,7 +70,7 @@ def _module_states(names: Iterable[str], root: Path, kernel: str) -> dict[str, M
     return states
 
 
-def _nvidia_pci_devices(root: Path) -> tuple[str, ...]:
+def nvidia_pci_devices(root: Path) -> tuple[str, ...]:
     """NVIDIA display/3D controllers on the PCI bus: tells "no driver" apart from "no GPU"."""
     found = []
     for device in sorted((root / "sys/bus/pci/devices").glob("*")):
@@ -85,7 +84,7 @@ def _nvidia_pci_devices(root: Path) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _disk(purpose: str, path: Path) -> DiskFacts:
+def disk_facts(purpose: str, path: Path) -> DiskFacts:
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -160,8 +159,8 @@ def read_host(ports: dict[int, str], state_dir: Path, root: Path = Path("/")) ->
         cgroup_version=_cgroup_version(root),
         modules={name: modules[name] for name in REQUIRED_MODULES},
         nouveau_loaded=modules["nouveau"] == "loaded",
-        nvidia_pci_devices=_nvidia_pci_devices(root),
-        disks=(_disk("state dir", state_dir), _disk("k3s data dir", K3S_DATA_DIR)),
+        nvidia_pci_devices=nvidia_pci_devices(root),
+        disks=(disk_facts("state dir", state_dir), disk_facts("k3s data dir", K3S_DATA_DIR)),
         ports=tuple(
             PortFacts(port, purpose, port in listening, listening.get(port)) for port, purpose in sorted(ports.items())
         ),

@@ -169,8 +169,8 @@ def host_checks(host: HostFacts, answers: Answers | None) -> Iterator[Check]:
 # --- GPUs ---------------------------------------------------------------------------------------
 
 
-def _no_nvml(nvml: NvmlFacts, host: HostFacts, answers: Answers | None) -> Check:
-    pci = host.nvidia_pci_devices
+def nvml_unreachable(nvml: NvmlFacts, pci: tuple[str, ...], answers: Answers | None) -> Check:
+    """Why NVML cannot be used, told apart by its error and by what is on the PCI bus."""
     seen = f"{len(pci)} NVIDIA GPU(s) on the PCI bus ({', '.join(pci)})" if pci else "no NVIDIA GPU on the PCI bus"
     operator = answers is not None and answers.gpu.driver == "operator"
     if nvml.state == "no_library":
@@ -199,7 +199,9 @@ def _no_nvml(nvml: NvmlFacts, host: HostFacts, answers: Answers | None) -> Check
     return _check("nvidia driver", Status.FAIL, f"{nvml.detail}; {seen}", remedies[nvml.state], "gpu")
 
 
-def _gpu_checks(gpu: GpuFacts, answers: Answers | None) -> Iterator[Check]:
+def gpu_condition_checks(gpu: GpuFacts) -> Iterator[Check]:
+    """The GPU's own condition (lost, temperature, ECC, row remapping), judged the same way before an
+    install and by `greenzone health` on a running appliance."""
     name = gpu.label
     if gpu.lost:
         yield _check(
@@ -267,6 +269,13 @@ def _gpu_checks(gpu: GpuFacts, answers: Answers | None) -> Iterator[Check]:
                 f"reset the GPU (`nvidia-smi -r -i {gpu.index}`) or reboot to apply it",
                 "gpu",
             )
+
+
+def _gpu_checks(gpu: GpuFacts, answers: Answers | None) -> Iterator[Check]:
+    yield from gpu_condition_checks(gpu)
+    if gpu.lost:
+        return
+    name = gpu.label
     strategy = answers.gpu.mig_strategy if answers else None
     if gpu.mig_current and strategy == "none":
         yield _check(
@@ -304,7 +313,7 @@ def _gpu_checks(gpu: GpuFacts, answers: Answers | None) -> Iterator[Check]:
 
 def gpu_checks(nvml: NvmlFacts, host: HostFacts, answers: Answers | None) -> Iterator[Check]:
     if nvml.state != "ok":
-        yield _no_nvml(nvml, host, answers)
+        yield nvml_unreachable(nvml, host.nvidia_pci_devices, answers)
         return
     major = int((nvml.driver_version or "0").split(".")[0] or 0)
     yield _check(

@@ -24,6 +24,7 @@ CHART_VERSION = "v25.10.1"
 K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
 RUNTIME_CLASS = "nvidia"
+OPERATOR_NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "greenzone-time-slicing"
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from greenzone.answers.model import Answers
 from greenzone.values.gpu_operator import CHART_VERSION as GPU_OPERATOR_CHART
-from greenzone.values.gpu_operator import gpu_operator_values
+from greenzone.values.gpu_operator import OPERATOR_NAMESPACE, gpu_operator_values
 from greenzone.values.harbor import CHART_VERSION as HARBOR_CHART
 from greenzone.values.harbor import harbor_values
 from greenzone.values.monitoring import CHART_VERSION as MONITORING_CHART
@@ -53,7 +53,7 @@ class _Spec:
 
 
 _SPECS = (
-    _Spec("gpu-operator", "gpu-operator", "gpu-operator", gpu_operator_values, GPU_OPERATOR_CHART),
+    _Spec("gpu-operator", "gpu-operator", OPERATOR_NAMESPACE, gpu_operator_values, GPU_OPERATOR_CHART),
     _Spec("harbor", "harbor", "harbor", harbor_values, HARBOR_CHART),
     _Spec(
         "monitoring",

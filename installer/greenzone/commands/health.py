@@ -1,0 +1,148 @@
+"""`greenzone health`: one run, or `--watch` runs refreshed in place; optional Prometheus textfile.
+
+Without `--answers` it reads what the last install recorded in the state directory (the answers and
+the bundle manifest), so the operator on call needs no file name at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+from greenzone import logs
+from greenzone.answers.files import load_valid_answers
+from greenzone.atomic import write_text_atomic
+from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest
+from greenzone.deploy.workspace import INSTALLED_ANSWERS, INSTALLED_MANIFEST
+from greenzone.errors import InputError
+from greenzone.health.metrics import prometheus_text
+from greenzone.health.run import LAYERS, HealthRun, run_health
+from greenzone.health.targets import Targets, health_targets, parse_endpoints
+from greenzone.results import ExitCode, Report
+
+
+def _answers_path(args: argparse.Namespace, state_dir: Path) -> Path:
+    if args.answers is not None:
+        explicit: Path = args.answers
+        return explicit
+    recorded = state_dir / INSTALLED_ANSWERS
+    if recorded.is_file():
+        return recorded
+    raise InputError(
+        f"no answers: nothing was installed from {state_dir} ({INSTALLED_ANSWERS} is missing)",
+        hint="pass --answers FILE (the file the appliance was installed with), or --state-dir of the install",
+    )
+
+
+def _images(args: argparse.Namespace, state_dir: Path, bundle_path: Path) -> list[tuple[str, str]]:
+    """The bundle's images: from --bundle, else the manifest the install recorded, else the
+    answers' bundle when it is still attached; none (the image check says so) otherwise."""
+    explicit = args.bundle is not None
+    candidates = (
+        [Path(args.bundle) / MANIFEST_NAME]
+        if explicit
+        else [state_dir / INSTALLED_MANIFEST, bundle_path / MANIFEST_NAME]
+    )
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            manifest = parse_manifest(path.read_text(encoding="utf-8"), str(path))
+        except (ManifestError, OSError) as error:
+            if explicit:
+                raise InputError(str(error), hint="point --bundle at the directory holding bundle.yaml") from None
+            continue
+        return [(image.ref, image.digest) for image in manifest.images]
+    if explicit:
+        raise InputError(f"{candidates[0]} does not exist", hint="point --bundle at the directory holding bundle.yaml")
+    return []
+
+
+def _targets(args: argparse.Namespace) -> Targets:
+    state_dir = logs.state_dir(args.state_dir)
+    answers = load_valid_answers(_answers_path(args, state_dir))
+    endpoints = parse_endpoints(args.endpoint or [])
+    images = _images(args, state_dir, answers.bundle.path)
+    return health_targets(answers, state_dir, images, endpoints, hostname=socket.gethostname())
+
+
+def _layers(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(args.layer) if args.layer else LAYERS
+
+
+def _write_metrics(path: Path, run: HealthRun) -> None:
+    text = prometheus_text(
+        run.report,
+        finished_at=time.time(),
+        seconds=run.seconds,
+        layer_seconds=run.layer_seconds,
+        latencies=run.latencies,
+    )
+    try:
+        write_text_atomic(path, text, 0o644)  # the collector reads only *.prom; the temp file is not one
+    except OSError as error:
+        raise InputError(
+            f"cannot write the metrics file {path}: {error.strerror}",
+            hint="point --metrics at node-exporter's textfile directory (--collector.textfile.directory)",
+        ) from None
+
+
+def _once(args: argparse.Namespace, targets: Targets) -> HealthRun:
+    run = run_health(targets, budget=args.budget, layers=_layers(args))
+    if args.metrics:
+        _write_metrics(Path(args.metrics), run)
+    return run
+
+
+def health(args: argparse.Namespace) -> Report | ExitCode:
+    if args.budget <= 0:
+        raise InputError(f"--budget {args.budget:g} must be more than 0 seconds", hint="the default is 10")
+    targets = _targets(args)
+    if args.watch is None:
+        return _once(args, targets).report
+    if args.watch < 1:
+        raise InputError(
+            f"--watch {args.watch:g} is too short", hint="refresh at most once a second: --watch 1 or more"
+        )
+    return _watch(args, targets)
+
+
+def _watch(args: argparse.Namespace, targets: Targets) -> ExitCode:
+    """Refresh until Ctrl-C: in place on a terminal, one report after another (or one JSON
+    document per line with --json) otherwise. The exit code is the last run's."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from greenzone import render
+
+    out = render.console()
+    last: Report | None = None
+    live = Live(console=out, auto_refresh=False) if out.is_terminal and not args.json else None
+    try:
+        if live:
+            live.start()
+        while True:
+            started = time.monotonic()
+            run = _once(args, targets)
+            last = run.report
+            footer = Text(f"every {args.watch:g} s, last at {time.strftime('%H:%M:%S')}; Ctrl-C stops", style="dim")
+            if args.json:
+                sys.stdout.write(json.dumps(last.to_dict(), default=str) + "\n")
+                sys.stdout.flush()
+            elif live:
+                live.update(Group(*render.report_renderables(last), footer), refresh=True)
+            else:
+                render.print_report(last, out)
+                out.print(footer)
+            time.sleep(max(0.0, args.watch - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live:
+            live.stop()
+    return last.exit_code if last else ExitCode.INTERRUPTED

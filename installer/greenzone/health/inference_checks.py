@@ -1,0 +1,96 @@
+"""Inference-layer verdicts: every configured model answers a one-token request, and the chat UI loads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from greenzone.health.observed import Http, InferenceView, ModelAnswer
+from greenzone.health.targets import Targets
+from greenzone.results import Check, Status
+
+LAYER = "inference"
+SLOW_TOKEN_SECONDS = 3.0
+"""A loaded model answers one token in well under a second on a GPU; slower means loading, CPU or queueing."""
+_API_NAME = {"ollama": "Ollama API", "openai": "OpenAI-compatible API"}
+
+
+def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
+    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
+
+
+def _error_text(http: Http) -> str:
+    body = http.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            error = error.get("message")
+        if error:
+            return str(error)[:200]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:200]
+    return ""
+
+
+def _answer(answer: ModelAnswer, targets: Targets) -> Check:
+    http = answer.http
+    name = f"model {answer.model} ({_API_NAME[answer.api]})"
+    logs = f"`kubectl -n {targets.inference_namespace} logs deploy/NAME` of the engine"
+    if not http.answered:
+        return _check(
+            name, Status.FAIL, f"{http.url}: {http.error}", f"{logs}; a model still loading answers once loaded"
+        )
+    if http.status == 404:
+        return _check(
+            name,
+            Status.FAIL,
+            f"the engine does not know this model: {_error_text(http) or 'HTTP 404'}",
+            "re-run `greenzone deploy --phase inference`; it copies the bundle's models into the engine's store",
+        )
+    if not http.ok:
+        return _check(name, Status.FAIL, f"HTTP {http.status}: {_error_text(http)}", logs)
+    if answer.text is None:
+        return _check(
+            name,
+            Status.FAIL,
+            f"HTTP {http.status} but not a {_API_NAME[answer.api]} answer: {str(http.body)[:120]!r}",
+            "check that the address is the engine's (--endpoint inference=URL) and not a proxy's page",
+        )
+    if http.seconds > SLOW_TOKEN_SECONDS:
+        return _check(
+            name,
+            Status.WARN,
+            f"one token in {http.seconds:.2f} s (slower than {SLOW_TOKEN_SECONDS:.0f} s)",
+            "the model was loading, runs on CPU, or requests queue: check GPU use on the dashboards",
+        )
+    said = f", said {answer.text!r}" if answer.text else ""
+    return _check(name, Status.PASS, f"one token in {http.seconds:.2f} s{said}")
+
+
+def inference_checks(view: InferenceView, targets: Targets) -> Iterator[Check]:
+    if view.error:
+        yield _check(
+            "inference endpoint",
+            Status.FAIL,
+            view.error,
+            f"`kubectl -n {targets.inference_namespace} get svc,pods`, or give --endpoint inference=URL",
+        )
+    else:
+        for answer in view.answers:
+            yield _answer(answer, targets)
+        answered = {answer.model for answer in view.answers}
+        for model in targets.models:
+            if model not in answered:
+                yield _check(
+                    f"model {model}", Status.FAIL, "not probed: no endpoint serves it", "check the engine's Services"
+                )
+    if view.chat_ui is not None:
+        http = view.chat_ui
+        if http.answered and (http.ok or http.status in (301, 302, 303, 307, 308)):
+            yield _check("chat UI", Status.PASS, f"{http.url} {http.outcome()}")
+        else:
+            yield _check(
+                "chat UI",
+                Status.FAIL,
+                f"{http.url}: {http.outcome()}" + (f" {_error_text(http)}" if http.answered else ""),
+                f"`kubectl -n {targets.inference_namespace} get pods,ingress`; the name must resolve to the node",
+            )

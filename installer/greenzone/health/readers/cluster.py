@@ -1,0 +1,126 @@
+"""The Kubernetes reads health needs, as raw API JSON (what `kubectl get -o json` shows).
+
+Responses are parsed as JSON instead of the client's model classes: faster on a busy node, and the
+verdicts see the objects exactly as the API serves them. urllib3's retries are off, so a dead API
+costs one timeout, not four.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from greenzone.health.observed import ClusterView, Obj
+from greenzone.health.readers.deadline import Deadline
+from greenzone.health.targets import Targets
+
+CALL_TIMEOUT = 5.0
+
+
+class _Status(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status = status
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, _Status):
+        return str(error)
+    text = str(getattr(error, "reason", None) or error)
+    if "timed out" in text.lower():
+        return "no answer (timed out)"
+    if "refused" in text.lower():
+        return "connection refused (nothing listens there)"
+    return text.split(": ", 1)[-1][:200]
+
+
+def kube_server(kubeconfig: Path) -> str:
+    """The API server address a kubeconfig points at, for the k3s certificate check."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return str(configuration.host)
+
+
+def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
+    from kubernetes import client, config
+
+    if not targets.kubeconfig.is_file():
+        return ClusterView(str(targets.kubeconfig), error="no kubeconfig here: the k3s phase of the install writes it")
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(config_file=str(targets.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except Exception as error:  # the loader raises many types for one cause: an unusable file
+        return ClusterView(
+            str(targets.kubeconfig),
+            error=f"cannot use the kubeconfig {targets.kubeconfig}: {error} (the k3s phase writes it)",
+        )
+    if targets.kube_server:
+        configuration.host = targets.kube_server
+    configuration.retries = False
+    api = client.ApiClient(configuration)
+    server = str(configuration.host)
+
+    def get(path: str) -> Any:
+        timeout = deadline.timeout(CALL_TIMEOUT)
+        method, url, headers, body, post = api.param_serialize(
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(method, url, headers, body, post, _request_timeout=(timeout, timeout))
+        data = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status < 300:
+            raise _Status(response.status, str(response.reason))
+        return json.loads(data)
+
+    started = time.monotonic()
+    try:
+        version = get("/version")
+    except Exception as error:
+        return ClusterView(server, error=_reason(error), seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    problems: list[str] = []
+
+    def items(path: str, what: str) -> list[Obj] | None:
+        try:
+            return list(get(path).get("items") or [])
+        except Exception as error:
+            problems.append(f"{what}: {_reason(error)}")
+            return None
+
+    def by_namespace(objects: list[Obj] | None) -> dict[str, tuple[Obj, ...]]:
+        grouped: dict[str, list[Obj]] = {}
+        for obj in objects or []:
+            grouped.setdefault(str(obj["metadata"].get("namespace", "")), []).append(obj)
+        return {namespace: tuple(found) for namespace, found in grouped.items()}
+
+    reads: dict[str, Callable[[], list[Obj] | None]] = {
+        "nodes": lambda: items("/api/v1/nodes", "nodes"),
+        "namespaces": lambda: items("/api/v1/namespaces", "namespaces"),
+        "pods": lambda: items("/api/v1/pods", "pods"),
+        "policies": lambda: items("/apis/networking.k8s.io/v1/networkpolicies", "network policies"),
+        "services": lambda: items(f"/api/v1/namespaces/{targets.inference_namespace}/services", "services"),
+    }
+    got = {name: read() for name, read in reads.items()}
+    cluster_policies: tuple[Obj, ...] | None
+    try:
+        cluster_policies = tuple(get("/apis/nvidia.com/v1/clusterpolicies").get("items") or [])
+    except Exception as error:
+        cluster_policies = None
+        if getattr(error, "status", None) != 404:
+            problems.append(f"ClusterPolicy: {_reason(error)}")
+    return ClusterView(
+        server,
+        seconds=seconds,
+        version=str(version.get("gitVersion", "")),
+        nodes=tuple(got["nodes"] or ()),
+        namespaces=frozenset(str(ns["metadata"]["name"]) for ns in got["namespaces"] or ()),
+        pods=by_namespace(got["pods"]),
+        network_policies=by_namespace(got["policies"]),
+        services=tuple(got["services"] or ()),
+        cluster_policies=cluster_policies,
+        problems=tuple(problems),
+    )
