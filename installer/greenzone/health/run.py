@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 LAYERS = ("host", "cluster", "registry", "inference", "green zone")
 DEFAULT_BUDGET = 10.0
+READER_RESERVE = 0.5
 
 
 class _Job(Generic[T]):
@@ -133,7 +134,10 @@ def run_health(
     from greenzone.health.readers.registry import read_registry
 
     started = time.monotonic()
-    deadline = Deadline(budget)
+    # Readers time out a little before the run gives up on them, so a dead layer reports its own
+    # cause ("no answer within 1.5 s") instead of only "did not finish".
+    deadline = Deadline(max(budget - READER_RESERVE, budget / 2))
+    whole = Deadline(budget, deadline.start)
     wanted = set(layers)
     host = _Job("host", lambda: read_host_view(targets)) if "host" in wanted and targets.local_node else None
     needs_cluster = bool(wanted & {"cluster", "green zone"}) or ("inference" in wanted and not targets.inference_url)
@@ -154,7 +158,7 @@ def run_health(
     inference = _Job("inference", inference_work) if "inference" in wanted else None
     jobs: list[_Job[Any]] = [job for job in (host, cluster, registry, certs, inference) if job is not None]
     for job in jobs:
-        job.wait(deadline)
+        job.wait(whole)
 
     moment = now()
     host_view: HostView | None = host.value if host else None

@@ -26,8 +26,12 @@ def _credentials(targets: Targets) -> Credentials | None:
 def read_registry(targets: Targets, deadline: Deadline) -> RegistryView:
     base = targets.registry_url
     context = tls_context(targets.ca_file)
-    api = request(f"{base}/v2/", timeout=deadline.timeout(CALL_TIMEOUT), context=context)
-    harbor = request(f"{base}/api/v2.0/health", timeout=deadline.timeout(CALL_TIMEOUT), context=context)
+    with ThreadPoolExecutor(2) as pool:
+        asked = [
+            pool.submit(request, f"{base}{path}", timeout=deadline.timeout(CALL_TIMEOUT), context=context)
+            for path in ("/v2/", "/api/v2.0/health")
+        ]
+        api, harbor = (future.result() for future in asked)
     if not api.answered:
         return RegistryView(base, api, harbor)
     credentials = _credentials(targets)
