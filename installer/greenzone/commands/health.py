@@ -7,6 +7,7 @@ the bundle manifest), so the operator on call needs no file name at 3 a.m.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import socket
 import sys
@@ -22,7 +23,7 @@ from greenzone.errors import InputError
 from greenzone.health.metrics import prometheus_text
 from greenzone.health.run import LAYERS, HealthRun, run_health
 from greenzone.health.targets import Targets, health_targets, parse_endpoints
-from greenzone.results import ExitCode, Report
+from greenzone.results import ExitCode, Report, Status
 
 
 def _answers_path(args: argparse.Namespace, state_dir: Path) -> Path:
@@ -112,8 +113,9 @@ def health(args: argparse.Namespace) -> Report | ExitCode:
 
 
 def _watch(args: argparse.Namespace, targets: Targets) -> ExitCode:
-    """Refresh until Ctrl-C: in place on a terminal, one report after another (or one JSON
-    document per line with --json) otherwise. The exit code is the last run's."""
+    """Refresh until Ctrl-C: in place on a terminal (failures and warnings only, so they fit one
+    screen), one full report after another (or one JSON document per line with --json) otherwise.
+    The exit code is the last run's."""
     from rich.console import Group
     from rich.live import Live
     from rich.text import Text
@@ -135,7 +137,10 @@ def _watch(args: argparse.Namespace, targets: Targets) -> ExitCode:
                 sys.stdout.write(json.dumps(last.to_dict(), default=str) + "\n")
                 sys.stdout.flush()
             elif live:
-                live.update(Group(*render.report_renderables(last), footer), refresh=True)
+                # A terminal holds one screen: show what needs attention, count the rest.
+                problems = tuple(check for check in last.checks if check.status in (Status.FAIL, Status.WARN))
+                shown = render.report_renderables(dataclasses.replace(last, checks=problems))[:-1]
+                live.update(Group(*shown, render.summary_line(last), footer), refresh=True)
             else:
                 render.print_report(last, out)
                 out.print(footer)
