@@ -362,3 +362,20 @@ def test_cluster_api_hung_respects_the_budget(run_cli: Run, tmp_path: Path) -> N
     found = checks(envelope)
     assert code == 2 and found["Kubernetes API"]["status"] == "fail"
     assert seconds < 2 + 3
+
+
+def test_health_reads_what_the_install_recorded(run_cli: Run, tmp_path: Path, registry: str) -> None:
+    """After an install prepared its state directory, `greenzone health` needs no --answers or --bundle."""
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.deploy.workspace import INSTALLED_ANSWERS, prepare
+
+    state = tmp_path / "state"
+    bundle = _bundle(tmp_path, PUSHED)
+    prepare(load_valid_answers(_answers(tmp_path)), state, source="answers.yaml", bundle=bundle)
+    assert (state / INSTALLED_ANSWERS).stat().st_mode & 0o777 == 0o600
+    shutil.rmtree(bundle)  # the install media is gone; the recorded manifest still lists the images
+    with serve(harbor_front(registry, HARBOR_HEALTHY, {"docker.io"})) as front:
+        result = run_cli("health", "--json", "--layer", "registry", "--endpoint", f"registry={front}")
+    found = checks(json.loads(result.stdout))
+    assert found["images"]["detail"] == "all 2 present by digest"
+    assert result.returncode == 0

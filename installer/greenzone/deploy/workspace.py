@@ -29,9 +29,10 @@ from greenzone.values.releases import appliance_releases, values_yaml
 DEFAULT_STATE_DIR = Path("/var/lib/greenzone")
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[3] / "playbooks"
 STATE_FILE = "install-state.json"
-INSTALLED_ANSWERS = "answers.yaml"
-"""The answers of the last install, as the model read them: `greenzone health` needs no file name."""
-INSTALLED_MANIFEST = "bundle.yaml"
+INSTALLED_ANSWERS = "installed-answers.yaml"
+"""The answers the last install (or check run) prepared, as the model read them, so that `greenzone health`
+needs no file name. Its own name keeps it apart from an `answers.yaml` the wizard or the site saved here."""
+INSTALLED_MANIFEST = "installed-bundle.yaml"
 """The installed bundle's manifest: the images health expects in the registry once the media is gone."""
 
 
