@@ -60,6 +60,12 @@ class Check:
         }
 
 
+def verdict(name: str, status: Status, detail: str, remedy: str = "", group: str = "") -> Check:
+    """A judged check: the remedy is kept only when the check did not pass, so rules can state their
+    fix once, beside the condition, whatever the outcome."""
+    return Check(name, status, detail, remedy if status is not Status.PASS else "", group)
+
+
 _SEVERITY = {Status.SKIP: 0, Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 
 

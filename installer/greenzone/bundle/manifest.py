@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from greenzone.errors import InputError
+
 MANIFEST_NAME = "bundle.yaml"
 SIGNATURE_NAME = "bundle.yaml.sig"
 MANIFEST_FORMAT_VERSION = 1
@@ -116,3 +118,16 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read {path}: {exc}") from None
     return parse_manifest(text, str(path))
+
+
+def read_bundle_manifest(bundle: Path) -> tuple[str, Manifest]:
+    """The manifest's text (what the install state's digest covers) and its model, from one read."""
+    path = bundle / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, parse_manifest(text, str(path))
+    except (OSError, UnicodeDecodeError, ManifestError) as error:
+        raise InputError(
+            f"cannot read the bundle manifest {path}: {getattr(error, 'strerror', None) or error}",
+            hint="point bundle.path in the answers (or --bundle) at the bundle directory, the one holding bundle.yaml",
+        ) from None

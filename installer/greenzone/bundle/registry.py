@@ -41,6 +41,10 @@ class Credentials:
     username: str
     password: str = field(repr=False)
 
+    def basic_auth(self) -> str:
+        """The `Authorization` header value for HTTP basic auth."""
+        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+
 
 class Registry:
     def __init__(
@@ -77,8 +81,7 @@ class Registry:
         if token:
             return {"Authorization": f"Bearer {token}"}
         if self.credentials and self._tokens.get("__basic__"):
-            raw = f"{self.credentials.username}:{self.credentials.password}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+            return {"Authorization": self.credentials.basic_auth()}
         return {}
 
     def _authorize(self, request: urllib.request.Request, scope: str) -> None:

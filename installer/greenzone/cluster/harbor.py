@@ -7,7 +7,6 @@ images are not secret, and public projects let containerd pull without a credent
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 import urllib.error
@@ -21,11 +20,11 @@ def ensure_projects(base_url: str, names: list[str], credentials: Credentials, *
     """Create the public projects `names` that do not exist yet; returns those created."""
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-    auth = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+    auth = credentials.basic_auth()
     created = []
     for name in names:
         probe = urllib.request.Request(f"{base_url}/api/v2.0/projects?project_name={name}", method="HEAD")
-        probe.add_header("Authorization", f"Basic {auth}")
+        probe.add_header("Authorization", auth)
         try:
             with opener.open(probe, timeout=20):
                 continue
@@ -39,7 +38,7 @@ def ensure_projects(base_url: str, names: list[str], credentials: Credentials, *
             raise RegistryError(f"cannot reach Harbor at {base_url}: {error.reason}", hint="check Harbor") from None
         body = json.dumps({"project_name": name, "metadata": {"public": "true"}}).encode()
         create = urllib.request.Request(f"{base_url}/api/v2.0/projects", data=body, method="POST")
-        create.add_header("Authorization", f"Basic {auth}")
+        create.add_header("Authorization", auth)
         create.add_header("Content-Type", "application/json")
         try:
             with opener.open(create, timeout=20):

@@ -17,7 +17,7 @@ from pathlib import Path
 from greenzone import logs
 from greenzone.answers.files import load_valid_answers
 from greenzone.atomic import write_text_atomic
-from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest
+from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest, read_bundle_manifest
 from greenzone.deploy.workspace import INSTALLED_ANSWERS, INSTALLED_MANIFEST
 from greenzone.errors import InputError
 from greenzone.health.metrics import prometheus_text
@@ -42,24 +42,15 @@ def _answers_path(args: argparse.Namespace, state_dir: Path) -> Path:
 def _images(args: argparse.Namespace, state_dir: Path, bundle_path: Path) -> list[tuple[str, str]]:
     """The bundle's images: from --bundle, else the manifest the install recorded, else the
     answers' bundle when it is still attached; none (the image check says so) otherwise."""
-    explicit = args.bundle is not None
-    candidates = (
-        [Path(args.bundle) / MANIFEST_NAME]
-        if explicit
-        else [state_dir / INSTALLED_MANIFEST, bundle_path / MANIFEST_NAME]
-    )
-    for path in candidates:
-        if not path.is_file():
-            continue
-        try:
-            manifest = parse_manifest(path.read_text(encoding="utf-8"), str(path))
-        except (ManifestError, OSError) as error:
-            if explicit:
-                raise InputError(str(error), hint="point --bundle at the directory holding bundle.yaml") from None
-            continue
+    if args.bundle is not None:
+        _, manifest = read_bundle_manifest(Path(args.bundle))
         return [(image.ref, image.digest) for image in manifest.images]
-    if explicit:
-        raise InputError(f"{candidates[0]} does not exist", hint="point --bundle at the directory holding bundle.yaml")
+    for path in (state_dir / INSTALLED_MANIFEST, bundle_path / MANIFEST_NAME):
+        try:
+            found = parse_manifest(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, ManifestError):
+            continue
+        return [(image.ref, image.digest) for image in found.images]
     return []
 
 

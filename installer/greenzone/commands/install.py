@@ -20,11 +20,12 @@ from pathlib import Path
 from types import FrameType
 
 from greenzone.answers.files import load_valid_answers
+from greenzone.bundle.manifest import read_bundle_manifest
 from greenzone.deploy.events import PhaseProgress
 from greenzone.errors import InputError
 from greenzone.install.events import InstallEvent, check_event, phase_event, task_event
 from greenzone.install.gate import check_forced_names, parse_forced
-from greenzone.install.session import InstallSession, has_local_node, read_bundle_manifest, urls
+from greenzone.install.session import InstallSession, has_local_node, urls
 from greenzone.install.tracker import Tracker, duration
 from greenzone.logs import state_dir
 from greenzone.results import Check, ExitCode, Report, Status

@@ -7,6 +7,7 @@ objects built with the kubernetes client's model classes and serialised the way 
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -14,19 +15,16 @@ from greenzone.deploy.workloads import not_ready_pods
 from greenzone.health.observed import ClusterView, Obj
 from greenzone.health.targets import Targets
 from greenzone.preflight.facts_model import NvmlFacts
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 LAYER = "cluster"
+_check = functools.partial(verdict, group=LAYER)
 GPU_RESOURCE = "nvidia.com/gpu"
 RESTARTS_WARN = 3
 RESTART_WINDOW = datetime.timedelta(hours=1)
 """A container restarting repeatedly: this many restarts, the last one within this window."""
 _PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 _VALIDATOR_LABEL = ("app", "nvidia-operator-validator")
-
-
-def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
-    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
 
 
 def _condition(obj: Obj, kind: str) -> Mapping[str, Any] | None:

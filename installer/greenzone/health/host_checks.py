@@ -8,6 +8,7 @@ and Xid errors since boot.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 
 from greenzone.health.observed import HostView, XidEvent
@@ -15,9 +16,10 @@ from greenzone.health.targets import Targets
 from greenzone.health.xid import CRITICAL, describe
 from greenzone.preflight.facts_model import GpuFacts
 from greenzone.preflight.rules import gpu_condition_checks, nvml_unreachable
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 LAYER = "host"
+_check = functools.partial(verdict, group=LAYER)
 FULL_VRAM_FRACTION = 0.98
 """Above this, a model switch or a longer context fails to allocate (vLLM alone takes 0.9 by design)."""
 DISK_FAIL_FREE, DISK_WARN_FREE = 0.10, 0.20
@@ -33,10 +35,6 @@ _NORMAL_REASONS = {
     0x10: "sync boost",
     0x100: "display clock setting",
 }
-
-
-def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
-    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
 
 
 def _in_layer(check: Check) -> Check:

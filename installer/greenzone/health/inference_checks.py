@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from greenzone.health.observed import Http, InferenceView, ModelAnswer
 from greenzone.health.targets import Targets
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 LAYER = "inference"
+_check = functools.partial(verdict, group=LAYER)
 SLOW_TOKEN_SECONDS = 3.0
 """A loaded model answers one token in well under a second on a GPU; slower means loading, CPU or queueing."""
 _API_NAME = {"ollama": "Ollama API", "openai": "OpenAI-compatible API"}
-
-
-def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
-    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
 
 
 def _error_text(http: Http) -> str:

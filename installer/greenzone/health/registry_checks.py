@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from greenzone.health.observed import Http, RegistryView
 from greenzone.health.targets import Targets
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 LAYER = "registry"
+_check = functools.partial(verdict, group=LAYER)
 SLOW_SECONDS = 2.0
 """An answer slower than this from a registry on the local network means it is overloaded or its disk is."""
 SHOWN = 5
 REMEDY_DOWN = "`kubectl -n harbor get pods`; Harbor's nginx, core and registry pods must be Running"
-
-
-def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
-    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
 
 
 def _api(http: Http) -> Check:

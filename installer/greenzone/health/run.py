@@ -150,9 +150,11 @@ def run_health(
     )
 
     def inference_work() -> InferenceView:
-        view = cluster.wait(deadline) if cluster is not None and not targets.inference_url else None
-        if cluster is not None and view is None and not targets.inference_url:
-            return InferenceView(error="the cluster did not answer in time to find the engine's address")
+        view = None
+        if cluster is not None and not targets.inference_url:
+            view = cluster.wait(deadline)
+            if view is None:
+                return InferenceView(error="the cluster did not answer in time to find the engine's address")
         return read_inference(targets, view, deadline)
 
     inference = _Job("inference", inference_work) if "inference" in wanted else None

@@ -7,21 +7,19 @@ policy someone added by hand that opens the zone to the internet fails it just t
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from greenzone.health.observed import CertView, ClusterView, Obj
 from greenzone.health.targets import Targets
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 LAYER = "green zone"
+_check = functools.partial(verdict, group=LAYER)
 CERT_FAIL_DAYS, CERT_WARN_DAYS = 14, 30
 _DNS_PORT = 53
-
-
-def _check(name: str, status: Status, detail: str, remedy: str = "") -> Check:
-    return Check(name, status, detail, remedy if status != Status.PASS else "", LAYER)
 
 
 def _empty_selector(selector: Any) -> bool:

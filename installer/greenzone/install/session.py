@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenzone.answers.model import Answers
-from greenzone.bundle.manifest import MANIFEST_NAME, Manifest, ManifestError, parse_manifest
+from greenzone.bundle.manifest import Manifest, read_bundle_manifest
 from greenzone.deploy.events import PhaseProgress
 from greenzone.deploy.plan import Phase, plan
 from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner, run_phases
 from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import PLAYBOOKS_DIR, STATE_FILE, prepare
-from greenzone.errors import InputError
 from greenzone.install.gate import Gate, preflight_gate
 from greenzone.install.tracker import Tracker
 from greenzone.preflight.facts_model import Facts
@@ -34,19 +33,6 @@ ProgressListener = Callable[[Tracker, PhaseProgress, str | None], None]
 def has_local_node(answers: Answers | None) -> bool:
     """Local facts judge only a machine that is itself a node; remote nodes are judged by the preflight phase."""
     return answers is None or any(node.address == "local" for node in answers.nodes)
-
-
-def read_bundle_manifest(bundle: Path) -> tuple[str, Manifest]:
-    """The manifest's text (what the install state's digest covers) and its model, from one read."""
-    path = bundle / MANIFEST_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-        return text, parse_manifest(text, str(path))
-    except (OSError, UnicodeDecodeError, ManifestError) as error:
-        raise InputError(
-            f"cannot read the bundle manifest {path}: {getattr(error, 'strerror', None) or error}",
-            hint="point bundle.path in the answers (or --bundle) at the bundle directory, the one holding bundle.yaml",
-        ) from None
 
 
 @dataclass

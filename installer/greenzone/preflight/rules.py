@@ -12,7 +12,7 @@ from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context, check_rules
 from greenzone.bundle.manifest import Manifest
 from greenzone.preflight.facts_model import Facts, GpuFacts, HostFacts, NvmlFacts
-from greenzone.results import Check, Status
+from greenzone.results import Check, Status, verdict
 
 GiB = 1024**3
 MIN_CPU_CORES, GOOD_CPU_CORES = 4, 8
@@ -32,7 +32,7 @@ def _gib(value: int) -> str:
 
 
 def _check(name: str, status: Status, detail: str, remedy: str = "", group: str = "host") -> Check:
-    return Check(name, status, detail, remedy if status is not Status.PASS else "", group)
+    return verdict(name, status, detail, remedy, group)
 
 
 def required_ports(answers: Answers | None) -> dict[int, str]:

@@ -37,23 +37,26 @@ def _reason(error: BaseException) -> str:
     return text.split(": ", 1)[-1][:200]
 
 
-def kube_server(kubeconfig: Path) -> str:
-    """The API server address a kubeconfig points at, for the k3s certificate check."""
+def _configuration(kubeconfig: Path) -> Any:
     from kubernetes import client, config
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return str(configuration.host)
+    return configuration
+
+
+def kube_server(kubeconfig: Path) -> str:
+    """The API server address a kubeconfig points at, for the k3s certificate check."""
+    return str(_configuration(kubeconfig).host)
 
 
 def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
-    from kubernetes import client, config
+    from kubernetes import client
 
     if not targets.kubeconfig.is_file():
         return ClusterView(str(targets.kubeconfig), error="no kubeconfig here: the k3s phase of the install writes it")
-    configuration = client.Configuration()
     try:
-        config.load_kube_config(config_file=str(targets.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+        configuration = _configuration(targets.kubeconfig)
     except Exception as error:  # the loader raises many types for one cause: an unusable file
         return ClusterView(
             str(targets.kubeconfig),

@@ -3,7 +3,6 @@ the bundle by digest (HEAD requests only; nothing is pulled)."""
 
 from __future__ import annotations
 
-import base64
 from concurrent.futures import ThreadPoolExecutor
 
 from greenzone.bundle.registry import Credentials, Registry
@@ -35,10 +34,7 @@ def read_registry(targets: Targets, deadline: Deadline) -> RegistryView:
     if not api.answered:
         return RegistryView(base, api, harbor)
     credentials = _credentials(targets)
-    headers = {}
-    if credentials:
-        token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+    headers = {"Authorization": credentials.basic_auth()} if credentials else {}
     projects: dict[str, bool | None] = {}
     if harbor.answered and harbor.status != 404:
         for name in targets.harbor_projects:
