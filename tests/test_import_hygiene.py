@@ -38,6 +38,12 @@ PURE_MODULES = [
     "greenzone.health.inference_checks",
     "greenzone.health.zone_checks",
     "greenzone.health.metrics",
+    "greenzone.sync.mirror",
+    "greenzone.sync.views",
+    "greenzone.sync.parity",
+    "greenzone.sync.registry_checks",
+    "greenzone.sync.probes",
+    "greenzone.sync.markdown",
     "greenzone.deploy.workloads",
 ]
 FORBIDDEN = [

@@ -317,7 +317,85 @@ def build_parser() -> _Parser:
         help="also write the results in Prometheus text format (node-exporter textfile collector), atomically",
     )
     _json_flag(health)
+
+    sync = _command(
+        commands,
+        "sync",
+        "greenzone.commands.sync:sync",
+        "mirror the bundle's charts and images into a cloud registry and install the same releases there",
+        "Build the vendor's cloud copy of an appliance from its signed bundle: push every chart (helm push, "
+        "same versions) and every image (digests kept, blobs the registry holds skipped) to the target's "
+        "registry, render each release with the appliance's values plus the target's overlay, images "
+        "rewritten to the cloud registry by digest, and install them in the target's Kubernetes context, "
+        "or write them for GitOps with --render-only. Re-running resumes and changes only what differs.",
+    )
+    _target_arguments(sync)
+    sync.add_argument("--key", type=Path, default=None, metavar="PUBLIC_KEY", help="bundle key (default: the answers')")
+    sync.add_argument(
+        "--render-only", type=Path, default=None, metavar="DIR", help="write DIR/<release>/ manifests, install nothing"
+    )
+    sync.add_argument("--timeout", default="10m", metavar="DURATION", help="wait per release (default 10m)")
+    _json_flag(sync)
+
+    parity = _command(
+        commands,
+        "parity",
+        "greenzone.commands.sync:parity",
+        "prove the cloud copy runs what the appliance runs: charts, image digests, values, model answers",
+        "Compare the appliance and its cloud copy: chart and version per release, image digest per container, "
+        "values once the target's overlay is taken out, the cloud registry's content against the bundle, and a "
+        "suite of synthetic prompts sent to both inference endpoints (availability, latency, same answers at "
+        "temperature 0). Each side is read live (a kubeconfig) or from rendered manifests.",
+    )
+    _target_arguments(parity)
+    parity.add_argument(
+        "--onprem-kubeconfig",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="read the appliance live (default: render the bundle's charts with the answers' values)",
+    )
+    parity.add_argument("--onprem-context", default=None, metavar="NAME", help="context in --onprem-kubeconfig")
+    parity.add_argument(
+        "--cloud-rendered",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="read the cloud side from `sync --render-only DIR` output instead of the target's cluster",
+    )
+    parity.add_argument(
+        "--onprem-endpoint", default=None, metavar="URL", help="the appliance's inference API (enables the probes)"
+    )
+    parity.add_argument("--onprem-ca", type=Path, default=None, metavar="FILE", help="CA of --onprem-endpoint")
+    parity.add_argument(
+        "--cloud-endpoint", default=None, metavar="URL", help="the cloud copy's inference API (default: the target's)"
+    )
+    parity.add_argument(
+        "--prompts", type=Path, default=None, metavar="FILE", help="YAML list of synthetic prompts (default: built in)"
+    )
+    parity.add_argument("--report", type=Path, default=None, metavar="FILE.md", help="also write a Markdown report")
+    parity.add_argument(
+        "--no-registry", action="store_true", help="do not compare the cloud registry's content with the bundle"
+    )
+    _json_flag(parity)
     return parser
+
+
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the cloud target: its own YAML file, or an answer file with a `cloud:` section",
+    )
+    parser.add_argument(
+        "--answers", type=Path, default=None, metavar="FILE", help="the appliance's answers (default: the target file)"
+    )
+    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR", help="bundle (default: bundle.path)")
+    parser.add_argument(
+        "--helm", type=Path, default=None, metavar="PATH", help="helm binary (default: PATH, tools/bin)"
+    )
 
 
 def _resolve(target: str) -> Handler:

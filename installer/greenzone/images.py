@@ -17,10 +17,10 @@ from greenzone.refs import qualify
 from greenzone.results import Check, Status
 
 _POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # An image reference with an explicit registry host (a dot or a port) and a tag or digest.
-_QUALIFIED_REF = re.compile(
+QUALIFIED_REF = re.compile(
     r"^[a-z0-9]+([.-][a-z0-9]+)*(\.[a-z0-9]+|:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
 
@@ -40,7 +40,7 @@ _SANDBOX_COMPONENTS = {
 _ON_BY_DEFAULT = {"toolkit", "devicePlugin", "dcgmExporter", "gfd", "validator", "migManager", "driver"}
 
 
-def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     kind = obj.get("kind")
     spec = obj.get("spec") or {}
     if kind == "Pod":
@@ -53,7 +53,7 @@ def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _container_images(pod: Mapping[str, Any]) -> Iterator[str]:
-    for key in _CONTAINER_LISTS:
+    for key in CONTAINER_LISTS:
         for container in pod.get(key) or []:
             if container.get("image"):
                 yield str(container["image"])
@@ -61,7 +61,7 @@ def _container_images(pod: Mapping[str, Any]) -> Iterator[str]:
                 flag, equals, value = str(arg).partition("=")
                 # `--thanos-default-base-image=...`: a fallback for a feature a custom resource must
                 # ask for; the resources' own `image:` fields are read where they are.
-                if equals and _QUALIFIED_REF.match(value) and not flag.endswith("default-base-image"):
+                if equals and QUALIFIED_REF.match(value) and not flag.endswith("default-base-image"):
                     yield value
 
 
@@ -76,15 +76,19 @@ def _component_ref(component: Mapping[str, Any]) -> str | None:
     return ref
 
 
+def component_enabled(name: str, component: Mapping[str, Any], *, sandbox: bool) -> bool:
+    """Whether the GPU operator will start this ClusterPolicy component."""
+    if name in _SANDBOX_COMPONENTS and not sandbox:
+        return False
+    return bool(component.get("enabled", name in _ON_BY_DEFAULT))
+
+
 def _cluster_policy_images(spec: Mapping[str, Any]) -> Iterator[str]:
     sandbox = bool((spec.get("sandboxWorkloads") or {}).get("enabled"))
     for name, component in spec.items():
         if not isinstance(component, Mapping) or name in ("operator", "sandboxWorkloads"):
             continue
-        if name in _SANDBOX_COMPONENTS and not sandbox:
-            continue
-        enabled = component.get("enabled", name in _ON_BY_DEFAULT)
-        if not enabled:
+        if not component_enabled(name, component, sandbox=sandbox):
             continue
         ref = _component_ref(component)
         if ref is None:
@@ -105,7 +109,7 @@ def _image_fields(value: Any) -> Iterator[str]:
     """`image: <qualified ref>` anywhere in a custom resource (Prometheus, Alertmanager...)."""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if key == "image" and isinstance(item, str) and _QUALIFIED_REF.match(item):
+            if key == "image" and isinstance(item, str) and QUALIFIED_REF.match(item):
                 yield item
             else:
                 yield from _image_fields(item)
@@ -118,7 +122,7 @@ def images_of(objects: Iterable[Mapping[str, Any]]) -> list[str]:
     """Sorted, normalized, de-duplicated image references of these objects."""
     found: set[str] = set()
     for obj in objects:
-        pod = _pod_spec(obj)
+        pod = pod_spec(obj)
         if pod is not None:
             found.update(_container_images(pod))
         elif obj.get("kind") == "ClusterPolicy":

@@ -99,9 +99,15 @@ with `cp -a -n`, so a restart copies nothing it already has and never touches th
 */}}
 {{- define "gzi.storeVolumes" -}}
 - name: bundle-models
+{{- if .Values.modelStore.bundleClaim }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.modelStore.bundleClaim }}
+    readOnly: true
+{{- else }}
   hostPath:
     path: {{ .Values.modelStore.bundlePath }}
     type: Directory
+{{- end }}
 - name: model-store
 {{- if eq .Values.modelStore.type "pvc" }}
   persistentVolumeClaim:

@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,7 +24,9 @@ from greenzone.yamlpos import KeyPath, Position
 MAX_ANSWERS_BYTES = 1024 * 1024
 
 
-def read_text(path: Path) -> tuple[str | None, Problem | None]:
+def read_text(
+    path: Path, what: str = "an answer file", create: str = "`greenzone answers example`"
+) -> tuple[str | None, Problem | None]:
     """The file's text, or a problem naming why it cannot be read (never raises for user mistakes)."""
     file = str(path)
 
@@ -34,15 +36,15 @@ def read_text(path: Path) -> tuple[str | None, Problem | None]:
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            return problem("is a directory, not an answer file", "name the YAML file inside it")
+            return problem(f"is a directory, not {what}", "name the YAML file inside it")
         if info.st_size > MAX_ANSWERS_BYTES:
             return problem(
-                f"is {info.st_size} bytes; an answer file is a few kilobytes",
+                f"is {info.st_size} bytes; {what} is a few kilobytes",
                 "check that this is the right file",
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        return problem("does not exist", "check the path, or create one with `greenzone answers example`")
+        return problem("does not exist", f"check the path, or create one with {create}")
     except PermissionError:
         return problem("cannot be read: permission denied", f"run as root or `chmod o+r {file}`")
     except OSError as exc:
@@ -74,9 +76,12 @@ def _resolve(value: Any, base: Path) -> Any:
     return value
 
 
-def resolve_paths(answers: Answers, base: Path) -> Answers:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def resolve_paths(answers: Model, base: Path) -> Model:
     """Relative paths in an answer file mean "next to the answer file", as an editor user expects."""
-    resolved: Answers = _resolve(answers, base)
+    resolved: Model = _resolve(answers, base)
     return resolved
 
 

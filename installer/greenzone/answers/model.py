@@ -295,8 +295,15 @@ class Cloud(Section):
     credentials_file: Path | None = None
     """Docker-style `config.json` with credentials for `registry` (mode 0600)."""
 
+    ca_file: Path | None = None
+    """CA certificate that signed the registry's TLS certificate, when it is not publicly trusted."""
+
     values_overlay: Path | None = None
-    """YAML merged over the on-prem values for cloud differences (storage class, node selectors)."""
+    """YAML of `<release>: {values}` merged over the on-prem values for cloud differences (storage class,
+    GPU node selectors, no hostPath); parity does not count the differences it declares."""
+
+    inference_url: str | None = Field(default=None, examples=["https://ai.greenzone-test.example.com"])
+    """Where the cloud copy's inference API answers (OpenAI-compatible), for `greenzone parity`'s probes."""
 
 
 class Answers(Section):

@@ -12,8 +12,9 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from greenzone.answers.model import Answers
+from greenzone.answers.model import Answers, Cloud
 from greenzone.answers.problems import Problem, did_you_mean
+from greenzone.sync.mirror import registry_problem
 
 #: Namespaces greenzone or Kubernetes itself owns; a department must not take one of them.
 RESERVED_NAMESPACES = frozenset(
@@ -312,6 +313,28 @@ def green_zone_rule(answers: Answers, _: Context) -> Iterator[Problem]:
                 )
 
 
+def cloud_problems(cloud: Cloud, prefix: tuple[str | int, ...] = ()) -> Iterator[Problem]:
+    """The cloud target's own rules; `prefix` is `("cloud",)` inside an answer file, empty in a target file."""
+    wrong = registry_problem(cloud.registry)
+    if wrong:
+        yield _error(
+            (*prefix, "registry"),
+            wrong,
+            "write HOST[:PORT][/PATH], e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenzone",
+        )
+    if cloud.inference_url is not None and not cloud.inference_url.startswith(("https://", "http://")):
+        yield _error(
+            (*prefix, "inference_url"),
+            f"{cloud.inference_url!r} is not an http(s) URL",
+            "write the cloud inference API's base URL, e.g. https://ai.greenzone-test.example.com",
+        )
+
+
+def cloud_rule(answers: Answers, _: Context) -> Iterator[Problem]:
+    if answers.cloud is not None:
+        yield from cloud_problems(answers.cloud, ("cloud",))
+
+
 RULES: tuple[Rule, ...] = (
     nodes_rule,
     network_rule,
@@ -320,6 +343,7 @@ RULES: tuple[Rule, ...] = (
     bundle_models_rule,
     departments_rule,
     green_zone_rule,
+    cloud_rule,
 )
 
 

@@ -23,7 +23,7 @@ def _fail(name: str, detail: str, remedy: str, location: str = "") -> Check:
     return Check(name, Status.FAIL, detail, remedy, "bundle", location)
 
 
-def _signature_check(bundle_dir: Path, manifest_bytes: bytes, key: Ed25519PublicKey, public_key: Path) -> Check:
+def signature_check(bundle_dir: Path, manifest_bytes: bytes, key: Ed25519PublicKey, public_key: Path) -> Check:
     signature = bundle_dir / SIGNATURE_NAME
     if not signature.is_file():
         return _fail(
@@ -84,7 +84,7 @@ def verify_bundle(
         )
     if on_total:
         on_total(total_bytes(manifest))
-    checks = [_signature_check(bundle_dir, raw, key, public_key)]
+    checks = [signature_check(bundle_dir, raw, key, public_key)]
 
     expected = {item.path: item for item in manifest.files}
     present: set[str] = set()

@@ -31,24 +31,33 @@ def find_helm(given: Path | None = None) -> Path:
 
 
 async def _template(
-    helm: Path, chart: Path, release: str, namespace: str, values: Mapping[str, Any]
+    helm: Path, chart: Path, release: str, namespace: str, values: Mapping[str, Any], include_crds: bool
 ) -> list[dict[str, Any]]:
     from pyhelm3 import Client  # imported here: `bundle build` needs find_helm, not pyhelm3
 
     client = Client(executable=str(helm))
     loaded = await client.get_chart(chart)
-    rendered = await client.template_resources(loaded, release, dict(values), namespace=namespace, include_crds=False)
+    rendered = await client.template_resources(
+        loaded, release, dict(values), namespace=namespace, include_crds=include_crds
+    )
     return [dict(resource) for resource in rendered if resource]
 
 
 def render(
-    chart: Path, release: str, namespace: str, values: Mapping[str, Any], *, helm: Path | None = None
+    chart: Path,
+    release: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    *,
+    helm: Path | None = None,
+    include_crds: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every object `helm template` produces for this chart and these values (hooks and tests included)."""
+    """Every object `helm template` produces for this chart and these values (hooks and tests included;
+    the chart's CRDs too with `include_crds`, as a GitOps tool needs them)."""
     from pyhelm3.errors import Error as HelmError
 
     try:
-        return asyncio.run(_template(find_helm(helm), chart, release, namespace, values))
+        return asyncio.run(_template(find_helm(helm), chart, release, namespace, values, include_crds))
     except HelmError as error:
         message = str(error).strip() or type(error).__name__
         raise InputError(
