@@ -74,6 +74,8 @@ class Engine:
     models: set[str]
     delay: float = 0.0
     calls: list[tuple[str, str]] = field(default_factory=list)
+    reply: Callable[[str], str] | None = None
+    """The chat answer to the last user message (a deterministic model at temperature 0); "OK" without it."""
 
     def route(self, method: str, path: str, body: Any) -> Reply | None:
         if method != "POST" or not isinstance(body, dict):
@@ -88,8 +90,9 @@ class Engine:
         if path in ("/v1/chat/completions", "/v1/completions"):
             if model not in self.models:
                 return 404, {"object": "error", "message": f"The model `{model}` does not exist.", "code": 404}
+            content = self.reply(str(body["messages"][-1]["content"])) if self.reply and "messages" in body else "OK"
             choice: dict[str, Any] = (
-                {"index": 0, "message": {"role": "assistant", "content": "OK"}, "finish_reason": "length"}
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "length"}
                 if path.endswith("chat/completions")
                 else {"index": 0, "text": "OK", "finish_reason": "length"}
             )

@@ -37,28 +37,34 @@ def overlay_paths(overlay: Mapping[str, Any], prefix: KeyPath = ()) -> Iterator[
 
 
 def without(values: Mapping[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
-    """A copy of `values` with each path removed, and mappings the removal left empty removed too
-    (so an overlay adding `gpu.nodeSelector` to the cloud leaves no empty `gpu` behind)."""
+    """A copy of `values` with each path removed. Where a path runs through a value that is not a
+    mapping, the overlay replaced that value as a whole, so it goes."""
     out = copy.deepcopy(dict(values))
     for path in paths:
         trail: list[tuple[dict[str, Any], str]] = []
         node: Any = out
         for key in path:
-            if not isinstance(node, dict) or key not in node:
+            if not isinstance(node, dict):
+                break  # the overlay replaced this non-mapping value: remove it where it hangs
+            if key not in node:
+                trail = []
                 break
             trail.append((node, key))
             node = node[key]
-        else:
-            parent, key = trail[-1]
-            del parent[key]
-            for ancestor, name in reversed(trail[:-1]):
-                if ancestor[name] != {}:
-                    break
-                del ancestor[name]
+        if not trail:
+            continue
+        parent, key = trail[-1]
+        del parent[key]
     return out
 
 
 def value_differences(left: Any, right: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any, Any]]:
+    """Leaf-level differences. An absent key and an empty mapping mean the same to a chart (nothing
+    set), so a mapping the overlay emptied, or added, compares by its leaves."""
+    if left is _ABSENT and isinstance(right, Mapping):
+        left = {}
+    if right is _ABSENT and isinstance(left, Mapping):
+        right = {}
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         for key in sorted(set(left) | set(right), key=str):
             yield from value_differences(left.get(key, _ABSENT), right.get(key, _ABSENT), (*path, str(key)))

@@ -50,13 +50,19 @@ def workload_name(obj: Mapping[str, Any], default_namespace: str) -> str:
     return f"{obj.get('kind')}/{metadata.get('namespace') or default_namespace}/{metadata.get('name')}"
 
 
+def is_hook(obj: Mapping[str, Any]) -> bool:
+    """Helm hooks (tests, pre-install jobs) run now and then, not all the time; Helm stores them apart
+    from the release's manifest, so neither side counts them as running workloads."""
+    return "helm.sh/hook" in ((obj.get("metadata") or {}).get("annotations") or {})
+
+
 def containers_of(
     objects: Iterable[Mapping[str, Any]],
     namespace: str,
     upstream: Callable[[str], str],
     digest_of: Callable[[str, str], str],
 ) -> tuple[Container, ...]:
-    """Every container of every pod-bearing object, its image mapped back to upstream.
+    """Every container of every pod-bearing object but hooks, its image mapped back to upstream.
 
     `digest_of(image as written, upstream ref)` says which digest runs: the one pinned in the
     reference, the bundle's for a tag, or what a pod's status reports.
@@ -64,7 +70,7 @@ def containers_of(
     found = []
     for obj in objects:
         pod = pod_spec(obj)
-        if pod is None:
+        if pod is None or is_hook(obj):
             continue
         workload = workload_name(obj, namespace)
         for key in CONTAINER_LISTS:
