@@ -152,3 +152,44 @@ def test_parity_passes_after_sync_and_catches_a_tampered_cloud_image(run_cli: Ru
 
 def target_name(setup: Setup) -> str:
     return f"{setup.cloud.removeprefix('http://')}/greenzone"
+
+
+def test_sync_to_a_tls_registry_with_credentials_keeps_the_password_out_of_every_output(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """The cloud registry as ECR or a cloud Harbor serves it: https with a private CA and a user and
+    password (htpasswd here); helm push reads the same docker-style credentials file."""
+    from tests import registry_auth as auth
+
+    answers = make_sync_bundle(tmp_path / "bundle")
+    ca, cert, key = auth.site_tls(tmp_path / "tls")
+    config = auth.htpasswd_auth_config(auth.htpasswd(tmp_path))
+    with running_registry(tmp_path / "cloud", auth=config, tls=(cert, key)) as url:
+        host = url.removeprefix("https://")
+        credentials = auth.docker_config(tmp_path, host)
+        target = write_target(
+            tmp_path / "target.yaml",
+            f"{host}/greenzone",
+            overlay=OVERLAY,
+            credentials_file=str(credentials),
+            ca_file=str(ca),
+        )
+        args = (
+            "sync",
+            "--target",
+            str(target),
+            "--answers",
+            str(answers),
+            "--render-only",
+            str(tmp_path / "out"),
+            "--json",
+        )
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        envelope = json.loads(result.stdout)
+        assert len(envelope["data"]["charts"]["pushed"]) == 5 and envelope["data"]["images"]["uploaded"] > 0
+        again = json.loads(run_cli(*args).stdout)
+        assert again["data"]["images"]["uploaded"] == 0 and again["data"]["charts"]["pushed"] == []
+    logs = "".join(path.read_text() for path in (tmp_path / "state").rglob("*.log"))
+    assert logs and auth.PASSWORD not in logs
+    assert auth.PASSWORD not in result.stdout + result.stderr

@@ -29,7 +29,7 @@ _PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 def registry_problem(value: str) -> str | None:
     """Why `value` is not `host[:port][/path]`, or None; written for the target file's error."""
     if "://" in value:
-        return "write the registry without a scheme (https is used, plain http only on loopback)"
+        return "write the registry without a scheme (https is used; plain http only on loopback without a ca_file)"
     host, _, path = value.partition("/")
     if not _HOST.match(host):
         return f"{host!r} is not a registry host name (with an optional :port)"

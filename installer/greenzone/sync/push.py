@@ -50,8 +50,12 @@ def bundle_charts(bundle: Path, manifest: Manifest) -> list[BundleChart]:
 
 
 def cloud_client(target_registry: CloudRegistry, credentials_file: Path | None, ca_file: Path | None) -> Registry:
+    """https, except plain http for a registry on loopback that names no CA (a test or a tunnel)."""
     auths = load_auths(credentials_file) if credentials_file else {}
-    return Registry(registry_url(target_registry.host), credentials=auths.get(target_registry.host), ca_file=ca_file)
+    url = registry_url(target_registry.host)
+    if ca_file is not None and url.startswith("http://"):
+        url = "https://" + url.removeprefix("http://")
+    return Registry(url, credentials=auths.get(target_registry.host), ca_file=ca_file)
 
 
 def chart_layer(registry: Registry, repository: str, version: str) -> str:
@@ -128,9 +132,11 @@ def push_charts(
                     + REDACTOR.redact(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"),
                     hint="check the registry credentials file and that the user may push to that path",
                 )
-            if not chart_held(registry, target, chart).has_expected:
+            held = chart_held(registry, target, chart)
+            if not held.has_expected:
+                serves = held.error or f"it serves layer {held.tag_digest or 'none'}, the bundle has {held.expected}"
                 raise EnvironmentProblem(
-                    f"the registry does not serve chart {label} as the bundle holds it after helm pushed it",
+                    f"the registry does not serve chart {label} as the bundle holds it after helm pushed it: {serves}",
                     hint="use a registry that stores OCI artifacts unchanged (ECR, Artifact Registry, Harbor 2)",
                 )
             outcome.pushed.append(label)
