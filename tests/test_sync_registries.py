@@ -22,6 +22,7 @@ from greenzone.refs import mirror_repository
 from greenzone.sync.mirror import CloudRegistry
 from greenzone.sync.push import CHART_LAYER, chart_layer
 from tests.conftest import Run
+from tests.health_standins import Engine, serve
 from tests.registry_fixture import running_registry
 from tests.sync_fixture import OVERLAY, make_sync_bundle, write_target
 
@@ -125,12 +126,21 @@ def test_parity_passes_after_sync_and_catches_a_tampered_cloud_image(run_cli: Ru
     parity = ("parity", "--target", str(_target(setup)), "--answers", str(setup.answers))
     gitops = ("--cloud-rendered", str(setup.root / "gitops"))
     report = setup.root / "parity.md"
-    clean = run_cli(*parity, *gitops, "--json", "--report", str(report))
+    # The two engines are OpenAI-compatible stand-ins (tests/health_standins.py) answering alike.
+    with serve(Engine({"gemma3:4b"}).route) as onprem_api, serve(Engine({"gemma3:4b"}).route) as cloud_api:
+        endpoints = ("--onprem-endpoint", onprem_api, "--cloud-endpoint", cloud_api)
+        clean = run_cli(*parity, *gitops, *endpoints, "--json", "--report", str(report))
     assert clean.returncode == 0, clean.stdout + clean.stderr
     checks = json.loads(clean.stdout)["checks"]
-    assert {c["group"] for c in checks} >= {"charts", "images", "values", "cloud registry", "probes"}
-    assert all(c["status"] in ("pass", "skip") for c in checks)
-    assert "**PASS**" in report.read_text() and "| images in" in report.read_text()
+    assert {c["group"] for c in checks} == {"charts", "images", "values", "cloud registry", "probes"}
+    assert all(c["status"] == "pass" for c in checks), [c for c in checks if c["status"] != "pass"]
+    assert [c["name"] for c in checks if c["group"] == "probes"] == [
+        "on-prem: gemma3:4b answers",
+        "cloud: gemma3:4b answers",
+        "gemma3:4b: same answers at temperature 0",
+    ]
+    markdown = report.read_text()
+    assert "**PASS**" in markdown and "| images in" in markdown and "## Probe latency" in markdown
 
     # Someone pushes another image over the cloud mirror's tag of the engine.
     engine = next(image for image in read_manifest(setup.bundle).images if "ollama/ollama" in image.ref)
@@ -146,7 +156,7 @@ def test_parity_passes_after_sync_and_catches_a_tampered_cloud_image(run_cli: Ru
     assert f"{engine.ref}: tag points to sha256:" in failed[0]["detail"]
     assert f"the bundle has {engine.digest[:19]}" in failed[0]["detail"]
     table = run_cli(*parity, *gitops)
-    assert table.returncode == 2 and "parity: FAIL (16 pass, 1 fail, 1 skip)" in table.stdout
+    assert table.returncode == 2 and "parity: FAIL (16 pass, 1 fail, 1 skip)" in table.stdout  # probes not asked
     assert "Traceback" not in table.stderr
 
 
