@@ -25,14 +25,15 @@ def _problems(path: Path) -> str:
 
 def test_the_example_target_and_overlay_load(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "overlays", tmp_path / "overlays")
-    (tmp_path / "config.json").write_text('{"auths": {}}')
-    text = (EXAMPLES / "cloud-target.yaml").read_text().replace("~/.docker/config.json", "config.json")
-    (tmp_path / "target.yaml").write_text(text)
-    target = load_target(tmp_path / "target.yaml")
+    (tmp_path / "cloud").mkdir()
+    (tmp_path / "cloud" / "config.json").write_text('{"auths": {}}')
+    text = (EXAMPLES / "cloud" / "target.yaml").read_text().replace("~/.docker/config.json", "config.json")
+    (tmp_path / "cloud" / "target.yaml").write_text(text)
+    target = load_target(tmp_path / "cloud" / "target.yaml")
     assert target.registry.host == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     assert target.registry.prefix == "greenzone"
     assert set(target.overlay) == {"greenzone-inference", "gpu-operator"}
-    assert target.cloud.credentials_file == tmp_path / "config.json"
+    assert target.cloud.credentials_file == tmp_path / "cloud" / "config.json"
 
 
 def test_unknown_key_and_bad_registry_are_located(tmp_path: Path) -> None:
