@@ -9,9 +9,6 @@ base layer the way real ones share CUDA or distro layers. Prints figures; assert
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,30 +17,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.image_layouts import image_options, need_skopeo, shared_base_layout
 from tests.registry_fixture import running_registry
 
-from greenzone.bundle.oci import Layout, add_image
-from greenzone.bundle.registry import Registry, push_layout, split_ref
+from greenzone.bundle.registry import Registry, push_layout
+from greenzone.refs import split_ref
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--base-mib", type=int, default=48)
-    parser.add_argument("--own-mib", type=int, default=8)
-    args = parser.parse_args()
-    skopeo = shutil.which("skopeo")
-    if not skopeo:
-        raise SystemExit("skopeo is needed (apt install skopeo)")
+    args = image_options(__doc__)
+    skopeo = need_skopeo()
 
     with tempfile.TemporaryDirectory(prefix="gz-bench-push-") as tmp:
         work = Path(tmp)
-        layout = Layout(work / "images")
-        layout.init()
-        base = os.urandom(args.base_mib * 2**20)
         names = [f"example.invalid/bench/image{i}:1.0" for i in range(args.images)]
-        for name in names:
-            add_image(layout, name, [base, os.urandom(args.own_mib * 2**20)])
+        layout, _ = shared_base_layout(work / "images", names, args.base_mib, args.own_mib)
         separate, stored = layout.sizes()
 
         archives = 0

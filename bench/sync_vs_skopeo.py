@@ -11,9 +11,6 @@ CUDA layers. Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.image_layouts import image_options, need_skopeo, shared_base_layout
 from tests.registry_fixture import running_registry
 
-from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.registry import Registry, push_layout
 from greenzone.refs import mirror_repository
 from greenzone.sync.mirror import CloudRegistry
@@ -48,22 +45,13 @@ def _skopeo_all(skopeo: str, harbor: str, cloud: CloudRegistry, refs: list[str])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=6)
-    parser.add_argument("--base-mib", type=int, default=48)
-    parser.add_argument("--own-mib", type=int, default=8)
-    args = parser.parse_args()
-    skopeo = shutil.which("skopeo")
-    if not skopeo:
-        raise SystemExit("skopeo is needed (apt install skopeo)")
+    args = image_options(__doc__)
+    skopeo = need_skopeo()
 
     with tempfile.TemporaryDirectory(prefix="gz-bench-sync-") as tmp:
         work = Path(tmp)
-        layout = Layout(work / "images")
-        layout.init()
-        base = os.urandom(args.base_mib * 2**20)
         refs = [f"docker.io/bench/image{i}:1.0" for i in range(args.images)]
-        digests = {ref: add_image(layout, ref, [base, os.urandom(args.own_mib * 2**20)]).digest for ref in refs}
+        layout, digests = shared_base_layout(work / "images", refs, args.base_mib, args.own_mib)
         _, stored = layout.sizes()
         with (
             running_registry(work / "harbor") as harbor_url,

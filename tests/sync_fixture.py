@@ -22,10 +22,12 @@ from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.seal import seal
 from greenzone.cluster.helm import render
 from greenzone.images import images_of
+from greenzone.sync.mirror import CloudRegistry, rewrite_images
+from greenzone.sync.views import ReleaseView, SideView, containers_of, pinned_or
 from greenzone.values.gpu_operator import CHART_VERSION as GPU_OPERATOR
 from greenzone.values.harbor import CHART_VERSION as HARBOR
 from greenzone.values.monitoring import CHART_VERSION as MONITORING
-from greenzone.values.releases import appliance_releases
+from greenzone.values.releases import Release, appliance_releases
 from tests.charts_fixture import CHARTS, HELM
 from tests.deploy_fixture import public_key, sign_bundle
 
@@ -130,3 +132,26 @@ def write_target(path: Path, registry: str, *, overlay: dict[str, Any] | None = 
     document.update(extra)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def cloud_side(
+    release: Release,
+    objects: list[dict[str, Any]],
+    registry: CloudRegistry,
+    digests: dict[str, str],
+    *,
+    version: str = "0.1.0",
+) -> SideView:
+    """The cloud copy of one release of our inference chart as sync renders it: images rewritten to
+    `registry` by digest, read back to upstream references; `release.values` as installed."""
+    rewritten = rewrite_images(objects, registry, digests)
+    assert rewritten.missing == ()
+    view = ReleaseView(
+        release.name,
+        release.namespace,
+        "greenzone-inference",
+        version,
+        release.values,
+        containers_of(rewritten.objects, release.namespace, registry.upstream, pinned_or({})),
+    )
+    return SideView("cloud", "rendered", {release.name: view})

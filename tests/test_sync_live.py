@@ -28,11 +28,12 @@ from greenzone.sync.mirror import CloudRegistry, rewrite_images
 from greenzone.sync.parity import compare
 from greenzone.sync.push import BundleChart
 from greenzone.sync.render import Rendered
-from greenzone.sync.views import ReleaseView, SideView, containers_of, is_hook, pinned_or
+from greenzone.sync.views import SideView, is_hook
 from greenzone.values.releases import Release, appliance_releases
 from tests.charts_fixture import CHARTS, HELM
 from tests.conftest import EXAMPLES
 from tests.health_standins import closed_port, kube_api, serve
+from tests.sync_fixture import cloud_side
 from tests.test_health_layers import write_kubeconfig
 
 CLOUD = CloudRegistry.parse("registry.example.com:5000/gz")
@@ -97,16 +98,7 @@ def _pods(objects: list[dict[str, Any]], namespace: str, digest_of: dict[str, st
 
 
 def _cloud(release: Release, objects: list[dict[str, Any]], digests: dict[str, str]) -> SideView:
-    rewritten = rewrite_images(objects, CLOUD, digests).objects
-    view = ReleaseView(
-        release.name,
-        release.namespace,
-        "greenzone-inference",
-        "0.1.0",
-        release.values,
-        containers_of(rewritten, release.namespace, CLOUD.upstream, pinned_or({})),
-    )
-    return SideView("cloud", "rendered", {release.name: view})
+    return cloud_side(release, objects, CLOUD, digests)
 
 
 def _api(tmp_path: Path, secret: dict[str, Any], pods: list[dict[str, Any]]) -> Any:

@@ -28,7 +28,7 @@ from greenzone.sync.views import ReleaseView, SideView, containers_of, pinned_or
 from greenzone.values.releases import Release, appliance_releases, merge
 from tests.charts_fixture import CHARTS
 from tests.conftest import EXAMPLES
-from tests.sync_fixture import OVERLAY
+from tests.sync_fixture import OVERLAY, cloud_side
 
 CLOUD = CloudRegistry.parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenzone")
 
@@ -68,17 +68,7 @@ def _onprem(release: Release, objects: list[dict[str, Any]], digests: dict[str, 
 def _cloud(release: Release, digests: dict[str, str], overlay: dict[str, Any], *, version: str = "0.1.0") -> SideView:
     values = merge(release.values, overlay)
     objects = render(CHARTS / "greenzone-inference", release.name, release.namespace, values)
-    rewritten = rewrite_images(objects, CLOUD, digests)
-    assert rewritten.missing == ()
-    view = ReleaseView(
-        release.name,
-        release.namespace,
-        "greenzone-inference",
-        version,
-        values,
-        containers_of(rewritten.objects, release.namespace, CLOUD.upstream, pinned_or({})),
-    )
-    return SideView("cloud", "rendered", {release.name: view})
+    return cloud_side(dataclasses.replace(release, values=values), objects, CLOUD, digests, version=version)
 
 
 def _by_group(checks: list[Any]) -> dict[str, Any]:

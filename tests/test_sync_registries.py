@@ -16,7 +16,7 @@ import pytest
 
 from greenzone.bundle.manifest import read_manifest
 from greenzone.bundle.oci import Layout, add_image
-from greenzone.bundle.registry import ACCEPT_MANIFESTS, Registry, push_layout
+from greenzone.bundle.registry import Registry, push_layout
 from greenzone.deploy.actions import push_images
 from greenzone.refs import mirror_repository
 from greenzone.sync.mirror import CloudRegistry
@@ -62,8 +62,9 @@ def _sync(run_cli: Run, setup: Setup, *extra: str) -> dict:  # type: ignore[type
 
 
 def _tag_digest(registry: Registry, repository: str, tag: str) -> str:
-    _, headers, _ = registry.request("HEAD", f"/v2/{repository}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS})
-    return str(headers["Docker-Content-Digest"])
+    digest = registry.manifest_digest(repository, tag)
+    assert digest, f"{registry.base} has no {repository}:{tag}"
+    return digest
 
 
 def test_sync_mirrors_every_chart_and_image_with_the_bundles_digests(run_cli: Run, setup: Setup) -> None:

@@ -20,7 +20,7 @@ _POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # An image reference with an explicit registry host (a dot or a port) and a tag or digest.
-QUALIFIED_REF = re.compile(
+_QUALIFIED_REF = re.compile(
     r"^[a-z0-9]+([.-][a-z0-9]+)*(\.[a-z0-9]+|:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
 
@@ -52,17 +52,31 @@ def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def image_in_arg(arg: object) -> tuple[str, str] | None:
+    """(`--flag`, image) for an operator argument that names an image, e.g. `--prometheus-config-reloader=...`.
+
+    The one rule for both listing the images (the bundle) and rewriting them (the cloud copy)."""
+    flag, equals, value = str(arg).partition("=")
+    # `--thanos-default-base-image=...`: a fallback for a feature a custom resource must ask for;
+    # the resources' own `image:` fields are read where they are.
+    if equals and _QUALIFIED_REF.match(value) and not flag.endswith("default-base-image"):
+        return flag, value
+    return None
+
+
+def is_image_field(key: object, value: object) -> bool:
+    """`image: <qualified ref>` in a custom resource (Prometheus, Alertmanager...)."""
+    return key == "image" and isinstance(value, str) and bool(_QUALIFIED_REF.match(value))
+
+
 def _container_images(pod: Mapping[str, Any]) -> Iterator[str]:
     for key in CONTAINER_LISTS:
         for container in pod.get(key) or []:
             if container.get("image"):
                 yield str(container["image"])
             for arg in [*(container.get("args") or []), *(container.get("command") or [])]:
-                flag, equals, value = str(arg).partition("=")
-                # `--thanos-default-base-image=...`: a fallback for a feature a custom resource must
-                # ask for; the resources' own `image:` fields are read where they are.
-                if equals and QUALIFIED_REF.match(value) and not flag.endswith("default-base-image"):
-                    yield value
+                if found := image_in_arg(arg):
+                    yield found[1]
 
 
 def _component_ref(component: Mapping[str, Any]) -> str | None:
@@ -109,7 +123,7 @@ def _image_fields(value: Any) -> Iterator[str]:
     """`image: <qualified ref>` anywhere in a custom resource (Prometheus, Alertmanager...)."""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if key == "image" and isinstance(item, str) and QUALIFIED_REF.match(item):
+            if is_image_field(key, item):
                 yield item
             else:
                 yield from _image_fields(item)

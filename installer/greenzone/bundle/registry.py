@@ -175,12 +175,20 @@ class Registry:
         status, _, _ = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", scope=scope, expect=(200, 404))
         return status == 200
 
-    def has_manifest(self, repository: str, digest: str) -> bool:
+    def _head_manifest(self, repository: str, reference: str) -> tuple[int, Any]:
         scope = f"repository:{repository}:pull"
-        path = f"/v2/{repository}/manifests/{digest}"
+        path = f"/v2/{repository}/manifests/{reference}"
         headers = {"Accept": ACCEPT_MANIFESTS}
-        status, _, _ = self.request("HEAD", path, scope=scope, headers=headers, expect=(200, 404))
-        return status == 200
+        status, response_headers, _ = self.request("HEAD", path, scope=scope, headers=headers, expect=(200, 404))
+        return status, response_headers
+
+    def has_manifest(self, repository: str, digest: str) -> bool:
+        return self._head_manifest(repository, digest)[0] == 200
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest a tag (or digest) resolves to; '' when the registry has no such manifest."""
+        status, headers = self._head_manifest(repository, reference)
+        return str(headers.get("Docker-Content-Digest", "")) if status == 200 else ""
 
     def blob_request(self, repository: str, digest: str, offset: int = 0) -> urllib.request.Request:
         """A GET of one blob from `offset` on, carrying the current credentials; for `download.fetch`."""

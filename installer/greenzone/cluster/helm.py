@@ -64,3 +64,21 @@ def render(
             f"helm cannot render {chart} for release {release}: {message}",
             hint="run `helm lint` on the chart with the same values; a values.schema.json error names the key",
         ) from None
+
+
+async def deployed(client: Any, release: str, namespace: str) -> tuple[dict[str, Any] | None, Any]:
+    """The current revision as `deploy.workloads.release_action` reads it ({status, chart_version,
+    values}) and its chart metadata; (None, None) when the release does not exist."""
+    from pyhelm3.errors import ReleaseNotFoundError
+
+    try:
+        revision = await client.get_current_revision(release, namespace=namespace)
+    except ReleaseNotFoundError:
+        return None, None
+    metadata = await revision.chart_metadata()
+    current = {
+        "status": getattr(revision.status, "value", revision.status),
+        "chart_version": metadata.version,
+        "values": await revision.values(),
+    }
+    return current, metadata

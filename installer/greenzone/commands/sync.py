@@ -103,8 +103,8 @@ def sync(args: argparse.Namespace) -> Report:
         verdict(
             "images pushed",
             Status.PASS,
-            f"{len(images['images'])} images, digests kept; {images['uploaded']} blobs uploaded, "  # type: ignore[arg-type]
-            f"{images['mounted']} mounted, {images['skipped']} already there",
+            f"{len(images.images)} images, digests kept; {images.uploaded} blobs uploaded, "
+            f"{images.mounted} mounted, {images.skipped} already there",
             group="images",
         )
     )
@@ -135,7 +135,7 @@ def sync(args: argparse.Namespace) -> Report:
             )
         else:
             ready.append(item)
-    data: dict[str, object] = {"charts": dataclasses.asdict(charts), "images": images}
+    data: dict[str, object] = {"charts": dataclasses.asdict(charts), "images": dataclasses.asdict(images)}
     if args.render_only is not None:
         changed = write_rendered(Path(args.render_only), ready, target.registry)
         data["written"] = changed

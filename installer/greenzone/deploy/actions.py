@@ -135,20 +135,12 @@ async def _release(
 ) -> Outcome:
     from pyhelm3 import Client
     from pyhelm3.errors import Error as HelmError
-    from pyhelm3.errors import ReleaseNotFoundError
+
+    from greenzone.cluster.helm import deployed
 
     client = Client(executable=str(helm), kubeconfig=kubeconfig)
     chart = await client.get_chart(chart_path)
-    try:
-        revision = await client.get_current_revision(release, namespace=namespace)
-        metadata = await revision.chart_metadata()
-        current = {
-            "status": getattr(revision.status, "value", revision.status),
-            "chart_version": metadata.version,
-            "values": await revision.values(),
-        }
-    except ReleaseNotFoundError:
-        current = None
+    current, _ = await deployed(client, release, namespace)
     action, why = release_action(current, str(chart.metadata.version), values)
     details = {"action": action, "reason": why, "chart_version": str(chart.metadata.version)}
     if action == "none" or check:

@@ -22,10 +22,12 @@ from typing import Any
 import yaml
 
 from greenzone.atomic import write_text_atomic
+from greenzone.cluster.helm import deployed
 from greenzone.deploy.workloads import release_action
 from greenzone.sync.render import Rendered
 
 MANIFESTS = "rendered.yaml"
+RENDERED_ANNOTATION = "greenzone.io/rendered-sha256"
 
 
 def chart_metadata(archive: Path) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def build_rendered_chart(item: Rendered, workdir: Path) -> tuple[Path, str]:
     )
     crds = [obj for obj in item.objects if obj.get("kind") == "CustomResourceDefinition"]
     digest = hashlib.sha256(text.encode()).hexdigest()
-    metadata.setdefault("annotations", {})["greenzone.io/rendered-sha256"] = digest
+    metadata.setdefault("annotations", {})[RENDERED_ANNOTATION] = digest
     chart = workdir / item.release.name
     write_text_atomic(chart / "Chart.yaml", yaml.safe_dump(metadata, sort_keys=False))
     write_text_atomic(chart / MANIFESTS, text)
@@ -67,22 +69,12 @@ async def _install(
     helm: Path, kubeconfig: Path, context: str, item: Rendered, chart_dir: Path, digest: str, timeout: str
 ) -> Installed:
     from pyhelm3 import Client
-    from pyhelm3.errors import ReleaseNotFoundError
 
     client = Client(executable=str(helm), kubeconfig=kubeconfig, kubecontext=context)
     chart = await client.get_chart(chart_dir)
     release = item.release
-    try:
-        revision = await client.get_current_revision(release.name, namespace=release.namespace)
-        metadata = await revision.chart_metadata()
-        current: dict[str, Any] | None = {
-            "status": getattr(revision.status, "value", revision.status),
-            "chart_version": metadata.version,
-            "values": await revision.values(),
-        }
-        same_manifests = (metadata.annotations or {}).get("greenzone.io/rendered-sha256") == digest
-    except ReleaseNotFoundError:
-        current, same_manifests = None, False
+    current, metadata = await deployed(client, release.name, release.namespace)
+    same_manifests = metadata is not None and (metadata.annotations or {}).get(RENDERED_ANNOTATION) == digest
     action, why = release_action(current, str(chart.metadata.version), dict(release.values))
     if action == "none" and not same_manifests:
         action, why = "upgrade", "the rendered manifests changed (images or chart content)"

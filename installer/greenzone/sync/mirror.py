@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from greenzone.images import CONTAINER_LISTS, QUALIFIED_REF, component_enabled, pod_spec
+from greenzone.images import CONTAINER_LISTS, component_enabled, image_in_arg, is_image_field, pod_spec
 from greenzone.refs import mirror_repository, qualify
 
 _HOST = re.compile(r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:]+\])(:[0-9]{1,5})?$", re.IGNORECASE)
@@ -136,9 +136,8 @@ def _rewrite_pod(pod: dict[str, Any], to_cloud: Callable[[str], str]) -> None:
                     continue
                 rewritten = []
                 for arg in values:
-                    flag, equals, value = str(arg).partition("=")
-                    if equals and QUALIFIED_REF.match(value) and not flag.endswith("default-base-image"):
-                        arg = f"{flag}={to_cloud(value)}"
+                    if found := image_in_arg(arg):
+                        arg = f"{found[0]}={to_cloud(found[1])}"
                     rewritten.append(arg)
                 container[field] = rewritten
 
@@ -146,7 +145,7 @@ def _rewrite_pod(pod: dict[str, Any], to_cloud: Callable[[str], str]) -> None:
 def _rewrite_image_fields(value: Any, to_cloud: Callable[[str], str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "image" and isinstance(item, str) and QUALIFIED_REF.match(item):
+            if is_image_field(key, item):
                 value[key] = to_cloud(item)
             else:
                 _rewrite_image_fields(item, to_cloud)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from greenzone.bundle.manifest import Manifest
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Layout
-from greenzone.bundle.registry import ACCEPT_MANIFESTS, Registry, RegistryError, load_auths, push_layout, registry_url
+from greenzone.bundle.registry import PushStats, Registry, RegistryError, load_auths, push_layout, registry_url
 from greenzone.errors import EnvironmentProblem
 from greenzone.redact import REDACTOR
 from greenzone.sync.mirror import CloudRegistry
@@ -80,14 +80,7 @@ def chart_held(registry: Registry, target: CloudRegistry, chart: BundleChart) ->
 def image_held(registry: Registry, target: CloudRegistry, ref: str, digest: str) -> Held:
     repository, tag = target.repository(ref)
     try:
-        status, headers, _ = registry.request(
-            "HEAD",
-            f"/v2/{repository}/manifests/{tag}",
-            scope=f"repository:{repository}:pull",
-            headers={"Accept": ACCEPT_MANIFESTS},
-            expect=(200, 404),
-        )
-        tag_digest = str(headers.get("Docker-Content-Digest", "")) if status == 200 else ""
+        tag_digest = registry.manifest_digest(repository, tag)
         has = tag_digest == digest or registry.has_manifest(repository, digest)
     except RegistryError as error:
         return Held(ref, digest, error=error.title)
@@ -108,7 +101,6 @@ def push_charts(
     helm: Path,
     credentials_file: Path | None,
     ca_file: Path | None,
-    done: Callable[[str], None] | None = None,
 ) -> ChartPush:
     """`helm push` each chart the registry lacks, same name and version; a tag that holds a different
     archive is pushed over (the bundle is the source of truth)."""
@@ -140,23 +132,15 @@ def push_charts(
                     hint="use a registry that stores OCI artifacts unchanged (ECR, Artifact Registry, Harbor 2)",
                 )
             outcome.pushed.append(label)
-        if done:
-            done(label)
     return outcome
 
 
 def push_images(
     bundle: Path, registry: Registry, target: CloudRegistry, *, progress: Callable[[int], None] | None = None
-) -> dict[str, int | list[str]]:
+) -> PushStats:
     stats = push_layout(Layout(bundle / "images"), registry, target.repository, progress=progress)
     log.info("cloud push: %s", stats)
-    return {
-        "uploaded": stats.uploaded,
-        "skipped": stats.skipped,
-        "mounted": stats.mounted,
-        "bytes_uploaded": stats.bytes_uploaded,
-        "images": stats.images,
-    }
+    return stats
 
 
 def layout_bytes(bundle: Path) -> int:

@@ -23,7 +23,7 @@ from greenzone.answers.validate import locate
 from greenzone.errors import AnswersInvalid
 from greenzone.sync.mirror import CloudRegistry
 from greenzone.values.releases import ALL_RELEASE_NAMES
-from greenzone.yamlpos import Position, load
+from greenzone.yamlpos import Loaded, Position, load
 
 _CREATE = "the `cloud:` section of `greenzone answers example` (uncommented) as its own file"
 
@@ -67,6 +67,22 @@ def _present(cloud: Cloud, prefix: tuple[str, ...]) -> list[Problem]:
     return problems
 
 
+def _mapping(path: Path, loaded: Loaded, message: str, hint: str, *, empty_ok: bool) -> dict[Any, Any]:
+    """The YAML document as a mapping, or the located syntax problems (or `message`) raised."""
+    file = str(path)
+    problems = [
+        Problem("error", issue.path, issue.message, issue.hint, file, issue.position or Position(1, 1))
+        for issue in loaded.issues
+    ]
+    data = {} if loaded.data is None and empty_ok else loaded.data
+    if not problems and not isinstance(data, dict):
+        problems.append(Problem("error", (), message, hint, file, Position(1, 1)))
+    if problems:
+        raise _fail(path, problems)
+    assert isinstance(data, dict)
+    return data
+
+
 def read_overlay(path: Path) -> dict[str, dict[str, Any]]:
     """`<release>: {values}`; every problem located in the overlay file."""
     text, problem = read_text(path, "a values overlay", "a YAML mapping of release names to values")
@@ -74,24 +90,14 @@ def read_overlay(path: Path) -> dict[str, dict[str, Any]]:
         raise _fail(path, [problem] if problem else [])
     loaded = load(text)
     file = str(path)
-    problems = [
-        Problem("error", issue.path, issue.message, issue.hint, file, issue.position or Position(1, 1))
-        for issue in loaded.issues
-    ]
-    data = loaded.data if loaded.data is not None else {}
-    if not problems and not isinstance(data, dict):
-        problems.append(
-            Problem(
-                "error",
-                (),
-                "the overlay must be a mapping of release names to values",
-                f"start with a release name, e.g. `greenzone-inference:`; releases: {', '.join(ALL_RELEASE_NAMES)}",
-                file,
-                Position(1, 1),
-            )
-        )
-    if problems:
-        raise _fail(path, problems)
+    data = _mapping(
+        path,
+        loaded,
+        "the overlay must be a mapping of release names to values",
+        f"start with a release name, e.g. `greenzone-inference:`; releases: {', '.join(ALL_RELEASE_NAMES)}",
+        empty_ok=True,
+    )
+    problems: list[Problem] = []
     for release, values in data.items():
         if release not in ALL_RELEASE_NAMES:
             guess = did_you_mean(str(release), list(ALL_RELEASE_NAMES))
@@ -125,29 +131,17 @@ def load_target(path: Path) -> Target:
     if isinstance(loaded.data, dict) and "appliance" in loaded.data:
         return _from_answers(path)
     file = str(path)
-    problems = [
-        Problem("error", issue.path, issue.message, issue.hint, file, issue.position or Position(1, 1))
-        for issue in loaded.issues
-    ]
-    if not problems and not isinstance(loaded.data, dict):
-        problems.append(
-            Problem(
-                "error",
-                (),
-                "a cloud target is a mapping with registry, kubeconfig and context",
-                f"start from {_CREATE}",
-                file,
-                Position(1, 1),
-            )
-        )
-    if problems:
-        raise _fail(path, problems)
+    data = _mapping(
+        path,
+        loaded,
+        "a cloud target is a mapping with registry, kubeconfig and context",
+        f"start from {_CREATE}",
+        empty_ok=False,
+    )
     try:
-        cloud = Cloud.model_validate(loaded.data)
+        cloud = Cloud.model_validate(data)
     except ValidationError as error:
-        raise _fail(
-            path, list(problems_from_validation_error(error, Cloud, loaded.data, loaded.positions, file))
-        ) from None
+        raise _fail(path, list(problems_from_validation_error(error, Cloud, data, loaded.positions, file))) from None
     cloud = resolve_paths(cloud, path.parent.resolve())
     problems = [locate(p, loaded.positions, file) for p in [*cloud_problems(cloud), *_present(cloud, ())]]
     if problems:
