@@ -110,7 +110,10 @@ class PlaybookRunner:
                 event_handler=on_event,
                 cancel_callback=self._cancel.is_set,
                 quiet=True,
-                settings={"suppress_ansible_output": True},
+                # ansible-runner polls `cancel_callback` once per `pexpect_timeout` (5 s by default),
+                # so a cancel could land after a fast phase had already finished; 0.25 s keeps
+                # "stops at the next event" true for the wizard's Cancel and for Ctrl-C.
+                settings={"suppress_ansible_output": True, "pexpect_timeout": 0.25},
             )
             log.write(f"===== phase {phase}: {result.status} (rc {result.rc}) =====\n")
         progress.finished = time.time()
