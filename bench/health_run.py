@@ -3,7 +3,7 @@
 
 Up: the fake NVML driver (built here with gcc), the kube API stand-in with a healthy appliance, a real
 docker-registry behind Harbor's API stand-in holding the bundle's images, the engine stand-in
-(tests/health_standins.py says what each stands in for). Down: no driver, an API, a registry and an
+(tests/support/health_standins.py says what each stands in for). Down: no driver, an API, a registry and an
 engine that accept connections and never answer. Prints figures; asserts nothing.
 
     .venv/bin/python bench/health_run.py [--runs 3]
@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests import health_cluster as hc  # noqa: E402
-from tests.health_standins import HARBOR_HEALTHY, Engine, harbor_front, kube_api, serve, silent_port  # noqa: E402
-from tests.registry_fixture import running_registry  # noqa: E402
-from tests.test_health_verdicts import ANSWERS  # noqa: E402
+from tests.support import health_cluster as hc  # noqa: E402
+from tests.support.health import ANSWERS  # noqa: E402
+from tests.support.health_standins import HARBOR_HEALTHY, Engine, harbor_front, kube_api, serve, silent_port  # noqa: E402
+from tests.support.registry import running_registry  # noqa: E402
 
 from greenzone.bundle.oci import Layout, add_image  # noqa: E402
 from greenzone.bundle.registry import Registry, push_layout  # noqa: E402

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.image_layouts import image_options, need_skopeo, shared_base_layout
-from tests.registry_fixture import running_registry
+from tests.support.registry import running_registry
 
 from greenzone.bundle.registry import Registry, push_layout
 from greenzone.refs import split_ref

@@ -38,6 +38,8 @@ def first_paint(command: list[str], marker: str, env: dict[str, str]) -> float:
     subprocess.run(
         [
             "tmux",
+            "-L",  # a server of its own, never the user's default one
+            session,
             "new-session",
             "-d",
             "-s",
@@ -52,14 +54,16 @@ def first_paint(command: list[str], marker: str, env: dict[str, str]) -> float:
     )
     try:
         while True:
-            shown = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            shown = subprocess.run(
+                ["tmux", "-L", session, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             if marker in shown:
                 return time.perf_counter() - started
             if time.perf_counter() - started > 30:
                 raise RuntimeError(f"{marker!r} never showed:\n{shown}")
             time.sleep(0.01)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "-L", session, "kill-server"], capture_output=True)
 
 
 def main() -> None:

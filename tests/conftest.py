@@ -1,4 +1,6 @@
-"""Shared fixtures: a valid answer document to mutate, and a way to run the real CLI."""
+"""Shared fixtures: the real CLI with a private state dir, the fake NVML library, helm, a registry
+holding the installed images. Helpers and constants live in tests/support/ (imported from there;
+this file is never imported as a module)."""
 
 from __future__ import annotations
 
@@ -6,28 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "examples"
-FAKE_NVML = Path(__file__).parent / "fixtures" / "fake_nvml"
-SCENARIOS = FAKE_NVML / "scenarios"
+from tests.support.cli import Run
+from tests.support.health import registry_with_images
+from tests.support.paths import FAKE_NVML, REPO, TOOLS_BIN
 
-MINIMAL = """\
-version: 1
-appliance:
-  name: test-appliance
-network:
-  hostname: ai.test.local
-bundle:
-  path: /nonexistent/bundle
-  public_key: /nonexistent/bundle.pub
-"""
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
+# The development tools (helm, kubectl) on PATH, as `.ci/run` has them, also for a bare `pytest`.
+os.environ["PATH"] = os.pathsep.join([str(TOOLS_BIN), os.environ.get("PATH", "")])
 
 
 @pytest.fixture
@@ -66,6 +57,20 @@ def fake_nvml_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     flags = ["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-Wl,-soname,libnvidia-ml.so.1"]
     subprocess.run([gcc, *flags, "-o", str(out / "libnvidia-ml.so.1"), str(source)], check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The helm binary, found when a test needs it, so that without it only those tests fail, saying why."""
+    from tests.support.charts import helm_path
+
+    return helm_path()
+
+
+@pytest.fixture(name="registry")
+def registry_holding_images(tmp_path: Path) -> Iterator[str]:
+    """A real registry holding the images an install pushed (tests/support/health.py)."""
+    yield from registry_with_images(tmp_path)
 
 
 # `HYPOTHESIS_PROFILE=long pytest tests/test_answers_fuzz.py` for a deeper search before a release.

@@ -12,7 +12,7 @@ from greenzone.answers.files import load_answers
 from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context
 from greenzone.answers.validate import Validation, validate_text
-from tests.conftest import MINIMAL, Run
+from tests.support.cli import MINIMAL, Run
 
 
 def _errors(validation: Validation) -> list[Problem]:

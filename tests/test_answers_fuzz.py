@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from greenzone.answers.validate import validate_text
-from tests.conftest import MINIMAL
+from tests.support.cli import MINIMAL
 
 scalars = st.one_of(
     st.none(),

@@ -16,12 +16,12 @@ import pytest
 import yaml
 
 from greenzone.bundle.oci import Layout
-from tests import bundle_upstream as up
-from tests.conftest import REPO, Run
-from tests.registry_fixture import running_registry
-from tests.upstream_fixture import Files, serving
-
-HELM = REPO / "tools" / "bin" / "helm"
+from tests.support import bundle_upstream as up
+from tests.support.charts import helm_path
+from tests.support.cli import Run
+from tests.support.paths import REPO
+from tests.support.registry import running_registry
+from tests.support.upstream import Files, serving
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def repo(tmp_path: Path, world: tuple[Files, up.Upstream, Path]) -> Path:
     root = tmp_path / "repo"
     (root / "airgap").mkdir(parents=True)
     (root / "charts").mkdir()
-    subprocess.run([str(HELM), "create", str(root / "charts" / "demo")], check=True, capture_output=True)
+    subprocess.run([str(helm_path()), "create", str(root / "charts" / "demo")], check=True, capture_output=True)
     (root / "airgap" / "bundle.lock.yaml").write_text(up.lock_text(files.url, upstream))
     return root
 

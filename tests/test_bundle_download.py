@@ -127,7 +127,7 @@ def test_404_and_unreachable_are_clear(upstream: tuple[str, Upstream], tmp_path:
     url, _ = upstream
     with pytest.raises(DownloadError, match="HTTP 404"):
         fetch(f"{url}/nope", tmp_path / "x", SHA)
-    from tests.registry_fixture import free_port
+    from tests.support.registry import free_port
 
     with pytest.raises(DownloadError, match="failed 2 times"):
         fetch(f"http://127.0.0.1:{free_port()}/k3s", tmp_path / "y", SHA, retries=1, backoff=0, timeout=2)

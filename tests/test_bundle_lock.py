@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from greenzone.bundle.lock import fill_pins, lock_json_schema, parse_lock, unresolved
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 SCHEMA = REPO / "installer" / "greenzone" / "schemas" / "bundle-lock.schema.json"
 LOCK = REPO / "airgap" / "bundle.lock.yaml"

@@ -19,8 +19,8 @@ import pytest
 from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.registry import Registry, RegistryError, push_layout
 from greenzone.refs import split_ref
-from tests.conftest import Run
-from tests.registry_fixture import running_registry
+from tests.support.cli import Run
+from tests.support.registry import running_registry
 
 BASE = os.urandom(300_000)  # the shared base layer
 
@@ -94,7 +94,7 @@ def test_skopeo_sees_the_same_digest(layout: Layout, registry_url: str) -> None:
 
 
 def test_unreachable_registry_is_a_clear_error(layout: Layout) -> None:
-    from tests.registry_fixture import free_port
+    from tests.support.registry import free_port
 
     with pytest.raises(RegistryError, match="cannot reach"):
         push_layout(layout, Registry(f"http://127.0.0.1:{free_port()}", timeout=2), _repository)

@@ -17,9 +17,9 @@ from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.pull import pull_image
 from greenzone.bundle.registry import Credentials, Registry, RegistryError, push_layout
 from greenzone.refs import split_ref
-from tests import registry_auth as auth
-from tests.conftest import Run
-from tests.registry_fixture import running_registry
+from tests.support import registry_auth as auth
+from tests.support.cli import Run
+from tests.support.registry import running_registry
 
 BASE = os.urandom(200_000)
 

@@ -17,7 +17,7 @@ import pytest
 
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
 from greenzone.bundle.seal import seal
-from tests.conftest import Run
+from tests.support.cli import Run
 
 KINDS = {
     "binary": "bin/k3s",

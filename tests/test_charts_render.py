@@ -18,7 +18,7 @@ import pytest
 from greenzone.answers.model import Answers
 from greenzone.images import images_of, tagged_latest
 from greenzone.values.ours import INFERENCE_NAMESPACE, guardrails_values, inference_values
-from tests.charts_fixture import answers, pinned_refs, render_chart, validate
+from tests.support.charts import answers, pinned_refs, render_chart, validate
 
 ENGINES = {"ollama": ["gemma3:4b"], "vllm": ["google/gemma-3-4b-it", "meta-llama/Llama-3.1-8B-Instruct"]}
 TOPOLOGIES = {

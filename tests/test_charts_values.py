@@ -15,8 +15,8 @@ from greenzone.images import images_of, judge
 from greenzone.results import Status
 from greenzone.values import secrets
 from greenzone.values.releases import appliance_releases, merge, values_yaml
-from tests.charts_fixture import CHARTS, LOCK, ROOT, answers, helm, pinned_refs, render_chart
-from tests.conftest import Run
+from tests.support.charts import CHARTS, LOCK, ROOT, answers, helm, pinned_refs, render_chart
+from tests.support.cli import Run
 
 EXAMPLES = {
     "single-node": ROOT / "examples/single-node-ollama.yaml",

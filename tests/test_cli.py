@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import Run
+from tests.support.cli import Run
 
 
 def test_help_lists_every_command(run_cli: Run) -> None:
@@ -16,6 +19,40 @@ def test_help_lists_every_command(run_cli: Run) -> None:
     sub = run_cli("answers", "--help")
     for action in ("validate", "schema", "example"):
         assert action in sub.stdout
+
+
+def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (sub)command reachable from `parser`, with its parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _walk(sub, (*path, name))
+
+
+def test_every_command_resolves_its_handler_and_is_in_help(run_cli: Run) -> None:
+    """A handler string that names no function would only fail when a user runs that command."""
+    from greenzone import cli
+
+    commands = dict(_walk(cli.build_parser()))
+    assert {path[0] for path in commands} == {
+        "answers", "preflight", "bundle", "values", "deploy", "install", "health", "sync", "parity",
+    }  # fmt: skip
+    leaves = 0
+    for path, parser in commands.items():
+        handler = parser.get_default("handler")
+        if handler is None:  # a group: alone it prints its own help
+            assert parser.get_default("subparser") is parser, path
+            continue
+        leaves += 1
+        assert callable(cli._resolve(handler)), path
+    assert leaves >= 16
+    helps: dict[tuple[str, ...], str] = {}
+    for path in commands:
+        parent = path[:-1]
+        if parent not in helps:
+            helps[parent] = run_cli(*parent, "--help").stdout
+        assert f"    {path[-1]} " in helps[parent], path
 
 
 def test_no_command_prints_help_and_fails(run_cli: Run) -> None:

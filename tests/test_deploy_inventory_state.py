@@ -16,7 +16,7 @@ from greenzone.answers.rules import Context, check_rules
 from greenzone.deploy.inventory import build_inventory
 from greenzone.deploy.state import InstallState, inputs_digest
 from greenzone.errors import InputError
-from tests.charts_fixture import ROOT, answers
+from tests.support.charts import ROOT, answers
 
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 

@@ -20,12 +20,15 @@ from cryptography import x509
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
 from greenzone.bundle.oci import Layout, add_image, write_archive
+from greenzone.deploy.ansible_events import PhaseProgress, apply_event, failure_message, tasks_per_phase
 from greenzone.deploy.credentials import ensure_credentials
-from greenzone.deploy.events import PhaseProgress, apply_event, count_tasks, failure_message
 from greenzone.deploy.inventory import build_inventory
+from greenzone.deploy.plan import ALL_PHASES
 from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
-from greenzone.deploy.workspace import PLAYBOOKS_DIR, prepare
+from greenzone.deploy.workspace import prepare
 from greenzone.errors import InputError
+from greenzone.resources import playbooks_dir
+from greenzone.statedir import StateDir
 from greenzone.values import secrets
 from greenzone.values.secrets import secret_manifests
 
@@ -39,23 +42,35 @@ def _answers() -> Answers:
     return answers.model_copy(update={"registry": answers.registry.model_copy(update={"admin_password_file": None})})
 
 
-def test_count_tasks_reads_ansible_playbooks_own_listing(tmp_path: Path) -> None:
-    inventory = tmp_path / "inventory.json"
-    inventory.write_text(yaml.safe_dump(build_inventory(load_valid_answers(SINGLE))))
+def _list_tasks(inventory: Path, *extra: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     listed = subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), "site.yml", "--list-tasks", "--tags", "k3s"],
-        cwd=PLAYBOOKS_DIR,
+        ["ansible-playbook", "-i", str(inventory), "site.yml", "--list-tasks", *extra],
+        cwd=playbooks_dir(),
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    role_tasks = (PLAYBOOKS_DIR / "roles/k3s/tasks/main.yml").read_text().count("\n- name:")
+    return listed.stdout
+
+
+def test_count_tasks_reads_ansible_playbooks_own_listing(tmp_path: Path) -> None:
+    """One listing of the whole playbook sizes every phase as Ansible's own per-tag listing does."""
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(yaml.safe_dump(build_inventory(load_valid_answers(SINGLE))))
+    names = [phase.name for phase in ALL_PHASES]
+    for skip in ((), ("--skip-tags", "cluster")):
+        whole = tasks_per_phase(_list_tasks(inventory, *skip), names)
+        for phase in ("k3s", "harbor"):
+            listed = _list_tasks(inventory, "--tags", phase, *skip)
+            assert whole[phase] == tasks_per_phase(listed, [phase])[phase], (phase, skip)
+    listed = _list_tasks(inventory, "--tags", "k3s")
+    role_tasks = (playbooks_dir() / "roles/k3s/tasks/main.yml").read_text().count("\n- name:")
     # Role argument checks are tagged `always`: every play's run whatever the tags, and are counted.
-    checks = listed.stdout.count("Validating arguments against arg spec")
-    assert checks >= len(list((PLAYBOOKS_DIR / "roles").iterdir()))
-    assert count_tasks(listed.stdout) == role_tasks + checks
+    checks = listed.count("Validating arguments against arg spec")
+    assert checks >= len(list((playbooks_dir() / "roles").iterdir()))
+    assert tasks_per_phase(listed, ["k3s"])["k3s"] == role_tasks + checks
 
 
 def test_progress_counts_and_lines() -> None:
@@ -143,11 +158,11 @@ def test_release_action_leaves_an_identical_release_alone() -> None:
 
 def test_credentials_are_private_stable_and_complete(tmp_path: Path) -> None:
     answers = _answers()
-    assert ensure_credentials(tmp_path, answers, environ={}) == ["credentials.yaml", "ca.crt"]
+    assert ensure_credentials(StateDir(tmp_path), answers, environ={}) == ["credentials.yaml", "ca.crt"]
     path = tmp_path / "credentials.yaml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     first = path.read_bytes()
-    assert ensure_credentials(tmp_path, answers, environ={}) == []
+    assert ensure_credentials(StateDir(tmp_path), answers, environ={}) == []
     assert path.read_bytes() == first  # a re-run never rotates a password under a running Harbor
     creds = yaml.safe_load(first)
     assert len(creds["harbor_secret_key"]) == 16
@@ -164,7 +179,7 @@ def test_credentials_are_private_stable_and_complete(tmp_path: Path) -> None:
     chosen = answers.model_copy(
         update={"registry": answers.registry.model_copy(update={"admin_password_file": password_file})}
     )
-    ensure_credentials(tmp_path, chosen, environ={})
+    ensure_credentials(StateDir(tmp_path), chosen, environ={})
     again = yaml.safe_load(path.read_text())
     assert again["harbor_admin_password"] == "Chosen-Passw0rd" and again["k3s_token"] == creds["k3s_token"]
 
@@ -172,7 +187,7 @@ def test_credentials_are_private_stable_and_complete(tmp_path: Path) -> None:
 def test_a_damaged_credentials_file_is_refused_not_replaced(tmp_path: Path) -> None:
     (tmp_path / "credentials.yaml").write_text("- not a mapping\n")
     with pytest.raises(InputError, match="credentials file") as raised:
-        ensure_credentials(tmp_path, _answers(), environ={})
+        ensure_credentials(StateDir(tmp_path), _answers(), environ={})
     assert "backup" in raised.value.hint
     assert (tmp_path / "credentials.yaml").read_text() == "- not a mapping\n"
 
@@ -224,19 +239,17 @@ def test_bootstrap_archive_is_reproducible_and_names_images_for_containerd(tmp_p
 
 def test_preparing_twice_writes_nothing_the_second_time(tmp_path: Path) -> None:
     answers = _answers()
-    first = prepare(answers, tmp_path / "state", source="examples/single-node-ollama.yaml", bundle=tmp_path)
+    state = StateDir(tmp_path / "state")
+    first = prepare(answers, state, source="examples/single-node-ollama.yaml", bundle=tmp_path)
     assert {"inventory.json", "vars.json", "credentials.yaml", "ca.crt", "values/harbor.yaml"} <= set(first.written)
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
-    second = prepare(answers, tmp_path / "state", source="examples/single-node-ollama.yaml", bundle=tmp_path)
+    second = prepare(answers, state, source="examples/single-node-ollama.yaml", bundle=tmp_path)
     assert second.written == ()
-    inventory = yaml.safe_load(first.inventory_file.read_text())
+    inventory = yaml.safe_load(state.inventory.read_text())
     assert inventory["all"]["children"]["k3s_cluster"]["vars"]["greenzone_bundle_path"] == str(tmp_path)
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file() and path.name not in ("credentials.yaml",):
-            assert (
-                yaml.safe_load(first.state_dir.joinpath("credentials.yaml").read_text())["k3s_token"]
-                not in path.read_text()
-            )
+            assert yaml.safe_load(state.credentials.read_text())["k3s_token"] not in path.read_text()
 
 
 def test_deploy_refuses_an_unknown_phase_and_a_missing_bundle(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import yaml
 from greenzone.answers.example import example_yaml
 from greenzone.answers.schema import answers_json_schema
 from greenzone.answers.validate import validate_text
-from tests.conftest import EXAMPLES, REPO, Run
+from tests.support.cli import Run
+from tests.support.paths import EXAMPLES, REPO
 
 SCHEMA_FILE = REPO / "installer" / "greenzone" / "schemas" / "answers.schema.json"
 ANSWER_EXAMPLES = sorted(EXAMPLES.glob("*.yaml"))

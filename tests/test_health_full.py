@@ -27,19 +27,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests import health_cluster as hc
-from tests.conftest import REPO, SCENARIOS, Run
-from tests.health_standins import HARBOR_HEALTHY, Engine, closed_port, harbor_front, kube_api, serve, silent_port
-from tests.registry_fixture import free_port
-from tests.test_health_layers import (
-    PUSHED,
-    _answers,
-    _bundle,
-    checks,
-    registry_with_images,  # noqa: F401  (the `registry` fixture)
-    write_kubeconfig,
+from tests.support import health_cluster as hc
+from tests.support.cli import Run
+from tests.support.health import ANSWERS, PUSHED, answers_file, bundle_listing, checks, write_kubeconfig
+from tests.support.health_standins import (
+    HARBOR_HEALTHY,
+    Engine,
+    closed_port,
+    harbor_front,
+    kube_api,
+    serve,
+    silent_port,
 )
-from tests.test_health_verdicts import ANSWERS
+from tests.support.paths import REPO, SCENARIOS
+from tests.support.registry import free_port
 
 
 def _tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
@@ -118,8 +119,8 @@ def test_every_layer_up(run_cli: Run, tmp_path: Path, registry: str, fake_nvml_d
         started = time.monotonic()
         result = run_cli(
             "health",
-            "--answers", str(_answers(tmp_path)),
-            "--bundle", str(_bundle(tmp_path, PUSHED)),
+            "--answers", str(answers_file(tmp_path)),
+            "--bundle", str(bundle_listing(tmp_path, PUSHED)),
             "--endpoint", f"registry={front}",
             "--endpoint", f"chat={chat}/",
             "--metrics", str(textfile / "greenzone.prom"),
@@ -161,7 +162,7 @@ def test_every_layer_down_within_the_budget(run_cli: Run, tmp_path: Path) -> Non
         started = time.monotonic()
         result = run_cli(
             "health",
-            "--answers", str(_answers(tmp_path)),
+            "--answers", str(answers_file(tmp_path)),
             "--endpoint", f"registry={registry_url}",
             "--endpoint", f"chat={closed_port()}/",
             "--budget", "3",

@@ -3,7 +3,7 @@
 - host: the real pynvml against the fake `libnvidia-ml.so.1` (built from C, loaded through
   LD_LIBRARY_PATH in a subprocess), the real /dev/kmsg and disks of this machine;
 - registry: a real `docker-registry` on loopback holding images pushed by our client, behind a
-  stand-in for Harbor's core API (tests/health_standins.py), up, missing an image, down, hung
+  stand-in for Harbor's core API (tests/support/health_standins.py), up, missing an image, down, hung
   (SIGSTOP) and slow;
 - inference: a small HTTP server speaking the Ollama and OpenAI-compatible APIs, standing in for the
   engine (which needs a GPU), including one that never answers;
@@ -20,42 +20,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from greenzone.bundle.oci import Layout, add_image
-from greenzone.bundle.registry import Registry, push_layout
-from greenzone.refs import mirror_repository
-from tests import health_cluster as hc
-from tests.conftest import SCENARIOS, Run
-from tests.health_standins import HARBOR_HEALTHY, Engine, closed_port, harbor_front, kube_api, serve, silent_port
-from tests.registry_fixture import running_registry
-from tests.test_health_verdicts import ANSWERS
-
-PUSHED = ("docker.io/ollama/ollama:0.6.5", "docker.io/goharbor/harbor-core:v2.13.1")
-
-
-def _answers(tmp_path: Path) -> Path:
-    path = tmp_path / "answers.yaml"
-    path.write_text(ANSWERS)
-    return path
+from tests.support import health_cluster as hc
+from tests.support.cli import Run
+from tests.support.health import ANSWERS, PUSHED, answers_file, bundle_listing, checks, write_kubeconfig
+from tests.support.health_standins import (
+    HARBOR_HEALTHY,
+    Engine,
+    closed_port,
+    harbor_front,
+    kube_api,
+    serve,
+    silent_port,
+)
+from tests.support.paths import SCENARIOS
 
 
 def health(
     run_cli: Run, tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
-    result = run_cli("health", "--answers", str(_answers(tmp_path)), "--json", *args, env=env)
+    result = run_cli("health", "--answers", str(answers_file(tmp_path)), "--json", *args, env=env)
     seconds = time.monotonic() - started
     assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout), seconds
-
-
-def checks(envelope: dict[str, Any]) -> dict[str, dict[str, str]]:
-    return {check["name"]: check for check in envelope["checks"]}
 
 
 # --- host: fake NVML through the real pynvml ----------------------------------------------------
@@ -132,33 +124,10 @@ def test_operator_driver_is_loaded_from_its_container_root(tmp_path: Path, fake_
 # --- registry: a real docker-registry behind Harbor's API stand-in --------------------------------
 
 
-@pytest.fixture(name="registry")
-def registry_with_images(tmp_path: Path) -> Iterator[str]:
-    """A real registry holding the two PUSHED images at their mirror paths, as the install leaves it."""
-    layout = Layout(tmp_path / "images")
-    layout.init()
-    for ref in PUSHED:
-        add_image(layout, ref, [os.urandom(20_000), ref.encode()])
-    with running_registry(tmp_path / "registry") as url:
-        push_layout(layout, Registry(url), mirror_repository)
-        yield url
-
-
-def _bundle(tmp_path: Path, refs: tuple[str, ...]) -> Path:
-    """A bundle directory whose manifest lists `refs` with the digests the registry holds (or a made-up one)."""
-    layout = Layout(tmp_path / "images")
-    digests = {image.ref: image.digest for image in layout.index()}
-    bundle = tmp_path / "bundle"
-    bundle.mkdir(exist_ok=True)
-    images = [{"ref": ref, "digest": digests.get(ref, "sha256:" + "e" * 64)} for ref in refs]
-    (bundle / "bundle.yaml").write_text(json.dumps({"format_version": 1, "product_version": "1.0.0", "images": images}))
-    return bundle
-
-
 def registry_health(
     run_cli: Run, tmp_path: Path, url: str, refs: tuple[str, ...] = PUSHED, *extra: str
 ) -> tuple[int, dict[str, Any], float]:
-    bundle = str(_bundle(tmp_path, refs))
+    bundle = str(bundle_listing(tmp_path, refs))
     return health(run_cli, tmp_path, "--layer", "registry", "--endpoint", f"registry={url}", "--bundle", bundle, *extra)
 
 
@@ -300,7 +269,7 @@ def test_vllm_models_are_found_through_their_services(run_cli: Run, tmp_path: Pa
         with serve(kube_api(hc.api_paths(cluster))) as api:
             state = tmp_path / "state"
             write_kubeconfig(state, api)
-            answers = _answers(tmp_path)
+            answers = answers_file(tmp_path)
             answers.write_text(
                 ANSWERS.replace(
                     '{engine: ollama, models: ["gemma3:4b", "llama3.2:3b"]}',
@@ -315,17 +284,6 @@ def test_vllm_models_are_found_through_their_services(run_cli: Run, tmp_path: Pa
 
 
 # --- cluster: the real kubernetes client against the API stand-in --------------------------------
-
-
-def write_kubeconfig(state: Path, server: str) -> None:
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "kubeconfig").write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: gz\n"
-        f"clusters: [{{name: gz, cluster: {{server: '{server}'}}}}]\n"
-        "users: [{name: gz, user: {token: not-a-real-token}}]\n"
-        "contexts: [{name: gz, context: {cluster: gz, user: gz}}]\n"
-    )
-    (state / "kubeconfig").chmod(0o600)
 
 
 def test_cluster_and_zone_through_the_real_client(run_cli: Run, tmp_path: Path) -> None:
@@ -367,12 +325,13 @@ def test_cluster_api_hung_respects_the_budget(run_cli: Run, tmp_path: Path) -> N
 def test_health_reads_what_the_install_recorded(run_cli: Run, tmp_path: Path, registry: str) -> None:
     """After an install prepared its state directory, `greenzone health` needs no --answers or --bundle."""
     from greenzone.answers.files import load_valid_answers
-    from greenzone.deploy.workspace import INSTALLED_ANSWERS, prepare
+    from greenzone.deploy.workspace import prepare
+    from greenzone.statedir import StateDir
 
-    state = tmp_path / "state"
-    bundle = _bundle(tmp_path, PUSHED)
-    prepare(load_valid_answers(_answers(tmp_path)), state, source="answers.yaml", bundle=bundle)
-    assert (state / INSTALLED_ANSWERS).stat().st_mode & 0o777 == 0o600
+    state = StateDir(tmp_path / "state")
+    bundle = bundle_listing(tmp_path, PUSHED)
+    prepare(load_valid_answers(answers_file(tmp_path)), state, source="answers.yaml", bundle=bundle)
+    assert state.installed_answers.stat().st_mode & 0o777 == 0o600
     shutil.rmtree(bundle)  # the install media is gone; the recorded manifest still lists the images
     with serve(harbor_front(registry, HARBOR_HEALTHY, {"docker.io"})) as front:
         result = run_cli("health", "--json", "--layer", "registry", "--endpoint", f"registry={front}")

@@ -33,19 +33,10 @@ from greenzone.health.xid import parse_kernel_log
 from greenzone.health.zone_checks import cert_check, zone_checks
 from greenzone.preflight.facts_model import DiskFacts, GpuFacts, NvmlFacts, RemappedRows
 from greenzone.results import Check, Report, Status
-from tests import health_cluster as hc
+from greenzone.statedir import StateDir
+from tests.support import health_cluster as hc
+from tests.support.health import ANSWERS
 
-ANSWERS = """\
-version: 1
-appliance: {name: health-test}
-nodes: [{name: gz-node-1, address: local}]
-network: {hostname: ai.health.test}
-bundle: {path: /nonexistent/bundle, public_key: /nonexistent/bundle.pub}
-gpu: {expected_count: 1}
-inference: {engine: ollama, models: ["gemma3:4b", "llama3.2:3b"]}
-departments: [{name: legal, gpu_quota: 1}]
-green_zone: {egress: deny}
-"""
 IMAGES = [
     ("docker.io/ollama/ollama:0.6.5", "sha256:" + "a" * 64),
     ("docker.io/goharbor/harbor-core:v2.13.1", "sha256:" + "b" * 64),
@@ -56,7 +47,7 @@ IMAGES = [
 def targets(tmp_path: Path) -> Targets:
     path = tmp_path / "answers.yaml"
     path.write_text(ANSWERS)
-    return health_targets(load_valid_answers(path), tmp_path, IMAGES, {}, hostname="ignored")
+    return health_targets(load_valid_answers(path), StateDir(tmp_path), IMAGES, {}, hostname="ignored")
 
 
 def by_name(checks: Any) -> dict[str, Check]:

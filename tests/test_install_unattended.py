@@ -1,6 +1,6 @@
 """`greenzone install --answers FILE` with no terminal: the real CLI, the real playbooks, real SSH.
 
-The nodes are throw-away Debian hosts (tests/testhost.py), so the install runs over SSH exactly as
+The nodes are throw-away Debian hosts (tests/support/testhost.py), so the install runs over SSH exactly as
 it would against a remote appliance node; `cluster` and `gpu` tasks are skipped because no kernel
 here can run k3s and no GPU exists (see tests/test_playbooks_testhost.py). This machine is smaller
 than an appliance, which also exercises `--force-preflight` on the nodes' own preflight role.
@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.deploy_fixture import answers_text, make_bundle, ssh_node
-from tests.testhost import TestHost, missing_tools, running_host, ssh_key
+from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.paths import REPO
+from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))]
 

@@ -12,7 +12,7 @@ from greenzone.answers.dump import answers_yaml
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.rules import Context
 from greenzone.answers.validate import validate_text
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.plan import ALL_PHASES
 from greenzone.errors import InputError
 from greenzone.install.events import check_event, phase_event
@@ -20,7 +20,8 @@ from greenzone.install.gate import check_forced_names, parse_forced, preflight_g
 from greenzone.install.tracker import Tracker, duration
 from greenzone.results import Check, Status
 from greenzone.tui.form import Form, apply_form, field_of, form_from_document, parse_departments, validate_document
-from tests.conftest import EXAMPLES, Run
+from tests.support.cli import Run
+from tests.support.paths import EXAMPLES
 
 NAMES = [phase.name for phase in ALL_PHASES]
 
@@ -150,12 +151,13 @@ def test_a_wizard_saved_file_resumes_what_the_hand_written_one_started(tmp_path:
     hand-written file (other layout, no comments) resumes its install; a real change re-runs all."""
     from greenzone.deploy.plan import plan
     from greenzone.install.session import InstallSession
-    from tests.deploy_fixture import answers_text, make_bundle
+    from greenzone.statedir import StateDir
+    from tests.support.deploy import answers_text, make_bundle
 
     bundle = make_bundle(tmp_path / "bundle")
     written = tmp_path / "site.yaml"
     written.write_text("# by hand\n" + answers_text(bundle, [{"address": "local"}]))
-    session = InstallSession(tmp_path / "state")
+    session = InstallSession(StateDir(tmp_path / "state"))
     answers = load_valid_answers(written)
     first = session.prepare(answers, written, bundle)
     assert first.pending == [phase.name for phase in plan(answers)]

@@ -1,4 +1,4 @@
-"""The playbooks for real, over real SSH, against throw-away Debian hosts (tests/testhost.py).
+"""The playbooks for real, over real SSH, against throw-away Debian hosts (tests/support/testhost.py).
 
 Everything host-level runs: the preflight checks, the k3s air-gap files (binary, images archive,
 install.sh, each checked against the bundle's manifest by sha256), config.yaml and registries.yaml
@@ -14,68 +14,67 @@ containerd; the Secrets, the Helm releases and the push into Harbor, which need 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from greenzone.answers.files import load_valid_answers
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.plan import plan
-from greenzone.deploy.runner import PlaybookRunner, run_phases
-from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
-from greenzone.deploy.workspace import PLAYBOOKS_DIR, Workspace, prepare
-from tests.deploy_fixture import answers_text, make_bundle, ssh_node
-from tests.testhost import TestHost, missing_tools, running_host, ssh_key
+from greenzone.deploy.state import InstallState
+from greenzone.install.session import InstallSession
+from greenzone.install.tracker import Tracker
+from greenzone.statedir import StateDir
+from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))]
 
 SKIP = ("cluster", "gpu")
-# This machine is smaller than an appliance; the thresholds' own failure is tested below.
-SMALL_MACHINE = {"preflight_min_cpus": 1, "preflight_min_memory_mb": 512, "preflight_min_free_gb": 1}
+# This machine is smaller than an appliance: its failures are overridden by name, as an operator
+# would with `--force-preflight`; the checks' own failure is tested below.
+SMALL_MACHINE = frozenset({"cpu", "memory", "disk k3s data dir"})
 
 
 class Install:
-    """One appliance: answers, workspace, runner and state, for a set of test hosts."""
+    """One appliance on a set of test hosts, driven through the install session like every front end."""
 
-    def __init__(self, work: Path, bundle: Path, nodes: list[dict[str, object]]) -> None:
+    def __init__(
+        self, work: Path, bundle: Path, nodes: list[dict[str, object]], registry_port: int | None = None
+    ) -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.answers_file = work / "answers.yaml"
-        self.answers_file.write_text(answers_text(bundle, nodes))
+        self.answers_file.write_text(answers_text(bundle, nodes, registry_port=registry_port))
         self.answers = load_valid_answers(self.answers_file)
-        self.workspace: Workspace = prepare(self.answers, work / "state", source=str(self.answers_file))
-        self.inputs = inputs_digest(answers_identity(self.answers), (bundle / "bundle.yaml").read_text())
+        self.bundle = bundle
+        self.state = StateDir(work / "state")
         self.phases = [phase.name for phase in plan(self.answers)]
         self.lines: list[str] = []
 
-    def runner(self, **extra: object) -> PlaybookRunner:
-        return PlaybookRunner(
-            PLAYBOOKS_DIR,
-            self.workspace.inventory_file,
-            {**self.workspace.extravars, **SMALL_MACHINE, **extra},
-            self.workspace.log_file,
-        )
+    def session(self, **options: Any) -> InstallSession:
+        return InstallSession(self.state, skip_tags=SKIP, **{"forced": SMALL_MACHINE, **options})
 
-    def listen(self, progress: PhaseProgress, line: str | None) -> None:
+    def listen(self, tracker: Tracker, progress: PhaseProgress, line: str | None) -> None:
         if line:
             self.lines.append(line)
 
-    def run(self, runner: PlaybookRunner | None = None, *, check: bool = False) -> list[PhaseProgress]:
-        state = InstallState.load(self.workspace.state_file)
-        return run_phases(
-            runner or self.runner(), self.phases, state, self.inputs, check=check, skip_tags=SKIP, listener=self.listen
-        )
+    def run(self, session: InstallSession | None = None, **options: Any) -> list[PhaseProgress]:
+        session = session or self.session(**options)
+        prepared = session.prepare(self.answers, self.answers_file, self.bundle)
+        return list(session.run(prepared, self.listen).progress)
 
     def rerun_every_phase(self) -> list[PhaseProgress]:
-        """Each phase again, whatever the state says: the idempotence check."""
-        runner = self.runner()
-        return [runner.run(phase, skip_tags=SKIP, listener=self.listen) for phase in self.phases]
+        """Each phase again, whatever the state says: the idempotence check (`deploy --rerun`)."""
+        return self.run(rerun=True)
 
     def credentials(self) -> dict[str, str]:
-        loaded: dict[str, str] = yaml.safe_load((self.workspace.state_dir / "credentials.yaml").read_text())
+        loaded: dict[str, str] = yaml.safe_load(self.state.credentials.read_text())
         return loaded
 
 
@@ -140,7 +139,7 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
     assert "127.0.0.1 registry.ai.test.internal" in host.path("/etc/hosts").read_text().splitlines()
 
     archive = host.path("/var/lib/rancher/k3s/agent/images/greenzone-bootstrap-images.tar")
-    assert archive.read_bytes() == (install.workspace.state_dir / "greenzone-bootstrap-images.tar").read_bytes()
+    assert archive.read_bytes() == install.state.bootstrap_archive.read_bytes()
     with tarfile.open(archive) as tar:
         index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
     names = sorted(entry["annotations"]["io.containerd.image.name"] for entry in index["manifests"])
@@ -148,7 +147,7 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
 
     blob = "models/ollama/blobs/sha256-" + "ab" * 32
     assert host.path(f"/var/lib/greenzone/bundle/{blob}").read_bytes() == (bundle / blob).read_bytes()
-    assert (install.workspace.state_dir / "bin" / "helm").is_file()
+    assert install.state.helm.is_file()
 
     # The second run: every phase again, nothing changes, and the progress model says so.
     second = install.rerun_every_phase()
@@ -160,7 +159,7 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
     # Resume: the state says every phase is done with these inputs, so nothing is left to run.
     assert install.run() == []
 
-    log = install.workspace.log_file
+    log = install.state.install_log
     assert _mode(log) == 0o600 and "TASK [k3s : Write the k3s configuration" in log.read_text()
     for secret in (install.credentials()["k3s_token"], install.credentials()["harbor_database_password"]):
         assert secret not in log.read_text()
@@ -168,13 +167,13 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
 
 def test_check_mode_predicts_no_change_and_records_nothing(single: tuple[Install, TestHost]) -> None:
     install, _ = single
-    if not install.workspace.state_file.exists():
+    if not install.state.install_state.exists():
         install.run()
-    before = install.workspace.state_file.read_text()
+    before = install.state.install_state.read_text()
     checked = install.run(check=True)
     assert [p.phase for p in checked] == install.phases
     assert all(p.outcome == "successful" and p.changed == 0 for p in checked), [p.changes for p in checked]
-    assert install.workspace.state_file.read_text() == before
+    assert install.state.install_state.read_text() == before
 
 
 def test_a_tampered_bundle_file_fails_readably_and_the_rerun_resumes_there(
@@ -183,7 +182,7 @@ def test_a_tampered_bundle_file_fails_readably_and_the_rerun_resumes_there(
     install, host = single
     binary = bundle / "bin/k3s"
     original = binary.read_bytes()
-    state = InstallState.load(install.workspace.state_file)
+    state = InstallState.load(install.state.install_state)
     for phase in install.phases:  # as after an interrupted install that had finished preflight only
         if phase != "preflight":
             state.phases.pop(phase, None)
@@ -196,7 +195,7 @@ def test_a_tampered_bundle_file_fails_readably_and_the_rerun_resumes_there(
         assert failure.host == "gz-1" and failure.task == "k3s : Check the copied files against the bundle's manifest"
         assert "the bundle's manifest says" in failure.message and "greenzone bundle verify" in failure.message
         assert "{" not in failure.message  # a sentence, not the result JSON
-        recorded = InstallState.load(install.workspace.state_file).phases["k3s"]
+        recorded = InstallState.load(install.state.install_state).phases["k3s"]
         assert recorded.status == "failed" and "gz-1" in recorded.message
     finally:
         binary.write_bytes(original)
@@ -206,28 +205,32 @@ def test_a_tampered_bundle_file_fails_readably_and_the_rerun_resumes_there(
     assert host.path("/usr/local/bin/k3s").read_bytes() == original
 
 
-def test_preflight_stops_early_naming_every_problem(single: tuple[Install, TestHost]) -> None:
-    install, host = single
-    runner = install.runner(preflight_min_cpus=100000, greenzone_required_ports=[host.port, 6443])
-    progress = runner.run("preflight", skip_tags=SKIP)
+def test_preflight_stops_early_naming_every_problem(work: Path, bundle: Path, single: tuple[Install, TestHost]) -> None:
+    """The node's own preflight: this 2-core machine fails `cpu` unless forced, and the registry port
+    the answers ask for is taken (by the test host's sshd); both are named in one message."""
+    _, host = single
+    install = Install(work / "busy-port", bundle, [ssh_node(host.port, host.key, name="gz-1")], registry_port=host.port)
+    (progress,) = install.run(forced=frozenset({"memory", "disk k3s data dir"}), only=("preflight",))
     assert progress.outcome == "failed"
     (failure,) = progress.failures
-    assert failure.task == "preflight : Stop here when this node cannot run the appliance"
-    assert "at least 100000 are needed" in failure.message
-    assert (
-        f"ports in use: {host.port}." in failure.message and "6443" not in failure.message.split("ports in use")[1][:12]
-    )
+    assert failure.task == "preflight : Check this node with the installer's preflight rules"
+    if (os.cpu_count() or 1) < 4:  # this kind of machine has 2 cores; a bigger one passes `cpu`
+        assert f"cpu: {os.cpu_count()} logical cores" in failure.message and "at least 4 cores" in failure.message
+    assert f"port {host.port}: in use by sshd; Harbor registry needs it" in failure.message
+    assert "port 6443" not in failure.message
+    assert InstallState.load(install.state.install_state).phases["preflight"].status == "failed"
 
 
 def test_cancel_stops_the_phase(single: tuple[Install, TestHost]) -> None:
     install, _ = single
-    runner = install.runner()
+    session = install.session(only=("k3s",), rerun=True)
 
-    def cancel_after_two_tasks(progress: PhaseProgress, line: str | None) -> None:
+    def cancel_after_two_tasks(tracker: Tracker, progress: PhaseProgress, line: str | None) -> None:
         if progress.task_index >= 2:
-            runner.cancel()
+            session.cancel()
 
-    progress = runner.run("k3s", skip_tags=SKIP, listener=cancel_after_two_tasks)
+    prepared = session.prepare(install.answers, install.answers_file, install.bundle)
+    (progress,) = session.run(prepared, cancel_after_two_tasks).progress
     assert progress.outcome == "canceled"
     assert 2 <= progress.task_index < progress.tasks_total
 

@@ -19,7 +19,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.conftest import EXAMPLES, REPO, SCENARIOS, Run
+from tests.support.cli import Run
+from tests.support.paths import EXAMPLES, REPO, SCENARIOS
 
 RESULTS_SCHEMA = json.loads((REPO / "installer/greenzone/schemas/results.schema.json").read_text())
 GiB = 1024**3

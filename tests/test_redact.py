@@ -7,6 +7,7 @@ from pathlib import Path
 
 from greenzone.logs import setup_logging
 from greenzone.redact import MASK, REDACTOR, Redactor, is_secret_key
+from greenzone.statedir import StateDir
 
 
 def test_secret_keys() -> None:
@@ -24,7 +25,7 @@ def test_redactor_masks_registered_values_and_secret_pairs() -> None:
 
 
 def test_log_file_never_holds_a_secret(tmp_path: Path) -> None:
-    path = setup_logging(tmp_path)
+    path = setup_logging(StateDir(tmp_path))
     assert path is not None
     REDACTOR.register("Harbor-Admin-Pw-42")
     log = logging.getLogger("greenzone.test")

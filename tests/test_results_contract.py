@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenzone.render import report_json
+from greenzone.output import report_json
 from greenzone.results import RESULTS_SCHEMA_VERSION, Check, ExitCode, Report, Status, exit_code
 
 

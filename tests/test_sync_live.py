@@ -30,11 +30,11 @@ from greenzone.sync.push import BundleChart
 from greenzone.sync.render import Rendered
 from greenzone.sync.views import SideView, is_hook
 from greenzone.values.releases import Release, appliance_releases
-from tests.charts_fixture import CHARTS, HELM
-from tests.conftest import EXAMPLES
-from tests.health_standins import closed_port, kube_api, serve
-from tests.sync_fixture import cloud_side
-from tests.test_health_layers import write_kubeconfig
+from tests.support.charts import CHARTS, helm_path
+from tests.support.health import write_kubeconfig
+from tests.support.health_standins import closed_port, kube_api, serve
+from tests.support.paths import EXAMPLES
+from tests.support.sync import cloud_side
 
 CLOUD = CloudRegistry.parse("registry.example.com:5000/gz")
 
@@ -151,7 +151,7 @@ def test_the_installed_chart_renders_back_to_exactly_the_rewritten_manifests(tmp
     release, objects, digests = inference
     rewritten = rewrite_images(objects, CLOUD, digests).objects
     chart_archive = subprocess.run(
-        [str(HELM), "package", str(CHARTS / "greenzone-inference"), "--destination", str(tmp_path)],
+        [str(helm_path()), "package", str(CHARTS / "greenzone-inference"), "--destination", str(tmp_path)],
         check=True,
         capture_output=True,
         text=True,
@@ -163,7 +163,7 @@ def test_the_installed_chart_renders_back_to_exactly_the_rewritten_manifests(tmp
     metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     assert (metadata["name"], metadata["version"]) == ("greenzone-inference", "0.1.0")
     assert metadata["annotations"]["greenzone.io/rendered-sha256"] == digest
-    lint = subprocess.run([str(HELM), "lint", str(chart_dir)], capture_output=True, text=True, check=False)
+    lint = subprocess.run([str(helm_path()), "lint", str(chart_dir)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     back = render(chart_dir, release.name, release.namespace, release.values)
     assert back == rewritten

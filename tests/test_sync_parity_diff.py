@@ -26,9 +26,9 @@ from greenzone.sync.mirror import CloudRegistry, host_path_workloads, rewrite_im
 from greenzone.sync.parity import compare, compare_values, overlay_paths, without
 from greenzone.sync.views import ReleaseView, SideView, containers_of, pinned_or
 from greenzone.values.releases import Release, appliance_releases, merge
-from tests.charts_fixture import CHARTS
-from tests.conftest import EXAMPLES
-from tests.sync_fixture import OVERLAY, cloud_side
+from tests.support.charts import CHARTS
+from tests.support.paths import EXAMPLES
+from tests.support.sync import OVERLAY, cloud_side
 
 CLOUD = CloudRegistry.parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/greenzone")
 

@@ -10,7 +10,7 @@ import hashlib
 from greenzone.results import Status
 from greenzone.sync.probe_client import ask_all
 from greenzone.sync.probes import SYNTHETIC_PROMPTS, Answer, judge_probes, latency_summary, percentile
-from tests.health_standins import Engine, closed_port, serve
+from tests.support.health_standins import Engine, closed_port, serve
 
 MODEL = "gemma3:4b"
 

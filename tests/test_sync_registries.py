@@ -21,10 +21,10 @@ from greenzone.deploy.actions import push_images
 from greenzone.refs import mirror_repository
 from greenzone.sync.mirror import CloudRegistry
 from greenzone.sync.push import CHART_LAYER, chart_layer
-from tests.conftest import Run
-from tests.health_standins import Engine, serve
-from tests.registry_fixture import running_registry
-from tests.sync_fixture import OVERLAY, make_sync_bundle, write_target
+from tests.support.cli import Run
+from tests.support.health_standins import Engine, serve
+from tests.support.registry import running_registry
+from tests.support.sync import OVERLAY, make_sync_bundle, write_target
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def test_parity_passes_after_sync_and_catches_a_tampered_cloud_image(run_cli: Ru
     parity = ("parity", "--target", str(_target(setup)), "--answers", str(setup.answers))
     gitops = ("--cloud-rendered", str(setup.root / "gitops"))
     report = setup.root / "parity.md"
-    # The two engines are OpenAI-compatible stand-ins (tests/health_standins.py) answering alike.
+    # The two engines are OpenAI-compatible stand-ins (tests/support/health_standins.py) answering alike.
     with serve(Engine({"gemma3:4b"}).route) as onprem_api, serve(Engine({"gemma3:4b"}).route) as cloud_api:
         endpoints = ("--onprem-endpoint", onprem_api, "--cloud-endpoint", cloud_api)
         clean = run_cli(*parity, *gitops, *endpoints, "--json", "--report", str(report))
@@ -170,7 +170,7 @@ def test_sync_to_a_tls_registry_with_credentials_keeps_the_password_out_of_every
 ) -> None:
     """The cloud registry as ECR or a cloud Harbor serves it: https with a private CA and a user and
     password (htpasswd here); helm push reads the same docker-style credentials file."""
-    from tests import registry_auth as auth
+    from tests.support import registry_auth as auth
 
     answers = make_sync_bundle(tmp_path / "bundle")
     ca, cert, key = auth.site_tls(tmp_path / "tls")

@@ -12,9 +12,10 @@ import yaml
 
 from greenzone.errors import AnswersInvalid
 from greenzone.sync.target import load_target
-from tests.conftest import EXAMPLES, Run
-from tests.registry_fixture import running_registry
-from tests.sync_fixture import answers_document, write_target
+from tests.support.cli import Run
+from tests.support.paths import EXAMPLES
+from tests.support.registry import running_registry
+from tests.support.sync import answers_document, write_target
 
 
 def _problems(path: Path) -> str:
@@ -95,7 +96,7 @@ def test_cli_bad_target_exits_3_without_traceback_and_pushes_nothing(run_cli: Ru
 
 
 def test_sync_refuses_a_bundle_whose_manifest_was_changed(run_cli: Run, tmp_path: Path) -> None:
-    from tests.sync_fixture import make_sync_bundle
+    from tests.support.sync import make_sync_bundle
 
     answers = make_sync_bundle(tmp_path / "bundle")
     manifest = tmp_path / "bundle" / "bundle.yaml"

@@ -27,9 +27,9 @@ from greenzone.tui.screens.preflight import PreflightScreen
 from greenzone.tui.screens.review import ReviewScreen
 from greenzone.tui.screens.settings import SettingsScreen
 from greenzone.tui.screens.welcome import WelcomeScreen
-from tests.conftest import SCENARIOS
-from tests.deploy_fixture import make_bundle, public_key
-from tests.tui_fixture import HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
+from tests.support.deploy import make_bundle, public_key
+from tests.support.paths import SCENARIOS
+from tests.support.tui import HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
 
 Scenario = Callable[[GreenzoneApp, Pilot[int]], Awaitable[None]]
 

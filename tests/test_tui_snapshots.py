@@ -25,8 +25,8 @@ from greenzone.tui.screens.preflight import PreflightScreen
 from greenzone.tui.screens.review import ReviewScreen
 from greenzone.tui.screens.settings import SettingsScreen
 from greenzone.tui.screens.welcome import WelcomeScreen
-from tests.deploy_fixture import make_bundle
-from tests.tui_fixture import ScriptedSession, until
+from tests.support.deploy import make_bundle
+from tests.support.tui import ScriptedSession, until
 
 ROOT = Path("/tmp/greenzone-tui-snapshots")
 GiB = 2**30

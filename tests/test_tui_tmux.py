@@ -1,34 +1,30 @@
 """The real `greenzone install` in a real terminal (tmux, 80×24): keys in with send-keys, the screen
 read back with capture-pane, from the Welcome screen to Done, with a check-mode plan.
 
-The answers name one node, a throw-away Debian host over real SSH (tests/testhost.py), so the
+The answers name one node, a throw-away Debian host over real SSH (tests/support/testhost.py), so the
 Install screen drives the real runner and the real playbooks in Ansible check mode; `cluster` and
 `gpu` tasks are skipped as in the other playbook tests (no kernel for k3s, no GPU here).
 """
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.deploy_fixture import answers_text, make_bundle, ssh_node
-from tests.testhost import TestHost, missing_tools, running_host, ssh_key
+from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.paths import REPO
+from tests.support.terminal import terminal, wait_for_exit
+from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/setup installs it)"),
     pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools())),
 ]
-SESSION = f"greenzone-wizard-{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +32,6 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
     work = tmp_path_factory.mktemp("tmux-host")
     with running_host(work / "root", ssh_key(work)) as running:
         yield running
-
-
-def screen() -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", SESSION], capture_output=True, text=True, check=False
-    ).stdout
-
-
-def wait_for(text: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = screen()
-        if text in shown:
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen()}")
-
-
-def keys(*names: str) -> None:
-    subprocess.run(["tmux", "send-keys", "-t", SESSION, *names], check=True)
 
 
 def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, host: TestHost) -> None:
@@ -67,33 +43,26 @@ def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, hos
         sys.executable, "-m", "greenzone", "install", "--answers", str(answers), "--check",
         "--force-preflight", "cpu,memory,disk k3s data dir", "--skip-tags", "cluster", "--skip-tags", "gpu",
     ]  # fmt: skip
-    shell = f"cd {shlex.quote(str(REPO))} && GREENZONE_STATE_DIR={shlex.quote(str(state))} {shlex.join(command)}; echo $? > {exit_file}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", "80", "-y", "24", shell], check=True)
-    try:
-        shown = wait_for("every file matches the signed manifest")
+    with terminal(command, cwd=REPO, env={"GREENZONE_STATE_DIR": str(state)}, exit_file=exit_file) as term:
+        shown = term.wait_for("every file matches the signed manifest")
         assert "Bundle 0.1.0" in shown and "check mode: nothing will be changed" in shown
-        keys("C-n")
-        shown = wait_for("nothing blocks the install")
+        term.keys("C-n")
+        shown = term.wait_for("nothing blocks the install")
         assert "this machine" in shown  # the only node is remote: its preflight runs in the phase
-        keys("C-n")
-        shown = wait_for("Host name")
+        term.keys("C-n")
+        shown = term.wait_for("Host name")
         assert "ai.test.internal" in shown
         assert "No node is this machine" in shown
-        keys("C-n")
-        wait_for("Plan for 1 node(s): preflight, k3s, images")
-        keys("C-n")
-        shown = wait_for("finished: successful", timeout=240)
+        term.keys("C-n")
+        term.wait_for("Plan for 1 node(s): preflight, k3s, images")
+        term.keys("C-n")
+        shown = term.wait_for("finished: successful", timeout=240)
         assert shown.count("✔") >= 9
-        keys("C-n")
-        shown = wait_for("Check finished")
+        term.keys("C-n")
+        shown = term.wait_for("Check finished")
         assert "nothing was changed" in shown
-        keys("C-n")
-        deadline = time.monotonic() + 20
-        while not exit_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert exit_file.read_text().strip() == "0"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", SESSION], check=False, capture_output=True)
+        term.keys("C-n")
+        assert wait_for_exit(exit_file) == "0"
     assert not (state / "install-state.json").exists()  # check mode records no progress
     assert not (host.root / "usr/local/bin/k3s").exists()  # and changed nothing on the node
     assert (state / "answers.yaml").read_text().startswith("# Written by the greenzone wizard")

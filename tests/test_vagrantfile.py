@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from greenzone.answers.files import load_answers
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.skipif(
     shutil.which("vagrant") is None, reason="vagrant is not installed (.ci/setup installs it)"

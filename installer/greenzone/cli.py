@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from greenzone import __version__
 from greenzone.results import ExitCode
@@ -30,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def _command(
     sub: argparse._SubParsersAction[_Parser], name: str, target: str, help_text: str, description: str = ""
 ) -> _Parser:
+    """A command whose handler is `module:function`, imported only when the command runs."""
     parser = sub.add_parser(name, help=help_text, description=description or help_text)
     parser.set_defaults(handler=target)
     return parser
@@ -55,13 +56,25 @@ def build_parser() -> _Parser:
     )
     parser.add_argument("--debug", action="store_true", help="log to stderr and show tracebacks")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    for register in COMMANDS:
+        register(commands)
+    return parser
 
-    answers = commands.add_parser(
-        "answers", help="validate, explain and generate answer files", description="Answer-file tools."
-    )
-    answers_sub = answers.add_subparsers(title="answers commands", metavar="ACTION", parser_class=_Parser)
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+def _group(commands: Subparsers, name: str, help_text: str, description: str) -> Subparsers:
+    """A command with actions of its own (`answers validate`); alone it prints its help."""
+    group = commands.add_parser(name, help=help_text, description=description)
+    group.set_defaults(handler=None, subparser=group)
+    return group.add_subparsers(title=f"{name} commands", metavar="ACTION", parser_class=_Parser)
+
+
+def _add_answers(commands: Subparsers) -> None:
+    actions = _group(commands, "answers", "validate, explain and generate answer files", "Answer-file tools.")
     validate = _command(
-        answers_sub,
+        actions,
         "validate",
         "greenzone.commands.answers:validate",
         "check answer files and report every problem with its line",
@@ -78,19 +91,20 @@ def build_parser() -> _Parser:
     )
     _json_flag(validate)
     _command(
-        answers_sub,
+        actions,
         "schema",
         "greenzone.commands.answers:schema",
         "print the answer file's JSON Schema (for editor completion)",
     )
     _command(
-        answers_sub,
+        actions,
         "example",
         "greenzone.commands.answers:example",
         "print a commented example answer file",
     )
-    answers.set_defaults(handler=None, subparser=answers)
 
+
+def _add_preflight(commands: Subparsers) -> None:
     preflight = _command(
         commands,
         "preflight",
@@ -107,21 +121,20 @@ def build_parser() -> _Parser:
     )
     _json_flag(preflight)
 
-    bundle = commands.add_parser(
-        "bundle", help="build, sign, verify and pack air-gap bundles", description="Air-gap bundle tools."
-    )
-    bundle_sub = bundle.add_subparsers(title="bundle commands", metavar="ACTION", parser_class=_Parser)
+
+def _add_bundle(commands: Subparsers) -> None:
+    actions = _group(commands, "bundle", "build, sign, verify and pack air-gap bundles", "Air-gap bundle tools.")
     keygen = _command(
-        bundle_sub, "keygen", "greenzone.commands.bundle:keygen", "create an ed25519 key pair for signing bundles"
+        actions, "keygen", "greenzone.commands.bundle:keygen", "create an ed25519 key pair for signing bundles"
     )
     keygen.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="private key file; FILE.pub is the public key"
     )
-    sign = _command(bundle_sub, "sign", "greenzone.commands.bundle:sign", "sign a bundle's manifest (bundle.yaml.sig)")
+    sign = _command(actions, "sign", "greenzone.commands.bundle:sign", "sign a bundle's manifest (bundle.yaml.sig)")
     sign.add_argument("bundle", type=Path, metavar="DIR")
     sign.add_argument("--key", type=Path, required=True, metavar="PRIVATE_KEY")
     verify = _command(
-        bundle_sub,
+        actions,
         "verify",
         "greenzone.commands.bundle:verify",
         "check a bundle's signature and re-hash every file, naming each missing, extra or altered one",
@@ -139,7 +152,7 @@ def build_parser() -> _Parser:
     )
     _json_flag(verify)
     lock = _command(
-        bundle_sub,
+        actions,
         "lock",
         "greenzone.commands.bundle:lock",
         "check a lock file, or fill its `unresolved` pins from upstream (--update, connected machine)",
@@ -150,7 +163,7 @@ def build_parser() -> _Parser:
         "--auth", type=Path, default=None, metavar="FILE", help="registry credentials (docker config.json)"
     )
     build = _command(
-        bundle_sub,
+        actions,
         "build",
         "greenzone.commands.bundle:build",
         "download and pull everything the lock pins into a bundle directory, checked byte for byte",
@@ -167,7 +180,7 @@ def build_parser() -> _Parser:
     build.add_argument("--pip-arg", action="append", metavar="ARG", help="extra argument for pip (repeatable)")
     build.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once when sealing")
     pack = _command(
-        bundle_sub,
+        actions,
         "pack",
         "greenzone.commands.bundle:pack",
         "write a built bundle as a tar, or parts for removable media",
@@ -176,7 +189,7 @@ def build_parser() -> _Parser:
     pack.add_argument("--out", type=Path, required=True, metavar="FILE", help="the tar (parts: FILE.000, FILE.001...)")
     pack.add_argument("--split", default=None, metavar="SIZE", help="part size, e.g. 4000M (FAT32 holds < 4 GiB)")
     inspect = _command(
-        bundle_sub,
+        actions,
         "inspect",
         "greenzone.commands.bundle:inspect",
         "list a bundle's components, images (with shared-layer savings) and models",
@@ -184,7 +197,7 @@ def build_parser() -> _Parser:
     inspect.add_argument("bundle", type=Path, metavar="DIR")
     _json_flag(inspect)
     images = _command(
-        bundle_sub,
+        actions,
         "images",
         "greenzone.commands.images:bundle_images",
         "render every chart with an appliance's values and check each image it runs is pinned in the lock",
@@ -202,11 +215,16 @@ def build_parser() -> _Parser:
     )
     images.add_argument("--write", type=Path, default=None, metavar="DIR", help="write DIR/<component>.txt lists")
     images.add_argument(
-        "--helm", type=Path, default=None, metavar="PATH", help="helm binary (default: PATH, tools/bin)"
+        "--helm",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="helm binary (default: PATH, then the one the install unpacked)",
     )
     _json_flag(images)
-    bundle.set_defaults(handler=None, subparser=bundle)
 
+
+def _add_values(commands: Subparsers) -> None:
     values = _command(
         commands,
         "values",
@@ -222,6 +240,8 @@ def build_parser() -> _Parser:
     )
     _json_flag(values)
 
+
+def _add_deploy(commands: Subparsers) -> None:
     deploy = _command(
         commands,
         "deploy",
@@ -239,8 +259,22 @@ def build_parser() -> _Parser:
         metavar="TAG",
         help="skip tasks with this tag, e.g. `cluster` or `gpu` (repeatable)",
     )
+    deploy.add_argument(
+        "--force-preflight",
+        action="append",
+        default=None,
+        metavar="CHECKS",
+        help="start although these failing node checks fail, e.g. `cpu,memory` (comma-separated, repeatable)",
+    )
+    deploy.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run the selected phases even when done with these answers and bundle (the idempotence check)",
+    )
     _json_flag(deploy)
 
+
+def _add_install(commands: Subparsers) -> None:
     install = _command(
         commands,
         "install",
@@ -274,6 +308,9 @@ def build_parser() -> _Parser:
         metavar="TAG",
         help="skip playbook tasks with this tag, e.g. `gpu` on a machine without GPUs yet (repeatable)",
     )
+
+
+def _add_health(commands: Subparsers) -> None:
     health = _command(
         commands,
         "health",
@@ -318,6 +355,8 @@ def build_parser() -> _Parser:
     )
     _json_flag(health)
 
+
+def _add_sync(commands: Subparsers) -> None:
     sync = _command(
         commands,
         "sync",
@@ -337,6 +376,8 @@ def build_parser() -> _Parser:
     sync.add_argument("--timeout", default="10m", metavar="DURATION", help="wait per release (default 10m)")
     _json_flag(sync)
 
+
+def _add_parity(commands: Subparsers) -> None:
     parity = _command(
         commands,
         "parity",
@@ -378,7 +419,20 @@ def build_parser() -> _Parser:
         "--no-registry", action="store_true", help="do not compare the cloud registry's content with the bundle"
     )
     _json_flag(parity)
-    return parser
+
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    _add_answers,
+    _add_preflight,
+    _add_bundle,
+    _add_values,
+    _add_deploy,
+    _add_install,
+    _add_health,
+    _add_sync,
+    _add_parity,
+)
+"""Each registers one top-level command, in the order `--help` lists them."""
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -394,7 +448,11 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bundle", type=Path, default=None, metavar="DIR", help="bundle (default: bundle.path)")
     parser.add_argument(
-        "--helm", type=Path, default=None, metavar="PATH", help="helm binary (default: PATH, tools/bin)"
+        "--helm",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="helm binary (default: PATH, then the one the install unpacked)",
     )
 
 
@@ -414,10 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import logging
 
-    from greenzone import logs, render
+    from greenzone import logs, output
     from greenzone.errors import GreenzoneError
+    from greenzone.statedir import StateDir
 
-    log_path = logs.setup_logging(logs.state_dir(args.state_dir), debug=args.debug)
+    log_path = logs.setup_logging(StateDir.locate(args.state_dir), debug=args.debug)
     log = logging.getLogger("greenzone.cli")
     log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
@@ -425,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
         log.error("%s (%s)", error.title, error.hint)
-        render.print_error(error)
+        output.print_error(error)
         return int(error.exit_code)
     except KeyboardInterrupt:
         log.warning("interrupted")
@@ -445,14 +504,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def emit(outcome: Any, *, json_mode: bool) -> int:
     """The one place that prints a command's result."""
-    from greenzone import render
-    from greenzone.results import Report
+    from greenzone import output
+    from greenzone.results import Outcome, Report
 
     if isinstance(outcome, Report):
         if json_mode:
-            print(render.report_json(outcome))
+            print(output.report_json(outcome))
         else:
-            render.print_report(outcome, render.console())
+            output.print_report(outcome, output.console())
+        return int(outcome.exit_code)
+    if isinstance(outcome, Outcome):
+        if json_mode:
+            print(output.report_json(outcome.report))
+            return int(outcome.exit_code)
+        out = output.console()
+        output.print_report(outcome.report, out)
+        for line in outcome.notes:
+            out.print(line, highlight=False)
         return int(outcome.exit_code)
     if isinstance(outcome, ExitCode):  # the command printed its own output (a stream of events)
         return int(outcome)

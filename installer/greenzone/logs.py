@@ -1,9 +1,4 @@
-"""Where greenzone keeps its state and logs, and the log setup that redacts secrets.
-
-The state directory defaults to /var/lib/greenzone (root installs); `--state-dir` or
-GREENZONE_STATE_DIR override it, and a non-root user without write access falls back to
-$XDG_STATE_HOME/greenzone so that read-only commands (validate, preflight) still work.
-"""
+"""The log setup that redacts secrets; where the log lives is `StateDir.log_file`."""
 
 from __future__ import annotations
 
@@ -12,27 +7,7 @@ import os
 from pathlib import Path
 
 from greenzone.redact import REDACTOR
-
-DEFAULT_STATE_DIR = Path("/var/lib/greenzone")
-LOG_NAME = "greenzone.log"
-
-
-def _user_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "greenzone"
-
-
-def state_dir(explicit: Path | None = None) -> Path:
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get("GREENZONE_STATE_DIR")
-    if from_env:
-        return Path(from_env)
-    if os.access(DEFAULT_STATE_DIR, os.W_OK) or (
-        not DEFAULT_STATE_DIR.exists() and os.access(DEFAULT_STATE_DIR.parent, os.W_OK)
-    ):
-        return DEFAULT_STATE_DIR
-    return _user_state_dir()
+from greenzone.statedir import StateDir
 
 
 class RedactingFilter(logging.Filter):
@@ -51,7 +26,7 @@ class _RedactingFormatter(logging.Formatter):
         return REDACTOR.redact(super().format(record))
 
 
-def setup_logging(directory: Path, *, debug: bool = False) -> Path | None:
+def setup_logging(state: StateDir, *, debug: bool = False) -> Path | None:
     """Log to `<state dir>/logs/greenzone.log` (mode 0600); returns None when that is impossible.
 
     Logging must never stop a command: an unwritable state directory is reported by `--debug` only.
@@ -62,7 +37,7 @@ def setup_logging(directory: Path, *, debug: bool = False) -> Path | None:
     for old in list(root.handlers):
         root.removeHandler(old)
         old.close()
-    log_path: Path | None = directory / "logs" / LOG_NAME
+    log_path: Path | None = state.log_file
     handler: logging.Handler
     try:
         assert log_path is not None
@@ -83,5 +58,5 @@ def setup_logging(directory: Path, *, debug: bool = False) -> Path | None:
         stderr.addFilter(RedactingFilter())
         root.addHandler(stderr)
         if log_path is None:
-            root.debug("cannot write logs under %s; logging to stderr only", directory)
+            root.debug("cannot write logs under %s; logging to stderr only", state)
     return log_path

@@ -119,3 +119,13 @@ class Report:
             "checks": [check.to_dict() for check in self.checks],
             "data": dict(self.data),
         }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A report whose exit code is its flow's own (an install canceled by Ctrl-C exits 130, not 2),
+    with lines to show after the table (where to reach what was installed)."""
+
+    report: Report
+    exit_code: ExitCode
+    notes: tuple[str, ...] = ()

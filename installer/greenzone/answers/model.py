@@ -17,26 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-ANSWERS_FORMAT_VERSION: Literal[1] = 1
-
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_UNITS = {
-    None: 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*(?::[A-Za-z0-9._-]+)?$")
 
 
@@ -106,14 +89,6 @@ def _model_name(value: str) -> str:
             "or a Hugging Face repository like `google/gemma-3-4b-it`"
         )
     return value
-
-
-def quantity_bytes(value: str) -> int:
-    """`64Gi` -> 68719476736. Only call on values the model has already validated."""
-    match = _QUANTITY.match(value)
-    if match is None:
-        raise ValueError(value)
-    return int(float(match.group("number")) * _UNITS[match.group("unit")])
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
@@ -309,7 +284,7 @@ class Cloud(Section):
 class Answers(Section):
     """One appliance install."""
 
-    version: Literal[1] = ANSWERS_FORMAT_VERSION
+    version: Literal[1] = 1
     """Format version of this answer file."""
 
     appliance: Appliance

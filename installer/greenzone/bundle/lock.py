@@ -19,7 +19,6 @@ from greenzone.answers.problems import Problem
 from greenzone.answers.schema_errors import problems_from_validation_error
 from greenzone.yamlpos import KeyPath, Position, Positions, load
 
-LOCK_VERSION = 1
 UNRESOLVED = "unresolved"
 SHA256 = r"^([0-9a-f]{64}|unresolved)$"
 DIGEST = r"^(sha256:[0-9a-f]{64}|unresolved)$"

@@ -16,7 +16,6 @@ from greenzone.errors import InputError
 
 MANIFEST_NAME = "bundle.yaml"
 SIGNATURE_NAME = "bundle.yaml.sig"
-MANIFEST_FORMAT_VERSION = 1
 
 
 class ManifestError(Exception):

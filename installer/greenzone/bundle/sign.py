@@ -19,8 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from greenzone.atomic import write_bytes_atomic
 from greenzone.errors import InputError
 
-SIGNATURE_SUFFIX = ".sig"
-
 
 def keygen(private_path: Path, public_path: Path) -> None:
     for path in (private_path, public_path):

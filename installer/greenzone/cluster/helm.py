@@ -14,19 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.statedir import StateDir
 
 
-def find_helm(given: Path | None = None) -> Path:
+def find_helm(given: Path | None = None, state: StateDir | None = None) -> Path:
+    """`--helm`, else helm on PATH, else the one an install unpacked from the bundle into the state
+    directory; never a path inside a source checkout (a site runs the installed wheel)."""
     candidates = [given] if given else []
     on_path = shutil.which("helm")
     candidates += [Path(on_path)] if on_path else []
-    candidates.append(Path(__file__).resolve().parents[3] / "tools" / "bin" / "helm")
+    candidates.append((state or StateDir.locate()).helm)
     for candidate in candidates:
         if candidate and candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise EnvironmentProblem(
         "helm is needed to render charts and was not found",
-        hint="put helm on PATH, pass --helm PATH, or run .ci/setup (it installs tools/bin/helm)",
+        hint="put helm on PATH or pass --helm PATH (a checkout's `.ci/setup` puts one in tools/bin)",
     )
 
 

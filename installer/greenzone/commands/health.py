@@ -14,38 +14,37 @@ import sys
 import time
 from pathlib import Path
 
-from greenzone import logs
 from greenzone.answers.files import load_valid_answers
 from greenzone.atomic import write_text_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest, read_bundle_manifest
-from greenzone.deploy.workspace import INSTALLED_ANSWERS, INSTALLED_MANIFEST
 from greenzone.errors import InputError
 from greenzone.health.metrics import prometheus_text
 from greenzone.health.run import LAYERS, HealthRun, run_health
 from greenzone.health.targets import Targets, health_targets, parse_endpoints
 from greenzone.results import ExitCode, Report, Status
+from greenzone.statedir import StateDir
 
 
-def _answers_path(args: argparse.Namespace, state_dir: Path) -> Path:
+def _answers_path(args: argparse.Namespace, state: StateDir) -> Path:
     if args.answers is not None:
         explicit: Path = args.answers
         return explicit
-    recorded = state_dir / INSTALLED_ANSWERS
+    recorded = state.installed_answers
     if recorded.is_file():
         return recorded
     raise InputError(
-        f"no answers: nothing was installed from {state_dir} ({INSTALLED_ANSWERS} is missing)",
+        f"no answers: nothing was installed from {state} ({recorded.name} is missing)",
         hint="pass --answers FILE (the file the appliance was installed with), or --state-dir of the install",
     )
 
 
-def _images(args: argparse.Namespace, state_dir: Path, bundle_path: Path) -> list[tuple[str, str]]:
+def _images(args: argparse.Namespace, state: StateDir, bundle_path: Path) -> list[tuple[str, str]]:
     """The bundle's images: from --bundle, else the manifest the install recorded, else the
     answers' bundle when it is still attached; none (the image check says so) otherwise."""
     if args.bundle is not None:
         _, manifest = read_bundle_manifest(Path(args.bundle))
         return [(image.ref, image.digest) for image in manifest.images]
-    for path in (state_dir / INSTALLED_MANIFEST, bundle_path / MANIFEST_NAME):
+    for path in (state.installed_manifest, bundle_path / MANIFEST_NAME):
         try:
             found = parse_manifest(path.read_text(encoding="utf-8"), str(path))
         except (OSError, UnicodeDecodeError, ManifestError):
@@ -55,11 +54,11 @@ def _images(args: argparse.Namespace, state_dir: Path, bundle_path: Path) -> lis
 
 
 def _targets(args: argparse.Namespace) -> Targets:
-    state_dir = logs.state_dir(args.state_dir)
-    answers = load_valid_answers(_answers_path(args, state_dir))
+    state = StateDir.locate(args.state_dir)
+    answers = load_valid_answers(_answers_path(args, state))
     endpoints = parse_endpoints(args.endpoint or [])
-    images = _images(args, state_dir, answers.bundle.path)
-    return health_targets(answers, state_dir, images, endpoints, hostname=socket.gethostname())
+    images = _images(args, state, answers.bundle.path)
+    return health_targets(answers, state, images, endpoints, hostname=socket.gethostname())
 
 
 def _layers(args: argparse.Namespace) -> tuple[str, ...]:
@@ -111,9 +110,9 @@ def _watch(args: argparse.Namespace, targets: Targets) -> ExitCode:
     from rich.live import Live
     from rich.text import Text
 
-    from greenzone import render
+    from greenzone import output
 
-    out = render.console()
+    out = output.console()
     last: Report | None = None
     live = Live(console=out, auto_refresh=False) if out.is_terminal and not args.json else None
     try:
@@ -130,10 +129,10 @@ def _watch(args: argparse.Namespace, targets: Targets) -> ExitCode:
             elif live:
                 # A terminal holds one screen: show what needs attention, count the rest.
                 problems = tuple(check for check in last.checks if check.status in (Status.FAIL, Status.WARN))
-                shown = render.report_renderables(dataclasses.replace(last, checks=problems))[:-1]
-                live.update(Group(*shown, render.summary_line(last), footer), refresh=True)
+                shown = output.report_renderables(dataclasses.replace(last, checks=problems))[:-1]
+                live.update(Group(*shown, output.summary_line(last), footer), refresh=True)
             else:
-                render.print_report(last, out)
+                output.print_report(last, out)
                 out.print(footer)
             time.sleep(max(0.0, args.watch - (time.monotonic() - started)))
     except KeyboardInterrupt:

@@ -9,26 +9,21 @@ the running phase at its next task and records it, so the same command resumes l
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from types import FrameType
+from collections.abc import Callable
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.bundle.manifest import read_bundle_manifest
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.errors import InputError
 from greenzone.install.events import InstallEvent, check_event, phase_event, task_event
 from greenzone.install.gate import check_forced_names, parse_forced
 from greenzone.install.session import InstallSession, has_local_node, urls
 from greenzone.install.tracker import Tracker, duration
-from greenzone.logs import state_dir
-from greenzone.results import Check, ExitCode, Report, Status
+from greenzone.results import Check, ExitCode, Outcome, Report, Status
+from greenzone.statedir import StateDir
 
 Emit = Callable[[InstallEvent], None]
 
@@ -37,9 +32,9 @@ def _wants_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and args.output == "text" and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def install(args: argparse.Namespace) -> ExitCode | Report:
+def install(args: argparse.Namespace) -> ExitCode | Outcome:
     session = InstallSession(
-        state_dir(args.state_dir),
+        StateDir.locate(args.state_dir),
         check=args.check,
         skip_tags=tuple(args.skip_tags or ()),
         forced=parse_forced(args.force_preflight),
@@ -94,30 +89,6 @@ class _VerifyMeter:
         )
 
 
-@contextmanager
-def _cancel_on_signals(session: InstallSession) -> Iterator[None]:
-    """The first Ctrl-C (or SIGTERM) cancels cleanly at the next task; a second one stops at once."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    pressed = 0
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        # Only lock-free calls here: the signal may land while this thread holds the output lock.
-        nonlocal pressed
-        pressed += 1
-        if pressed > 1:
-            raise KeyboardInterrupt
-        os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
-        session.cancel()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _confirm(args: argparse.Namespace, nodes: int) -> None:
     if args.yes or args.check:
         return
@@ -131,22 +102,17 @@ def _confirm(args: argparse.Namespace, nodes: int) -> None:
         raise InputError("install not confirmed; nothing was changed", hint="answer `y`, or pass --yes")
 
 
-def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> ExitCode:
+def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> ExitCode | Outcome:
+    """The JSON stream ends with its own result event; on a terminal the one printer shows the report."""
     outcome = str(report.data.get("outcome", report.status.value))
     code = ExitCode.INTERRUPTED if outcome == "canceled" else report.exit_code
     if json_mode:
         emit(InstallEvent("result", report.command, report.status.value, report.title, report.to_dict()))
         return code
-    from greenzone import render
-
-    out = render.console(sys.stdout)
-    render.print_report(report, out)
-    for line in extra:
-        out.print(line, highlight=False)
-    return code
+    return Outcome(report, code, tuple(extra))
 
 
-def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode:
+def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | Outcome:
     json_mode = args.output == "json"
     emit = _printer(json_mode)
     answers = load_valid_answers(args.answers, args.bundle)
@@ -207,10 +173,10 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode:
         elif line:
             emit(task_event(progress, line))
 
-    with _cancel_on_signals(session):
-        report = session.run(prepared, listener)
+    with session.cancel_on_signals():
+        report = session.run(prepared, listener).report
     extra = []
     if report.data.get("outcome") == "successful" and not session.check:
         extra = [f"{name}: {url}" for name, url in urls(answers).items()]
-        extra.append(f"credentials: {Path(session.state_dir) / 'credentials.yaml'} (mode 0600, root only)")
+        extra.append(f"credentials: {session.state_dir.credentials} (mode 0600, root only)")
     return _finish(report, json_mode, emit, extra)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from greenzone import logs
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest, ManifestError, read_manifest
 from greenzone.errors import InputError
 from greenzone.preflight.facts_model import Facts
-from greenzone.preflight.gpu import read_nvml
-from greenzone.preflight.host import read_host
-from greenzone.preflight.rules import preflight_checks, required_ports
+from greenzone.preflight.gather import gather_facts
+from greenzone.preflight.rules import preflight_checks
 from greenzone.results import Report
+from greenzone.statedir import StateDir
 
 
 def _answers(path: Path | None, bundle: Path | None) -> Answers | None:
@@ -39,11 +37,7 @@ def _manifest(bundle: Path | None, answers: Answers | None) -> Manifest | None:
 def gather(args: argparse.Namespace) -> tuple[Facts, Answers | None, Manifest | None]:
     answers = _answers(args.answers, args.bundle)
     manifest = _manifest(args.bundle, answers)
-    started = time.monotonic()
-    host = read_host(required_ports(answers), logs.state_dir(args.state_dir))
-    nvml = read_nvml()
-    facts = Facts(host, nvml, {"seconds": round(time.monotonic() - started, 3)})
-    return facts, answers, manifest
+    return gather_facts(answers, StateDir.locate(args.state_dir)), answers, manifest
 
 
 def preflight(args: argparse.Namespace) -> Report:

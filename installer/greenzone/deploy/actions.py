@@ -10,6 +10,7 @@ second run of the playbook reports zero changes. `check=True` computes the answe
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +29,14 @@ from greenzone.values.secrets import secret_manifests
 
 
 @dataclass
-class Outcome:
+class ModuleResult:
     changed: bool
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     failed: bool = False
 
 
-def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> Outcome:
+def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> ModuleResult:
     """The bundle's bootstrap images as one OCI archive for k3s's agent images directory."""
     refs = [image.ref for image in read_manifest(bundle).images if image.bootstrap]
     with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.is_dir() else None) as work:
@@ -47,7 +48,7 @@ def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> Outco
             built.replace(dest)
     details = {"images": refs, "sha256": digest, "path": str(dest)}
     verb = "is up to date" if same else ("would be written" if check else "written")
-    return Outcome(not same, f"bootstrap archive with {len(refs)} images {verb}", details)
+    return ModuleResult(not same, f"bootstrap archive with {len(refs)} images {verb}", details)
 
 
 def push_images(
@@ -58,7 +59,7 @@ def push_images(
     credentials_file: Path | None,
     harbor: bool = True,
     check: bool = False,
-) -> Outcome:
+) -> ModuleResult:
     """Every image of the bundle's layout into the registry, digests unchanged, present blobs skipped."""
     credentials = None
     if credentials_file is not None:
@@ -78,10 +79,10 @@ def push_images(
             for image in layout.index()
             if image.ref and not registry.has_manifest(mirror_repository(image.ref)[0], image.digest)
         ]
-        return Outcome(bool(missing), f"{len(missing)} images would be pushed", {"images": missing})
+        return ModuleResult(bool(missing), f"{len(missing)} images would be pushed", {"images": missing})
     stats = push_layout(layout, registry, mirror_repository)
     changed = stats.uploaded + stats.mounted > 0 or bool(created)
-    return Outcome(
+    return ModuleResult(
         changed,
         f"{len(stats.images)} images in the registry; {stats.uploaded} blobs uploaded, {stats.skipped} already there",
         {
@@ -96,7 +97,7 @@ def push_images(
 
 def apply_secrets(
     release: str, namespace: str, credentials_file: Path, kubeconfig: Path, *, check: bool = False
-) -> Outcome:
+) -> ModuleResult:
     from greenzone.cluster.kube import Kube
 
     kube = Kube(kubeconfig)
@@ -111,7 +112,7 @@ def apply_secrets(
             changed.append(name)
             if not check:
                 kube.put_secret(manifest, exists=existing is not None)
-    return Outcome(bool(changed), f"Secrets changed: {', '.join(changed) or 'none'}", {"changed": changed})
+    return ModuleResult(bool(changed), f"Secrets changed: {', '.join(changed) or 'none'}", {"changed": changed})
 
 
 def _values(values_files: list[Path], extra: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +133,7 @@ async def _release(
     values: dict[str, Any],
     timeout: str,
     check: bool,
-) -> Outcome:
+) -> ModuleResult:
     from pyhelm3 import Client
     from pyhelm3.errors import Error as HelmError
 
@@ -144,7 +145,7 @@ async def _release(
     action, why = release_action(current, str(chart.metadata.version), values)
     details = {"action": action, "reason": why, "chart_version": str(chart.metadata.version)}
     if action == "none" or check:
-        return Outcome(action != "none", f"{release}: {action} ({why})", details)
+        return ModuleResult(action != "none", f"{release}: {action} ({why})", details)
     try:
         await client.install_or_upgrade_release(
             release, chart, values, namespace=namespace, atomic=True, wait=True, timeout=timeout
@@ -155,14 +156,14 @@ async def _release(
         stuck = not_ready_pods(Kube(kubeconfig).pods(namespace))
         details["not_ready"] = "; ".join(stuck)
         message = str(error).strip().splitlines()[-1:] or [type(error).__name__]
-        return Outcome(
+        return ModuleResult(
             True,
             f"{release} did not become ready within {timeout}: {message[0]}"
             + (f"; not ready: {details['not_ready']}" if stuck else ""),
             details,
             failed=True,
         )
-    return Outcome(True, f"{release}: {action}ed chart {chart.metadata.version} ({why})", details)
+    return ModuleResult(True, f"{release}: {action}ed chart {chart.metadata.version} ({why})", details)
 
 
 def helm_release(
@@ -176,7 +177,43 @@ def helm_release(
     extra_values: dict[str, Any],
     timeout: str = "10m",
     check: bool = False,
-) -> Outcome:
+) -> ModuleResult:
     """Install or upgrade one release from a bundle chart archive and wait for its workloads."""
     values = _values(values_files, extra_values)
     return asyncio.run(_release(helm, kubeconfig, release, chart, namespace, values, timeout, check))
+
+
+def probe_source() -> str:
+    """The fact probe's own source, run on a node as `python3 -c` (greenzone is not installed there)."""
+    from greenzone.preflight import probe
+
+    return Path(probe.__file__).read_text(encoding="utf-8")
+
+
+def probe_request(ports: list[int], k3s_data_dir: str, *, gpu: bool) -> str:
+    return json.dumps({"ports": sorted(ports), "disks": [["k3s data dir", k3s_data_dir]], "nvidia_smi": gpu})
+
+
+def node_preflight(node: str, rc: int, stdout: str, stderr: str, *, forced: list[str]) -> ModuleResult:
+    """The probe's output on `node` judged by the preflight rules; forced failures become warnings."""
+    from greenzone.preflight.node import node_gate, refusal
+
+    try:
+        raw = json.loads(stdout.strip().splitlines()[-1]) if rc == 0 and stdout.strip() else None
+    except ValueError:
+        raw = None
+    if raw is None:
+        tail = " / ".join((stderr or stdout).strip().splitlines()[-3:]) or f"exit {rc}"
+        return ModuleResult(
+            False,
+            f"cannot read {node}'s facts with its python3: {tail}. Fix: install python3 (3.7 or newer) on the node",
+            failed=True,
+        )
+    gate = node_gate(raw, forced)
+    details = {
+        "checks": [check.to_dict() for check in gate.checks],
+        "warnings": [f"{check.name}: {check.detail}" for check in gate.checks if check.status.value == "warn"],
+    }
+    if gate.blocking:
+        return ModuleResult(False, refusal(node, gate), details, failed=True)
+    return ModuleResult(False, f"{node}: {len(gate.checks)} checks, none blocks the install", details)

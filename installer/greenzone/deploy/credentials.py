@@ -32,9 +32,8 @@ from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic, write_text_if_changed
 from greenzone.errors import InputError
 from greenzone.redact import REDACTOR
+from greenzone.statedir import StateDir
 
-CREDENTIALS_NAME = "credentials.yaml"
-CA_NAME = "ca.crt"  # public: copied to every node and offered to browsers
 REGISTRY_USER = "harbor_registry_user"
 CA_DAYS, LEAF_DAYS = 3650, 825
 
@@ -180,13 +179,13 @@ def load_credentials(path: Path) -> dict[str, str]:
     return data
 
 
-def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, str] | None = None) -> list[str]:
+def ensure_credentials(state: StateDir, answers: Answers, environ: Mapping[str, str] | None = None) -> list[str]:
     """Create or complete `credentials.yaml` (0600) and the public `ca.crt`; return the names it wrote.
 
     Writes only when something is new, so a second run leaves both files untouched.
     """
     environ = os.environ if environ is None else environ
-    path = state_dir / CREDENTIALS_NAME
+    path = state.credentials
     stored = load_credentials(path)
     wanted = dict(stored)
     for name, generate in _GENERATED.items():
@@ -206,9 +205,9 @@ def ensure_credentials(state_dir: Path, answers: Answers, environ: Mapping[str, 
         REDACTOR.register(value)
     written = []
     if wanted != stored:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        state.create()
         write_text_atomic(path, yaml.safe_dump(wanted, sort_keys=True), mode=0o600)
-        written.append(CREDENTIALS_NAME)
-    if write_text_if_changed(state_dir / CA_NAME, wanted["ca_crt"], mode=0o644):
-        written.append(CA_NAME)
+        written.append(path.name)
+    if write_text_if_changed(state.ca_certificate, wanted["ca_crt"], mode=0o644):
+        written.append(state.ca_certificate.name)
     return written

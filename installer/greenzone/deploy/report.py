@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.state import InstallState
 from greenzone.results import Check, Status
 

@@ -1,10 +1,9 @@
 """The ansible-runner adapter: one phase of site.yml at a time, events folded into progress.
 
 Each run gets a private, throw-away data directory (its artifacts hold every event); what is kept
-is the full log, appended to the state directory's install.log with secrets redacted. `cancel()`
-from any thread stops the running playbook at the next event.
-`run_phases` adds resume: phases done with the same inputs are skipped, the others run in order
-and each transition is recorded atomically (deploy/state.py).
+is the full log, appended to the state directory's install log with secrets redacted. `cancel()`
+from any thread stops the running playbook at the next event. Which phases run, in which order and
+what is recorded is the install session's business (`install/session.py`), its only caller.
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from greenzone.deploy.events import PhaseProgress, apply_event, count_tasks
-from greenzone.deploy.state import InstallState
+from greenzone.deploy.ansible_events import PhaseProgress, apply_event, tasks_per_phase
 from greenzone.errors import EnvironmentProblem
 from greenzone.redact import REDACTOR
+from greenzone.resources import playbooks_dir
+from greenzone.statedir import StateDir
 
 Listener = Callable[[PhaseProgress, str | None], None]
 
@@ -37,10 +37,9 @@ def _environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass
 class PlaybookRunner:
-    playbooks: Path
-    inventory_file: Path
+    state: StateDir
     extravars: dict[str, Any]
-    log_file: Path
+    playbooks: Path = field(default_factory=playbooks_dir)
     envvars: dict[str, str] = field(default_factory=dict)
     playbook: str = "site.yml"
 
@@ -54,36 +53,41 @@ class PlaybookRunner:
     def cancel(self) -> None:
         self._cancel.set()
 
-    def _tag_args(self, tags: str, skip_tags: Sequence[str]) -> list[str]:
-        return ["--tags", tags] + (["--skip-tags", ",".join(skip_tags)] if skip_tags else [])
+    @property
+    def canceled(self) -> bool:
+        return self._cancel.is_set()
 
-    def count(self, phase: str, skip_tags: Sequence[str] = ()) -> int:
+    def count(self, phases: Sequence[str], skip_tags: Sequence[str] = ()) -> dict[str, int]:
+        """Tasks per phase from one `--list-tasks` of the whole playbook: it only sizes progress bars,
+        so a listing that fails counts nothing rather than stopping the install."""
+        skip = ["--skip-tags", ",".join(skip_tags)] if skip_tags else []
         listed = subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                str(self.inventory_file),
-                self.playbook,
-                "--list-tasks",
-                *self._tag_args(phase, skip_tags),
-            ],
+            ["ansible-playbook", "-i", str(self.state.inventory), self.playbook, "--list-tasks", *skip],
             cwd=self.playbooks,
             env={**os.environ, **_environment(self.envvars)},
             capture_output=True,
             text=True,
+            timeout=120,
         )
-        return count_tasks(listed.stdout) if listed.returncode == 0 else 0
+        return tasks_per_phase(listed.stdout if listed.returncode == 0 else "", phases)
 
     def run(
-        self, phase: str, *, check: bool = False, skip_tags: Sequence[str] = (), listener: Listener | None = None
+        self,
+        phase: str,
+        *,
+        tasks_total: int = 0,
+        check: bool = False,
+        skip_tags: Sequence[str] = (),
+        listener: Listener | None = None,
     ) -> PhaseProgress:
         import ansible_runner
 
-        progress = PhaseProgress(phase, self.count(phase, skip_tags), started=time.time())
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        progress = PhaseProgress(phase, tasks_total, started=time.time())
+        log_file = self.state.install_log
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
             tempfile.TemporaryDirectory(prefix=f"greenzone-{phase}-") as private,
-            os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as log,
+            os.fdopen(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as log,
         ):
             log.write(f"\n===== phase {phase}{' (check mode)' if check else ''} at {time.ctime()} =====\n")
 
@@ -101,7 +105,7 @@ class PlaybookRunner:
                 private_data_dir=private,
                 project_dir=str(self.playbooks),
                 playbook=self.playbook,
-                inventory=str(self.inventory_file),
+                inventory=str(self.state.inventory),
                 extravars=self.extravars,
                 tags=phase,
                 skip_tags=",".join(skip_tags) or None,
@@ -126,36 +130,3 @@ class PlaybookRunner:
         if listener is not None:
             listener(progress, progress.summary())
         return progress
-
-
-def run_phases(
-    runner: PlaybookRunner,
-    phases: Sequence[str],
-    state: InstallState,
-    inputs: str,
-    *,
-    check: bool = False,
-    skip_tags: Sequence[str] = (),
-    listener: Listener | None = None,
-) -> list[PhaseProgress]:
-    """Run what is not yet done, in order; stop at the first failure or cancellation.
-
-    Check mode runs every phase and records nothing: it predicts, it does not progress."""
-    todo = list(phases) if check else state.pending(phases, inputs)
-    done: list[PhaseProgress] = []
-    for phase in todo:
-        if not check:
-            state.start(phase, inputs)
-        progress = runner.run(phase, check=check, skip_tags=skip_tags, listener=listener)
-        done.append(progress)
-        if check:
-            if progress.outcome != "successful":
-                break
-            continue
-        if progress.outcome == "successful":
-            state.finish(phase, changed=progress.changed)
-        else:
-            reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
-            state.fail(phase, reason)
-            break
-    return done

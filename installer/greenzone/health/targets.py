@@ -16,6 +16,7 @@ from greenzone.answers.model import Answers
 from greenzone.errors import InputError
 from greenzone.preflight.facts_model import K3S_DATA_DIR
 from greenzone.refs import mirror_repository
+from greenzone.statedir import StateDir
 from greenzone.values.gpu_operator import OPERATOR_NAMESPACE
 from greenzone.values.ours import INFERENCE_NAMESPACE, MODEL_STORE_DIR
 from greenzone.values.releases import appliance_releases
@@ -82,7 +83,7 @@ def parse_endpoints(values: Sequence[str]) -> dict[str, str]:
 
 def health_targets(
     answers: Answers,
-    state_dir: Path,
+    state: StateDir,
     images: Sequence[tuple[str, str]],
     endpoints: Mapping[str, str],
     *,
@@ -100,7 +101,7 @@ def health_targets(
         local_node_names=tuple(node.name or hostname for node in local),
         driver=answers.gpu.driver,
         time_slicing_replicas=answers.gpu.time_slicing_replicas,
-        kubeconfig=state_dir / "kubeconfig",
+        kubeconfig=state.kubeconfig,
         kube_server=endpoints.get("kube"),
         namespaces=tuple(dict.fromkeys([*release_namespaces, *departments])),
         zone_namespaces=(INFERENCE_NAMESPACE, *departments),
@@ -115,8 +116,8 @@ def health_targets(
         models=tuple(answers.inference.models),
         inference_url=endpoints.get("inference"),
         chat_url=endpoints.get("chat", f"https://{answers.network.hostname}/") if answers.inference.chat_ui else None,
-        credentials_file=state_dir / "credentials.yaml",
-        ca_file=state_dir / "ca.crt",
+        credentials_file=state.credentials,
+        ca_file=state.ca_certificate,
         disks=(("k3s data dir", K3S_DATA_DIR), ("model store", Path(MODEL_STORE_DIR))),
     )
 

@@ -3,7 +3,7 @@
 `--force-preflight cpu,memory` is for the cases the thresholds cannot know about (a lab box, a disk
 that will be grown tomorrow). Only failures can be overridden and each must be named: a typo must
 not silently let everything through, so an unknown name is an input error with the valid ones.
-The same names reach the playbooks' per-node preflight role (`greenzone_force_preflight`).
+The same names reach every node's preflight phase (`greenzone_force_preflight`), judged by the same rules.
 """
 
 from __future__ import annotations
@@ -16,8 +16,19 @@ from greenzone.answers.problems import did_you_mean
 from greenzone.errors import InputError
 from greenzone.results import Check, Status
 
-ROLE_CHECKS = ("cpu", "memory", "disk k3s data dir", "arch", "nouveau", "nvidia driver")
-"""Failures the per-node preflight role reports under the same names as the local checks."""
+ROLE_CHECKS = (
+    "cpu",
+    "memory",
+    "disk k3s data dir",
+    "arch",
+    "nouveau",
+    "module overlay",
+    "module br_netfilter",
+    "nvidia driver",
+    "gpus",
+)
+"""Failures a node's preflight phase can report (the same rules, preflight/node.py), accepted by
+`--force-preflight` even when the installing machine is not a node and so reports none of them."""
 _PORT = re.compile(r"port \d{1,5}")
 
 

@@ -1,31 +1,41 @@
-"""The steps of one install, shared by the wizard and the unattended mode.
+"""The one front door for every flow that changes the appliance.
 
-Each step is a method the wizard calls from its own screen (in a worker thread) and the unattended
-mode calls in a row: verify the bundle, read this machine's facts, judge them, plan, then run the
-phases. Nothing here prints; progress goes to the caller's listener through the one progress model
-(`install/tracker.py`).
+`InstallSession` owns the whole sequence: this machine's facts and the preflight gate, bundle
+verification, the plan and what a resume skips, the workspace the playbooks read, the phase runner,
+cancellation (from the wizard's button, Ctrl-C or SIGTERM) and the recorded state. The wizard, the
+unattended install and `greenzone deploy` are front ends over it, and nothing else runs a phase:
+a second copy of this sequence is how the front ends drifted apart before (one dropped the forced
+preflight names, one read the manifest without validating it, one ignored signals). Nothing here
+prints; progress goes to the caller's listener through the one progress model (`install/tracker.py`).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest, read_bundle_manifest
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.plan import Phase, plan
 from greenzone.deploy.report import phase_checks
-from greenzone.deploy.runner import PlaybookRunner, run_phases
+from greenzone.deploy.runner import PlaybookRunner
 from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
-from greenzone.deploy.workspace import PLAYBOOKS_DIR, STATE_FILE, prepare
+from greenzone.deploy.workspace import prepare
+from greenzone.errors import InputError
 from greenzone.install.gate import Gate, preflight_gate
 from greenzone.install.tracker import Tracker
 from greenzone.preflight.facts_model import Facts
-from greenzone.preflight.rules import preflight_checks, required_ports
+from greenzone.preflight.gather import gather_facts
+from greenzone.preflight.rules import preflight_checks
 from greenzone.results import Check, Report, Status
+from greenzone.statedir import StateDir
 
 ProgressListener = Callable[[Tracker, PhaseProgress, str | None], None]
 
@@ -43,18 +53,31 @@ class Prepared:
     source: Path
     bundle: Path
     phases: tuple[Phase, ...]
+    """The phases this run is about (all of the plan, or those `only` selected), in order."""
     pending: list[str]
     inputs: str
     state: InstallState
     tracker: Tracker
 
 
+@dataclass(frozen=True)
+class InstallRun:
+    report: Report
+    progress: tuple[PhaseProgress, ...]
+    """Each phase that ran, in order: its tasks, changes and failures."""
+
+
 @dataclass
 class InstallSession:
-    state_dir: Path
+    state_dir: StateDir
     check: bool = False
     skip_tags: tuple[str, ...] = ()
     forced: frozenset[str] = frozenset()
+    only: tuple[str, ...] = ()
+    """Run only these phases of the plan (`deploy --phase`); empty runs the whole plan."""
+    rerun: bool = False
+    """Run the selected phases even when the state says they are done with these inputs (`deploy --rerun`:
+    the idempotence check, every role reporting what it would change)."""
     environ: Mapping[str, str] | None = None
     _runner: PlaybookRunner | None = field(default=None, init=False, repr=False)
     _canceled: bool = field(default=False, init=False, repr=False)
@@ -77,13 +100,7 @@ class InstallSession:
         return verify_bundle(bundle, public_key, progress=on_advance, on_total=on_total)
 
     def facts(self, answers: Answers | None) -> Facts:
-        from greenzone.preflight.gpu import read_nvml
-        from greenzone.preflight.host import read_host
-
-        started = time.monotonic()
-        host = read_host(required_ports(answers), self.state_dir)
-        nvml = read_nvml()
-        return Facts(host, nvml, {"seconds": round(time.monotonic() - started, 3)})
+        return gather_facts(answers, self.state_dir)
 
     def preflight(self, facts: Facts | None, answers: Answers | None, manifest: Manifest | None) -> Gate:
         if facts is None:
@@ -101,18 +118,29 @@ class InstallSession:
 
     # --- the install ------------------------------------------------------------------------------
 
-    def prepare(self, answers: Answers, source: Path, bundle: Path) -> Prepared:
-        """The plan and the phases a resume skips; reads the install state, writes nothing."""
-        manifest_text, _ = read_bundle_manifest(bundle)
+    def _selected(self, answers: Answers) -> tuple[Phase, ...]:
         phases = plan(answers)
         names = [phase.name for phase in phases]
-        state = InstallState.load(self.state_dir / STATE_FILE)
+        unknown = sorted(set(self.only) - set(names))
+        if unknown:
+            raise InputError(f"no phase {', '.join(unknown)} for this appliance", hint=f"phases: {', '.join(names)}")
+        return tuple(phase for phase in phases if not self.only or phase.name in self.only)
+
+    def prepare(self, answers: Answers, source: Path, bundle: Path) -> Prepared:
+        """The plan and the phases a resume skips; reads the bundle manifest (validated) and the
+        install state, writes nothing."""
+        phases = self._selected(answers)
+        manifest_text, _ = read_bundle_manifest(bundle)
+        names = [phase.name for phase in phases]
+        state = InstallState.load(self.state_dir.install_state)
         inputs = inputs_digest(answers_identity(answers), manifest_text)
-        pending = names if self.check else state.pending(names, inputs)
+        pending = names if self.check or self.rerun else state.pending(names, inputs)
         tracker = Tracker.for_plan(phases, pending, time.time(), check=self.check)
         return Prepared(answers, source, bundle, phases, pending, inputs, state, tracker)
 
-    def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> Report:
+    def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> InstallRun:
+        """Every pending phase in order, stopping at the first failure or cancellation; each transition
+        is recorded (check mode predicts and records nothing)."""
         workspace = prepare(
             prepared.answers,
             self.state_dir,
@@ -121,9 +149,9 @@ class InstallSession:
             environ=self.environ,
         )
         extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(self.forced)}
-        self._runner = PlaybookRunner(PLAYBOOKS_DIR, workspace.inventory_file, extravars, workspace.log_file)
+        runner = self._runner = PlaybookRunner(self.state_dir, extravars)
         if self._canceled:
-            self._runner.cancel()
+            runner.cancel()
         tracker = prepared.tracker
         tracker.started = time.time()
 
@@ -132,19 +160,33 @@ class InstallSession:
             if listener is not None:
                 listener(tracker, progress, line)
 
+        totals = runner.count(prepared.pending, self.skip_tags) if prepared.pending else {}
+        ran: list[PhaseProgress] = []
+        for phase in prepared.pending:
+            if runner.canceled:
+                break
+            if not self.check:
+                prepared.state.start(phase, prepared.inputs)
+            progress = runner.run(
+                phase,
+                tasks_total=totals.get(phase, 0),
+                check=self.check,
+                skip_tags=self.skip_tags,
+                listener=on_progress,
+            )
+            ran.append(progress)
+            if progress.outcome == "successful":
+                if not self.check:
+                    prepared.state.finish(phase, changed=progress.changed)
+                continue
+            if not self.check:
+                reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
+                prepared.state.fail(phase, reason)
+            break
         names = [phase.name for phase in prepared.phases]
-        ran = run_phases(
-            self._runner,
-            names,
-            prepared.state,
-            prepared.inputs,
-            check=self.check,
-            skip_tags=self.skip_tags,
-            listener=on_progress,
-        )
-        checks = phase_checks(names, ran, prepared.state, prepared.inputs, workspace.log_file)
+        checks = phase_checks(names, ran, prepared.state, prepared.inputs, self.state_dir.install_log)
         mode = " (check mode: nothing changed)" if self.check else ""
-        return Report(
+        report = Report(
             command="install",
             checks=checks,
             data={
@@ -155,12 +197,39 @@ class InstallSession:
             },
             title=f"Install{mode}",
         )
+        return InstallRun(report, tuple(ran))
 
     def cancel(self) -> None:
         """From any thread: the running phase stops at its next event and is recorded as canceled."""
         self._canceled = True
         if self._runner is not None:
             self._runner.cancel()
+
+    @contextmanager
+    def cancel_on_signals(self) -> Iterator[None]:
+        """The first Ctrl-C (or SIGTERM) cancels cleanly at the next task; a second one stops at once.
+
+        For the front ends without their own event loop (the unattended install, `deploy`); the
+        wizard's Ctrl+Q and Cancel call `cancel()` after asking."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        pressed = 0
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            # Only lock-free calls here: the signal may land while this thread holds an output lock.
+            nonlocal pressed
+            pressed += 1
+            if pressed > 1:
+                raise KeyboardInterrupt
+            os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
+            self.cancel()
+
+        for sig in previous:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
 
 def urls(answers: Answers) -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.plan import Phase
 
 PhaseState = Literal["pending", "skipped", "running", "done", "failed", "canceled"]

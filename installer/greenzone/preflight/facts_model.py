@@ -6,6 +6,7 @@ rule can tell "no ECC errors" from "this GPU does not report ECC".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,6 +102,37 @@ class HostFacts:
     existing: tuple[str, ...]  # "k3s", "docker", "containerd", "rke2", ...
     time_sync: Literal["synchronized", "service running", "not synchronized", "unknown"]
     is_root: bool = True
+
+
+def host_facts(raw: Mapping[str, Any], port_purposes: Mapping[int, str]) -> HostFacts:
+    """The probe's JSON (preflight/probe.py, read here or on a node) as `HostFacts`."""
+    return HostFacts(
+        cpu_cores=int(raw["cpu_cores"]),
+        memory_bytes=int(raw["memory_bytes"]),
+        swap_bytes=int(raw["swap_bytes"]),
+        os_id=str(raw["os_id"]),
+        os_version=str(raw["os_version"]),
+        os_name=str(raw["os_name"]),
+        kernel=str(raw["kernel"]),
+        arch=str(raw["arch"]),
+        cgroup_version=raw["cgroup_version"],
+        modules=dict(raw["modules"]),
+        nouveau_loaded=bool(raw["nouveau_loaded"]),
+        nvidia_pci_devices=tuple(raw["nvidia_pci_devices"]),
+        disks=tuple(DiskFacts(**disk) for disk in raw["disks"]),
+        ports=tuple(
+            PortFacts(
+                int(port["port"]),
+                port_purposes.get(int(port["port"]), "Harbor registry"),
+                bool(port["in_use"]),
+                port["process"],
+            )
+            for port in raw["ports"]
+        ),
+        existing=tuple(raw["existing"]),
+        time_sync=raw["time_sync"],
+        is_root=bool(raw["is_root"]),
+    )
 
 
 @dataclass(frozen=True)

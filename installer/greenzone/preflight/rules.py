@@ -35,12 +35,23 @@ def _check(name: str, status: Status, detail: str, remedy: str = "", group: str 
     return verdict(name, status, detail, remedy, group)
 
 
+PORT_PURPOSES = {
+    6443: "k3s API server",
+    10250: "kubelet",
+    80: "HTTP ingress",
+    443: "HTTPS ingress",
+    2379: "etcd client",
+    2380: "etcd peer",
+}
+"""What needs each port; a port the answers add (Harbor's) that is not here is the registry's."""
+
+
 def required_ports(answers: Answers | None) -> dict[int, str]:
-    ports = {6443: "k3s API server", 10250: "kubelet", 80: "HTTP ingress", 443: "HTTPS ingress"}
+    ports = {port: PORT_PURPOSES[port] for port in (6443, 10250, 80, 443)}
     if answers is not None:
         ports.setdefault(answers.registry.port, "Harbor registry")
         if sum(node.role == "server" for node in answers.nodes) > 1:
-            ports.update({2379: "etcd client", 2380: "etcd peer"})
+            ports.update({port: PORT_PURPOSES[port] for port in (2379, 2380)})
     return ports
 
 

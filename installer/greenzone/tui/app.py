@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 
@@ -14,8 +15,29 @@ from greenzone.errors import InputError
 from greenzone.install.session import InstallSession
 from greenzone.results import ExitCode
 from greenzone.tui.form import initial_document
+from greenzone.tui.messages import StepFinished
+from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.screens.confirm import Confirm
+from greenzone.tui.screens.done import DoneScreen
+from greenzone.tui.screens.install import InstallScreen
+from greenzone.tui.screens.preflight import PreflightScreen
+from greenzone.tui.screens.review import ReviewScreen
+from greenzone.tui.screens.settings import SettingsScreen
+from greenzone.tui.screens.welcome import WelcomeScreen
 from greenzone.tui.state import WizardState
 from greenzone.yamlpos import load
+
+STEPS: tuple[type[WizardScreen], ...] = (
+    WelcomeScreen,
+    PreflightScreen,
+    SettingsScreen,
+    ReviewScreen,
+    InstallScreen,
+    DoneScreen,
+)
+"""The wizard's one order. Up to Review each step is pushed, so Esc goes back; from Install on the
+machine changes, so each step replaces the one before it and there is no way back."""
+NO_WAY_BACK = STEPS.index(InstallScreen)
 
 
 class GreenzoneApp(App[int]):
@@ -31,15 +53,20 @@ class GreenzoneApp(App[int]):
             self.sub_title = "check mode: nothing will be changed"
 
     def on_mount(self) -> None:
-        from greenzone.tui.screens.welcome import WelcomeScreen
+        self.push_screen(STEPS[0]())
 
-        self.push_screen(WelcomeScreen())
+    @on(StepFinished)
+    def _next_step(self) -> None:
+        index = STEPS.index(type(self.screen)) + 1
+        if index == len(STEPS):
+            self.exit(int(self.state.exit_code()))
+        elif index > NO_WAY_BACK:
+            self.switch_screen(STEPS[index]())
+        else:
+            self.push_screen(STEPS[index]())
 
     def action_quit_wizard(self) -> None:
-        from greenzone.tui.screens.confirm import Confirm
-        from greenzone.tui.screens.install import InstallScreen
-
-        running = isinstance(self.screen, InstallScreen) and self.screen.running
+        running = self.state.installing
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -52,7 +79,7 @@ class GreenzoneApp(App[int]):
             else "Quit the installer? Nothing has been changed on this machine yet."
         )
         if self.state.result is not None:
-            self.exit(int(self.state.result.exit_code))
+            self.exit(int(self.state.exit_code()))
         else:
             self.push_screen(Confirm(question, yes="Quit"), answered)
 

@@ -10,7 +10,7 @@ from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest
 from greenzone.install.gate import Gate
 from greenzone.preflight.facts_model import Facts
-from greenzone.results import Report
+from greenzone.results import ExitCode, Report
 
 
 @dataclass
@@ -29,7 +29,17 @@ class WizardState:
     answers_text: str = ""
     saved_to: Path | None = None
     result: Report | None = None
+    installing: bool = False
+    """Phases are running: quitting now cancels at the next task, and asks so."""
     log_lines: list[str] = field(default_factory=list)
+
+    def exit_code(self) -> ExitCode:
+        """What the wizard exits with once the install has run (130 when it was canceled)."""
+        if self.result is None:
+            return ExitCode.FAIL
+        if self.result.data.get("outcome") == "canceled":
+            return ExitCode.INTERRUPTED
+        return self.result.exit_code
 
     @property
     def bundle_ok(self) -> bool:

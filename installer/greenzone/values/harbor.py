@@ -17,7 +17,6 @@ from greenzone.answers.model import Answers
 from greenzone.values import secrets
 
 CHART_VERSION = "1.19.1"
-NODE_PORT_HTTPS = 30003
 STORAGE_CLASS = "local-path"  # k3s's bundled local-path-provisioner
 
 

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Button
 
 from greenzone.install.session import InstallSession
+from greenzone.tui.messages import StepFinished
 from greenzone.tui.state import WizardState
 
 if TYPE_CHECKING:
@@ -35,20 +36,28 @@ class WizardScreen(Screen[None]):
     def session(self) -> InstallSession:
         return self.wizard_app.session
 
-    def allow_next(self, allowed: bool) -> None:
-        self.query_one("#next", Button).disabled = not allowed
+    @property
+    def next_button(self) -> Button:
+        return self.query_one("#next", Button)
 
-    def go_next(self) -> None:
-        """Push the following screen; each screen decides what must hold before it may."""
-        raise NotImplementedError
+    @property
+    def back_button(self) -> Button:
+        return self.query_one("#back", Button)
+
+    def allow_next(self, allowed: bool) -> None:
+        self.next_button.disabled = not allowed
+
+    def leave(self) -> bool:
+        """What must still happen before the next step (save a file, say); False stays here."""
+        return True
 
     def action_back(self) -> None:
-        if not self.query_one("#back", Button).disabled:
+        if not self.back_button.disabled:
             self.app.pop_screen()
 
     def action_next(self) -> None:
-        if not self.query_one("#next", Button).disabled:
-            self.go_next()
+        if not self.next_button.disabled and self.leave():
+            self.post_message(StepFinished())
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:

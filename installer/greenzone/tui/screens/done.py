@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from greenzone.install.session import urls
-from greenzone.results import ExitCode, Status
+from greenzone.results import Status
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.widgets import GLYPH, PHASE_GLYPH, NavBar
 
@@ -28,7 +28,7 @@ class DoneScreen(WizardScreen):
         outcome = str(report.data.get("outcome")) if report else "failed"
         state_dir = self.session.state_dir
         if report is None:
-            headline = f"{GLYPH[Status.FAIL]} The install could not start; the log is in {state_dir / 'install.log'}."
+            headline = f"{GLYPH[Status.FAIL]} The install could not start; the log is in {state_dir.install_log}."
         elif self.session.check and outcome == "successful":
             changes = report.data.get("changed", 0)
             headline = f"{GLYPH[Status.PASS]} Check finished: {changes} change(s) predicted; nothing was changed."
@@ -46,8 +46,8 @@ class DoneScreen(WizardScreen):
         reach = []
         if answers is not None and outcome == "successful" and not self.session.check:
             reach = [f"{name}: {url}" for name, url in urls(answers).items()]
-        reach.append(f"credentials: {state_dir / 'credentials.yaml'} (mode 0600)")
-        reach.append(f"full log: {state_dir / 'install.log'}")
+        reach.append(f"credentials: {state_dir.credentials} (mode 0600)")
+        reach.append(f"full log: {state_dir.install_log}")
         if self.wizard.saved_to:
             reach.append(f"answers: {self.wizard.saved_to}")
         self.query_one("#reach", Static).update("\n".join(reach))
@@ -56,15 +56,7 @@ class DoneScreen(WizardScreen):
         for check in report.checks if report else ():
             table.add_row(GLYPH[check.status], check.name, check.detail)
         self.allow_next(True)
-        self.query_one("#next").focus()
+        self.next_button.focus()
 
     def action_back(self) -> None:
         """Nothing to go back to: the install has run."""
-
-    def go_next(self) -> None:
-        report = self.wizard.result
-        outcome = str(report.data.get("outcome")) if report else "failed"
-        if outcome == "canceled":
-            self.app.exit(int(ExitCode.INTERRUPTED))
-        else:
-            self.app.exit(int(report.exit_code) if report else int(ExitCode.FAIL))

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Label, ProgressBar, RichLog, Static
 
-from greenzone.deploy.events import PhaseProgress
+from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.errors import GreenzoneError
 from greenzone.install.tracker import Tracker, duration
 from greenzone.results import Report
@@ -27,7 +27,22 @@ class InstallScreen(WizardScreen):
     def __init__(self) -> None:
         super().__init__()
         self.tracker: Tracker | None = None
-        self.running = False
+
+    @property
+    def cancel_button(self) -> Button:
+        return self.query_one("#cancel", Button)
+
+    @property
+    def log_view(self) -> RichLog:
+        return self.query_one("#log", RichLog)
+
+    @property
+    def overall_bar(self) -> ProgressBar:
+        return self.query_one("#overall", ProgressBar)
+
+    @property
+    def eta_line(self) -> Static:
+        return self.query_one("#eta", Static)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -45,7 +60,7 @@ class InstallScreen(WizardScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.running = True
+        self.wizard.installing = True
         self.set_interval(1.0, self._tick)
         self._run()
 
@@ -56,7 +71,7 @@ class InstallScreen(WizardScreen):
         try:
             prepared = self.session.prepare(wizard.answers, wizard.saved_to, wizard.bundle)
             self.app.call_from_thread(self._started, prepared.tracker)
-            report = self.session.run(prepared, self._listener)
+            report = self.session.run(prepared, self._listener).report
         except GreenzoneError as error:
             self.app.call_from_thread(self._log, f"✘ {error.title}; fix: {error.hint}")
             report = None
@@ -71,7 +86,7 @@ class InstallScreen(WizardScreen):
 
     def _log(self, line: str) -> None:
         self.wizard.log_lines.append(line)
-        self.query_one("#log", RichLog).write(line)
+        self.log_view.write(line)
 
     def _progress(self, tracker: Tracker, progress: PhaseProgress, line: str | None) -> None:
         self.tracker = tracker
@@ -83,7 +98,7 @@ class InstallScreen(WizardScreen):
         )
         self.query_one("#phase", ProgressBar).update(progress=round(progress.fraction * 100))
         self.query_one("#task", Static).update(progress.task)
-        self.query_one("#overall", ProgressBar).update(progress=round(tracker.fraction() * 100))
+        self.overall_bar.update(progress=round(tracker.fraction() * 100))
         self._show_phases()
 
     def _show_phases(self) -> None:
@@ -96,34 +111,34 @@ class InstallScreen(WizardScreen):
         self.query_one("#phases", Static).update("\n".join(lines))
 
     def _tick(self) -> None:
-        if self.tracker is None or not self.running:
+        if self.tracker is None or not self.wizard.installing:
             return
         eta = self.tracker.eta(time.time())
         elapsed = duration(time.time() - self.tracker.started)
-        self.query_one("#eta", Static).update(f"{elapsed} elapsed" + (f", about {duration(eta)} left" if eta else ""))
+        self.eta_line.update(f"{elapsed} elapsed" + (f", about {duration(eta)} left" if eta else ""))
 
     def _finished(self, report: Report | None) -> None:
-        self.running = False
+        self.wizard.installing = False
         self.wizard.result = report
         self._show_phases()
         outcome = self.tracker.outcome if self.tracker else "failed"
-        self.query_one("#eta", Static).update(f"finished: {outcome}")
+        self.eta_line.update(f"finished: {outcome}")
         if self.tracker is not None:
-            self.query_one("#overall", ProgressBar).update(progress=round(self.tracker.fraction() * 100))
-        self.query_one("#cancel", Button).disabled = True
+            self.overall_bar.update(progress=round(self.tracker.fraction() * 100))
+        self.cancel_button.disabled = True
         self.allow_next(True)
-        self.query_one("#next", Button).focus()
+        self.next_button.focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel_install(self) -> None:
-        if not self.running:
+        if not self.wizard.installing:
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._log("canceling: the running phase stops at its next task")
                 self.session.cancel()
-                self.query_one("#cancel", Button).disabled = True
+                self.cancel_button.disabled = True
 
         self.app.push_screen(
             Confirm(
@@ -135,8 +150,3 @@ class InstallScreen(WizardScreen):
 
     def action_back(self) -> None:
         """No way back while phases run, nor after: the machine has changed; Done shows where it stands."""
-
-    def go_next(self) -> None:
-        from greenzone.tui.screens.done import DoneScreen
-
-        self.app.switch_screen(DoneScreen())

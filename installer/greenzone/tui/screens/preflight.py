@@ -23,6 +23,18 @@ GiB = 2**30
 
 
 class PreflightScreen(WizardScreen):
+    @property
+    def gpu_table(self) -> DataTable[str]:
+        return self.query_one("#gpus", DataTable)
+
+    @property
+    def check_table(self) -> DataTable[str]:
+        return self.query_one("#checks", DataTable)
+
+    @property
+    def summary_line(self) -> Static:
+        return self.query_one("#preflight-summary", Static)
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):
@@ -34,8 +46,8 @@ class PreflightScreen(WizardScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#gpus", DataTable).add_columns("GPU", "model", "memory", "temp", "ECC")
-        self.query_one("#checks", DataTable).add_columns("status", "check", "detail")
+        self.gpu_table.add_columns("GPU", "model", "memory", "temp", "ECC")
+        self.check_table.add_columns("status", "check", "detail")
         if self.wizard.gate is not None and self.wizard.facts is not None:
             self._show(self.wizard.facts, self.wizard.gate)
         else:
@@ -44,7 +56,7 @@ class PreflightScreen(WizardScreen):
     @on(Button.Pressed, "#rerun")
     def run_checks(self) -> None:
         self.allow_next(False)
-        self.query_one("#preflight-summary", Static).update("Checking this machine…")
+        self.summary_line.update("Checking this machine…")
         self._gather()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
@@ -56,7 +68,7 @@ class PreflightScreen(WizardScreen):
 
     def _show(self, facts: Facts, gate: Gate) -> None:
         self.wizard.facts, self.wizard.gate = facts, gate
-        gpus = self.query_one("#gpus", DataTable)
+        gpus = self.gpu_table
         gpus.clear()
         for gpu in facts.nvml.gpus:
             ecc = "lost" if gpu.lost else ("on" if gpu.ecc_current else "off" if gpu.ecc_current is False else "?")
@@ -64,14 +76,14 @@ class PreflightScreen(WizardScreen):
             temp = f"{gpu.temperature_c} °C" if gpu.temperature_c is not None else "?"
             gpus.add_row(str(gpu.index), gpu.name or "?", memory, temp, ecc)
         gpus.display = bool(facts.nvml.gpus)
-        table = self.query_one("#checks", DataTable)
+        table = self.check_table
         table.clear()
         order = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
         for check in sorted(gate.checks, key=lambda c: order[c.status]):
             table.add_row(GLYPH[check.status], check.name, check.detail)
         counts = {status: sum(c.status is status for c in gate.checks) for status in Status}
         driver = f"driver {facts.nvml.driver_version}, " if facts.nvml.driver_version else ""
-        self.query_one("#preflight-summary", Static).update(
+        self.summary_line.update(
             f"{len(facts.nvml.gpus)} GPU(s), {driver}{facts.host.cpu_cores} cores, "
             f"{facts.host.memory_bytes / GiB:.0f} GiB RAM — {counts[Status.PASS]} pass, "
             f"{counts[Status.WARN]} warn, {counts[Status.FAIL]} fail"
@@ -86,8 +98,3 @@ class PreflightScreen(WizardScreen):
             blocking.update("These must be fixed before installing (then Re-run):\n" + "\n".join(lines))
         blocking.set_class(not gate.open, "blocked")
         self.allow_next(gate.open)
-
-    def go_next(self) -> None:
-        from greenzone.tui.screens.settings import SettingsScreen
-
-        self.app.push_screen(SettingsScreen())

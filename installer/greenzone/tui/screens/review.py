@@ -21,12 +21,16 @@ from greenzone.tui.widgets import NavBar
 
 
 class ReviewScreen(WizardScreen):
+    @property
+    def saved_line(self) -> Static:
+        return self.query_one("#saved", Static)
+
     def compose(self) -> ComposeResult:
         answers = self.wizard.answers
         assert answers is not None, "Settings lets no one here without valid answers"
         text = answers_yaml(answers)
         self.wizard.answers_text = text
-        default = self.wizard.saved_to or self.session.state_dir / "answers.yaml"
+        default = self.wizard.saved_to or self.session.state_dir.saved_answers
         check = self.session.check
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):
@@ -67,16 +71,11 @@ class ReviewScreen(WizardScreen):
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_text_atomic(path, self.wizard.answers_text, mode=0o600)
         except OSError as error:
-            self.query_one("#saved", Static).update(f"✘ cannot write {path}: {error.strerror}; choose another place")
+            self.saved_line.update(f"✘ cannot write {path}: {error.strerror}; choose another place")
             return False
         self.wizard.saved_to = path
-        self.query_one("#saved", Static).update(
-            f"✔ saved to {path}; unattended: greenzone install --answers {path} --yes"
-        )
+        self.saved_line.update(f"✔ saved to {path}; unattended: greenzone install --answers {path} --yes")
         return True
 
-    def go_next(self) -> None:
-        from greenzone.tui.screens.install import InstallScreen
-
-        if self.save():
-            self.app.push_screen(InstallScreen())
+    def leave(self) -> bool:
+        return self.save()

@@ -168,8 +168,5 @@ class SettingsScreen(WizardScreen):
     def _engine_changed(self) -> None:
         self._fill_models(self._form())
 
-    def go_next(self) -> None:
-        from greenzone.tui.screens.review import ReviewScreen
-
-        if self.wizard.answers is not None:
-            self.app.push_screen(ReviewScreen())
+    def leave(self) -> bool:
+        return self.wizard.answers is not None

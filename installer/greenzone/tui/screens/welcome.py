@@ -46,6 +46,18 @@ class _Throttle:
 
 
 class WelcomeScreen(WizardScreen):
+    @property
+    def bundle_input(self) -> Input:
+        return self.query_one("#bundle", Input)
+
+    @property
+    def verify_bar(self) -> ProgressBar:
+        return self.query_one("#verify-progress", ProgressBar)
+
+    @property
+    def verify_result(self) -> Static:
+        return self.query_one("#verify-result", Static)
+
     def compose(self) -> ComposeResult:
         wizard = self.wizard
         yield Header(show_clock=False)
@@ -71,22 +83,22 @@ class WelcomeScreen(WizardScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#verify-progress", ProgressBar).display = self.wizard.verified is not None
+        self.verify_bar.display = self.wizard.verified is not None
         if self.wizard.bundle_ok:
             self._show_report(self.wizard.verified)
         elif self.wizard.bundle and self.wizard.public_key:
             self.start_verify()
         else:
-            self.query_one("#bundle", Input).focus()
+            self.bundle_input.focus()
 
     @on(Button.Pressed, "#verify")
     @on(Input.Submitted)
     def start_verify(self) -> None:
-        bundle = Path(self.query_one("#bundle", Input).value.strip()).expanduser()
+        bundle = Path(self.bundle_input.value.strip()).expanduser()
         key = Path(self.query_one("#public-key", Input).value.strip()).expanduser()
         self.allow_next(False)
         self.wizard.verified = None
-        result = self.query_one("#verify-result", Static)
+        result = self.verify_result
         if not str(bundle) or not key.name:
             result.update("Give the bundle directory and the vendor's public key.")
             return
@@ -104,12 +116,12 @@ class WelcomeScreen(WizardScreen):
             f"{_size(sum(item.size for item in manifest.files))}"
         )
         result.update("Verifying: checking the signature and hashing every file…")
-        self.query_one("#verify-progress", ProgressBar).display = True
+        self.verify_bar.display = True
         self._verify(bundle.resolve(), key.resolve())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def _verify(self, bundle: Path, key: Path) -> None:
-        bar = self.query_one("#verify-progress", ProgressBar)
+        bar = self.verify_bar
         throttle = _Throttle()
 
         def advance(size: int) -> None:
@@ -125,14 +137,12 @@ class WelcomeScreen(WizardScreen):
                 on_advance=advance,
             )
         except GreenzoneError as error:
-            self.app.call_from_thread(
-                self.query_one("#verify-result", Static).update, f"✘ {error.title}\nfix: {error.hint}"
-            )
+            self.app.call_from_thread(self.verify_result.update, f"✘ {error.title}\nfix: {error.hint}")
             return
         self.app.call_from_thread(self._verified, report)
 
     def _verified(self, report: Report) -> None:
-        bar = self.query_one("#verify-progress", ProgressBar)
+        bar = self.verify_bar
         bar.update(total=bar.total or 1, progress=bar.total or 1)
         self.wizard.verified = report
         self._show_report(report)
@@ -141,7 +151,7 @@ class WelcomeScreen(WizardScreen):
         if report is None:
             return
         failed = [check for check in report.checks if check.status is Status.FAIL]
-        result = self.query_one("#verify-result", Static)
+        result = self.verify_result
         if failed:
             lines = [
                 f"{GLYPH[Status.FAIL]} {check.name}: {check.detail}\n    fix: {check.remedy}" for check in failed[:6]
@@ -152,9 +162,4 @@ class WelcomeScreen(WizardScreen):
             return
         result.update(f"{GLYPH[Status.PASS]} the signature is valid and every file matches the signed manifest.")
         self.allow_next(True)
-        self.query_one("#next").focus()
-
-    def go_next(self) -> None:
-        from greenzone.tui.screens.preflight import PreflightScreen
-
-        self.app.push_screen(PreflightScreen())
+        self.next_button.focus()

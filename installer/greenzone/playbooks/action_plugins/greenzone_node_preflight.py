@@ -1,0 +1,48 @@
+"""Ansible action: run greenzone's fact probe on the node, judge it on the installing machine.
+
+An action plugin runs on the controller, in the installer's own Python, so the verdicts come from
+greenzone's preflight rules (greenzone.deploy.actions.node_preflight) and only the probe, a
+standard-library script, runs on the node. Reading changes nothing, so it runs in check mode too.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ansible.plugins.action import ActionBase
+
+ARGUMENT_SPEC = {
+    "ports": {"type": "list", "elements": "int", "required": True},
+    "k3s_data_dir": {"type": "path", "default": "/var/lib/rancher/k3s"},
+    "gpu": {"type": "bool", "default": False},
+    "forced": {"type": "list", "elements": "str", "default": []},
+}
+
+
+class ActionModule(ActionBase):  # type: ignore[misc]
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        from greenzone.deploy.actions import node_preflight, probe_request, probe_source
+
+        task_vars = task_vars or {}
+        result: dict[str, Any] = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        python = self._templar.template(
+            task_vars.get("ansible_python_interpreter")
+            or task_vars.get("ansible_facts", {}).get("discovered_interpreter_python")
+            or "/usr/bin/python3"
+        )
+        request = probe_request(args["ports"], args["k3s_data_dir"], gpu=args["gpu"])
+        command = " ".join(shlex.quote(part) for part in (str(python), "-c", probe_source(), request))
+        ran = self._low_level_execute_command(command, sudoable=True)
+        outcome = node_preflight(
+            str(task_vars.get("inventory_hostname", "this node")),
+            ran.get("rc", 1),
+            ran.get("stdout", ""),
+            ran.get("stderr", ""),
+            forced=args["forced"],
+        )
+        result.update(changed=False, failed=outcome.failed, msg=outcome.message, **outcome.details)
+        return result

@@ -1,0 +1,151 @@
+"""Every file and folder greenzone keeps, named once.
+
+The state directory outlives any one command: the install writes it, `health` reads it at 3 a.m.,
+upgrades, node changes and support bundles will read and extend it. Spelling a file name in two
+modules is how one of them ends up reading a file the other stopped writing, so nothing outside
+this module joins a name onto the state directory. The playbooks get the same names through
+`playbook_vars()` (written into `vars.json`), not by spelling them in YAML.
+
+Where it is: `--state-dir`, else `$GREENZONE_STATE_DIR`, else /var/lib/greenzone for root, else
+`$XDG_STATE_HOME/greenzone` for a user who cannot write there, so that read-only commands
+(validate, preflight) still work without sudo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/var/lib/greenzone")
+ENV_VAR = "GREENZONE_STATE_DIR"
+
+
+def _user_root(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "greenzone"
+
+
+@dataclass(frozen=True)
+class StateDir:
+    root: Path
+
+    @classmethod
+    def locate(cls, explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> StateDir:
+        """The state directory a command should use (see the module's docstring for the order)."""
+        environ = os.environ if environ is None else environ
+        if explicit is not None:
+            return cls(explicit)
+        if environ.get(ENV_VAR):
+            return cls(Path(environ[ENV_VAR]))
+        if os.access(DEFAULT_ROOT, os.W_OK) or (not DEFAULT_ROOT.exists() and os.access(DEFAULT_ROOT.parent, os.W_OK)):
+            return cls(DEFAULT_ROOT)
+        return cls(_user_root(environ))
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def create(self) -> None:
+        """The directory itself, private: it holds the credentials and the CA's key."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.chmod(0o700)
+
+    # --- secrets and trust (credentials: 0600; the CA certificate is public) ----------------------
+
+    @property
+    def credentials(self) -> Path:
+        """Generated passwords, tokens, the CA and registry keys (mode 0600; back it up)."""
+        return self.root / "credentials.yaml"
+
+    @property
+    def ca_certificate(self) -> Path:
+        """The appliance CA's certificate: copied to every node and offered to browsers."""
+        return self.root / "ca.crt"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The installer's kubeconfig, fetched from the first server once k3s runs."""
+        return self.root / "kubeconfig"
+
+    # --- what the playbooks read ---------------------------------------------------------------------
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory.json"
+
+    @property
+    def playbook_vars_file(self) -> Path:
+        return self.root / "vars.json"
+
+    @property
+    def values_dir(self) -> Path:
+        return self.root / "values"
+
+    def values_file(self, release: str) -> Path:
+        return self.values_dir / f"{release}.yaml"
+
+    @property
+    def bin_dir(self) -> Path:
+        """Tools unpacked from the bundle (helm), so the site never needs them on PATH."""
+        return self.root / "bin"
+
+    @property
+    def helm(self) -> Path:
+        return self.bin_dir / "helm"
+
+    @property
+    def bootstrap_archive(self) -> Path:
+        """The bundle's bootstrap images as one archive, built here and copied to each node."""
+        return self.root / "greenzone-bootstrap-images.tar"
+
+    # --- what an install records ---------------------------------------------------------------------
+
+    @property
+    def install_state(self) -> Path:
+        """Which phase is done with which inputs: what a re-run resumes from."""
+        return self.root / "install-state.json"
+
+    @property
+    def install_log(self) -> Path:
+        """Ansible's full output of every phase, secrets masked."""
+        return self.root / "install.log"
+
+    @property
+    def installed_answers(self) -> Path:
+        """The answers of the last install, as the model read them, so that `greenzone health` needs no
+        file name. Its own name keeps it apart from an `answers.yaml` the wizard or the site saved here."""
+        return self.root / "installed-answers.yaml"
+
+    @property
+    def installed_manifest(self) -> Path:
+        """The installed bundle's manifest: the images health expects in the registry once the media is gone."""
+        return self.root / "installed-bundle.yaml"
+
+    @property
+    def saved_answers(self) -> Path:
+        """Where the wizard offers to save the answers it built."""
+        return self.root / "answers.yaml"
+
+    # --- logs ------------------------------------------------------------------------------------------
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        """Every command's own log (0600), appended to."""
+        return self.logs_dir / "greenzone.log"
+
+    def playbook_vars(self) -> dict[str, str]:
+        """The paths the roles read, under the names their argument specs declare."""
+        return {
+            "greenzone_state_dir": str(self.root),
+            "greenzone_credentials_file": str(self.credentials),
+            "greenzone_ca_file": str(self.ca_certificate),
+            "greenzone_kubeconfig": str(self.kubeconfig),
+            "greenzone_values_dir": str(self.values_dir),
+            "greenzone_bin_dir": str(self.bin_dir),
+            "greenzone_bootstrap_archive": str(self.bootstrap_archive),
+        }

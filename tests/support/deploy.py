@@ -1,0 +1,135 @@
+"""A small but complete test bundle and the answers that point at it, for the playbook tests.
+
+The bundle has the real layout and a real, sealed manifest (sha256 of every file): a stand-in k3s
+binary, air-gap archive and install.sh (small files; nothing here can run k3s), a helm tarball
+holding a stand-in helm, our two charts packaged by the real helm, stand-in archives for the three
+third-party charts (they cannot be downloaded here), an OCI layout with two bootstrap images and one
+that goes to Harbor, and an Ollama-style model directory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.support.charts import CHARTS, helm_path
+
+from greenzone.atomic import write_bytes_atomic
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component
+from greenzone.bundle.oci import Layout, add_image
+from greenzone.bundle.seal import seal
+from greenzone.bundle.sign import keygen, load_private_key, sign_bytes
+
+BOOTSTRAP = ("nvcr.io/nvidia/gpu-operator:v25.10.1", "docker.io/goharbor/harbor-core:v2.15.1")
+PUSHED = ("docker.io/ollama/ollama:0.12.10",)
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path.as_posix()
+
+
+def _tgz(path: Path, members: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+
+
+def make_bundle(out: Path) -> Path:
+    out.mkdir(parents=True)
+    components = [
+        Component(name="k3s", version="v1.34.1+k3s1", kind="binary", paths=["bin/k3s"]),
+        Component(
+            name="k3s-airgap-images",
+            version="v1.34.1+k3s1",
+            kind="archive",
+            paths=["k3s/k3s-airgap-images-amd64.tar.zst"],
+        ),
+        Component(name="k3s-install", version="v1.34.1+k3s1", kind="script", paths=["k3s/install.sh"]),
+        Component(name="helm", version="v4.1.4", kind="archive", paths=["bin/helm-v4.1.4-linux-amd64.tar.gz"]),
+    ]
+    _write(out / "bin/k3s", b"#!/bin/sh\necho 'stand-in k3s'\n" + os.urandom(64 * 1024), 0o755)
+    _write(out / "k3s/k3s-airgap-images-amd64.tar.zst", os.urandom(256 * 1024))
+    _write(out / "k3s/install.sh", b"#!/bin/sh\necho 'stand-in install.sh'\nexit 1\n", 0o755)
+    _tgz(out / "bin/helm-v4.1.4-linux-amd64.tar.gz", {"linux-amd64/helm": b"#!/bin/sh\necho stand-in helm\n"})
+    for chart in ("greenzone-inference", "greenzone-guardrails"):
+        subprocess.run(
+            [str(helm_path()), "package", str(CHARTS / chart), "--destination", str(out / "charts")],
+            check=True,
+            capture_output=True,
+        )
+        components.append(Component(name=chart, version="0.1.0", kind="chart", paths=[f"charts/{chart}-0.1.0.tgz"]))
+    for chart, version in (("gpu-operator", "v25.10.1"), ("harbor", "1.19.1"), ("kube-prometheus-stack", "88.5.3")):
+        _tgz(out / f"charts/{chart}-{version}.tgz", {f"{chart}/Chart.yaml": f"name: {chart}\n".encode()})
+        components.append(Component(name=chart, version=version, kind="chart", paths=[f"charts/{chart}-{version}.tgz"]))
+    layout = Layout(out / "images")
+    layout.init()
+    images = []
+    for index, ref in enumerate(BOOTSTRAP + PUSHED):
+        descriptor = add_image(layout, ref, [os.urandom(4096) + bytes([index])])
+        images.append(BundleImage(ref=ref, digest=descriptor.digest, bootstrap=ref in BOOTSTRAP))
+    components.append(Component(name="images", version=str(len(images)), kind="image", paths=["images"]))
+    model_paths = [
+        _write(out / "models/ollama/manifests/registry.ollama.ai/library/gemma3/4b", b'{"layers": []}\n'),
+        _write(out / f"models/ollama/blobs/sha256-{'ab' * 32}", os.urandom(128 * 1024)),
+    ]
+    components.append(
+        Component(
+            name="gemma3:4b",
+            version="files",
+            kind="model",
+            paths=[Path(path).relative_to(out).as_posix() for path in model_paths],
+        )
+    )
+    seal(
+        out,
+        components=components,
+        images=images,
+        models=[BundleModel(name="gemma3:4b", engine="ollama", size_bytes=128 * 1024, vram_bytes=4 * 2**30)],
+        jobs=1,
+    )
+    sign_bundle(out)
+    return out
+
+
+def public_key(bundle: Path) -> Path:
+    """The vendor key lives beside the bundle, as on a real USB drive (inside it would be an extra file)."""
+    return bundle.with_name(bundle.name + ".pub")
+
+
+def sign_bundle(bundle: Path) -> Path:
+    """Sign the manifest with a fresh vendor key, as `greenzone bundle sign` does; returns the public key."""
+    private = bundle.with_name(bundle.name + ".key")
+    keygen(private, public_key(bundle))
+    raw = (bundle / MANIFEST_NAME).read_bytes()
+    write_bytes_atomic(bundle / SIGNATURE_NAME, sign_bytes(load_private_key(private), raw))
+    return public_key(bundle)
+
+
+def answers_text(bundle: Path, nodes: list[dict[str, Any]], *, registry_port: int | None = None) -> str:
+    document = {
+        "version": 1,
+        "appliance": {"name": "test-appliance"},
+        "nodes": nodes,
+        "network": {"hostname": "ai.test.internal"},
+        "bundle": {"path": str(bundle), "public_key": str(public_key(bundle))},
+        "inference": {"engine": "ollama", "models": ["gemma3:4b"]},
+        "departments": [{"name": "legal", "gpu_quota": 1, "memory_quota": "16Gi"}],
+    }
+    if registry_port is not None:
+        document["registry"] = {"port": registry_port}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def ssh_node(port: int, key: Path, *, address: str = "127.0.0.1", role: str = "server", name: str) -> dict[str, Any]:
+    return {"name": name, "address": address, "role": role, "ssh": {"user": "root", "port": port, "key_file": str(key)}}
