@@ -23,6 +23,8 @@ from tests.support.paths import REPO
 from tests.support.registry import running_registry
 from tests.support.upstream import Files, serving
 
+pytestmark = pytest.mark.slow  # real downloads, pulls, helm and pip wheel builds
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Files, up.Upstream, Path]]:

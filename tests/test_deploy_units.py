@@ -55,6 +55,7 @@ def _list_tasks(inventory: Path, *extra: str) -> str:
     return listed.stdout
 
 
+@pytest.mark.slow
 def test_count_tasks_reads_ansible_playbooks_own_listing(tmp_path: Path) -> None:
     """One listing of the whole playbook sizes every phase as Ansible's own per-tag listing does."""
     inventory = tmp_path / "inventory.json"

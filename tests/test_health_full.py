@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +42,8 @@ from tests.support.health_standins import (
 )
 from tests.support.paths import REPO, SCENARIOS
 from tests.support.registry import free_port
+
+pytestmark = pytest.mark.slow  # every layer against real stand-ins, within real budgets
 
 
 def _tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:

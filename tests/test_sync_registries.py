@@ -26,6 +26,8 @@ from tests.support.health_standins import Engine, serve
 from tests.support.registry import running_registry
 from tests.support.sync import OVERLAY, make_sync_bundle, write_target
 
+pytestmark = pytest.mark.slow  # real docker-registry instances
+
 
 @dataclass(frozen=True)
 class Setup:

@@ -31,6 +31,8 @@ from tests.support.deploy import make_bundle, public_key
 from tests.support.paths import SCENARIOS
 from tests.support.tui import HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
 
+pytestmark = pytest.mark.slow  # each test drives the real app for seconds
+
 Scenario = Callable[[GreenzoneApp, Pilot[int]], Awaitable[None]]
 
 

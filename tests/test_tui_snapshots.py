@@ -28,6 +28,8 @@ from greenzone.tui.screens.welcome import WelcomeScreen
 from tests.support.deploy import make_bundle
 from tests.support.tui import ScriptedSession, until
 
+pytestmark = pytest.mark.slow  # each snapshot starts the real app
+
 ROOT = Path("/tmp/greenzone-tui-snapshots")
 GiB = 2**30
 SnapCompare = Callable[..., bool]
