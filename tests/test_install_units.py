@@ -194,3 +194,26 @@ def test_install_refuses_a_missing_bundle_before_writing_anything(run_cli: Run, 
     assert result.returncode == 3
     assert "cannot read the bundle manifest" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").glob("*.json"))
+
+
+def test_a_cancel_before_the_first_phase_records_it_canceled_without_starting_it(tmp_path: Path) -> None:
+    """Ctrl-C while the plan is shown: nothing runs, the run says canceled (exit 130), and the state
+    names the phase to resume at."""
+    from greenzone.deploy.state import InstallState
+    from greenzone.install.session import InstallSession
+    from greenzone.statedir import StateDir
+    from tests.support.deploy import answers_text, make_bundle
+
+    bundle = make_bundle(tmp_path / "bundle")
+    written = tmp_path / "site.yaml"
+    written.write_text(answers_text(bundle, [{"address": "local"}]))
+    state = StateDir(tmp_path / "state")
+    session = InstallSession(state)
+    prepared = session.prepare(load_valid_answers(written), written, bundle)
+    session.cancel()
+    run = session.run(prepared)
+    (progress,) = run.progress
+    assert progress.phase == "preflight" and progress.outcome == "canceled" and progress.task_index == 0
+    assert run.report.data["outcome"] == "canceled"
+    assert InstallState.load(state.install_state).phases["preflight"].status == "failed"
+    assert not state.install_log.exists()  # no playbook was started

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,6 +20,7 @@ from greenzone.deploy.plan import ALL_PHASES, plan
 from greenzone.preflight import rules
 from greenzone.preflight.facts_model import K3S_DATA_DIR
 from greenzone.resources import playbooks_dir
+from greenzone.statedir import StateDir
 from greenzone.values.ours import MODEL_BUNDLE_DIR
 from greenzone.values.releases import appliance_releases
 
@@ -130,3 +132,33 @@ def test_playbooks_readme_documents_the_argument_specs() -> None:
     assert readme == roles_doc.refreshed(readme), "run: python -m greenzone.deploy.roles_doc"
     for role in ROLES:
         assert f"### {role}" in readme
+
+
+def _inventory_vars(inventory: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for group in inventory.get("children", {}).values():
+        found |= set(group.get("vars", {}))
+        for host in group.get("hosts", {}).values():
+            found |= set(host or {})
+        found |= _inventory_vars(group)
+    return found
+
+
+def test_the_state_directory_paths_the_installer_passes_are_the_ones_the_roles_declare() -> None:
+    """`StateDir.playbook_vars()` is the only place the roles learn a state-directory path from: each
+    variable it writes is declared by a role, and every `greenzone_*` variable a role declares comes
+    from the installer (those paths, the generated inventory, or the session's forced names)."""
+    passed = set(StateDir(Path("/state")).playbook_vars(["harbor"]))
+    declared: set[str] = set()
+    for role in ROLES:
+        specs: dict[str, Any] = yaml.safe_load((PLAYBOOKS / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        for spec in specs["argument_specs"].values():
+            declared |= set(spec["options"])
+    assert passed <= declared, sorted(passed - declared)
+    inventory: set[str] = set()
+    for example in ("single-node-ollama.yaml", "multi-node-vllm.yaml"):
+        inventory |= _inventory_vars(build_inventory(load_example(ROOT / "examples" / example))["all"])
+    ours = {name for name in declared if name.startswith("greenzone_")}
+    assert ours <= passed | inventory | {"greenzone_force_preflight"}, sorted(ours - passed - inventory)
+    used = "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").glob("*/tasks/*.yml"))
+    assert "greenzone_state_dir" not in used and "greenzone_state_dir" not in declared

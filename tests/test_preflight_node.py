@@ -130,5 +130,5 @@ def test_nvidia_smi_rows_become_the_facts_the_gpu_rules_judge() -> None:
 
 def test_an_unreadable_probe_is_a_sentence_with_a_fix() -> None:
     outcome = node_preflight("gz-2", 127, "", "/bin/sh: 1: /usr/bin/python3: not found", forced=[])
-    assert outcome.failed and "gz-2" in outcome.message and "install python3" in outcome.message
+    assert outcome.failed and "gz-2" in outcome.message and "has python3 (3.7 or newer)" in outcome.message
     assert "not found" in outcome.message

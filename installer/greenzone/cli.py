@@ -505,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def emit(outcome: Any, *, json_mode: bool) -> int:
     """The one place that prints a command's result."""
     from greenzone import output
-    from greenzone.results import Outcome, Report
+    from greenzone.results import Finished, Report
 
     if isinstance(outcome, Report):
         if json_mode:
@@ -513,7 +513,7 @@ def emit(outcome: Any, *, json_mode: bool) -> int:
         else:
             output.print_report(outcome, output.console())
         return int(outcome.exit_code)
-    if isinstance(outcome, Outcome):
+    if isinstance(outcome, Finished):
         if json_mode:
             print(output.report_json(outcome.report))
             return int(outcome.exit_code)

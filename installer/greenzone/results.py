@@ -122,7 +122,7 @@ class Report:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Finished:
     """A report whose exit code is its flow's own (an install canceled by Ctrl-C exits 130, not 2),
     with lines to show after the table (where to reach what was installed)."""
 

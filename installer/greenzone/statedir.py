@@ -3,7 +3,7 @@
 The state directory outlives any one command: the install writes it, `health` reads it at 3 a.m.,
 upgrades, node changes and support bundles will read and extend it. Spelling a file name in two
 modules is how one of them ends up reading a file the other stopped writing, so nothing outside
-this module joins a name onto the state directory. The playbooks get the same names through
+this module joins a name onto the state directory. The playbooks get the same paths through
 `playbook_vars()` (written into `vars.json`), not by spelling them in YAML.
 
 Where it is: `--state-dir`, else `$GREENZONE_STATE_DIR`, else /var/lib/greenzone for root, else
@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_ROOT = Path("/var/lib/greenzone")
 ENV_VAR = "GREENZONE_STATE_DIR"
@@ -35,10 +36,11 @@ class StateDir:
     def locate(cls, explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> StateDir:
         """The state directory a command should use (see the module's docstring for the order)."""
         environ = os.environ if environ is None else environ
+        # Absolute, because the playbooks read these paths from another working directory.
         if explicit is not None:
-            return cls(explicit)
+            return cls(explicit.absolute())
         if environ.get(ENV_VAR):
-            return cls(Path(environ[ENV_VAR]))
+            return cls(Path(environ[ENV_VAR]).absolute())
         if os.access(DEFAULT_ROOT, os.W_OK) or (not DEFAULT_ROOT.exists() and os.access(DEFAULT_ROOT.parent, os.W_OK)):
             return cls(DEFAULT_ROOT)
         return cls(_user_root(environ))
@@ -138,14 +140,15 @@ class StateDir:
         """Every command's own log (0600), appended to."""
         return self.logs_dir / "greenzone.log"
 
-    def playbook_vars(self) -> dict[str, str]:
-        """The paths the roles read, under the names their argument specs declare."""
+    def playbook_vars(self, releases: list[str]) -> dict[str, Any]:
+        """The paths the roles read, under the names their argument specs declare (a test holds
+        the two together); `releases` are those whose values files the install writes."""
         return {
-            "greenzone_state_dir": str(self.root),
             "greenzone_credentials_file": str(self.credentials),
             "greenzone_ca_file": str(self.ca_certificate),
             "greenzone_kubeconfig": str(self.kubeconfig),
-            "greenzone_values_dir": str(self.values_dir),
             "greenzone_bin_dir": str(self.bin_dir),
+            "greenzone_helm": str(self.helm),
             "greenzone_bootstrap_archive": str(self.bootstrap_archive),
+            "greenzone_values_files": {release: str(self.values_file(release)) for release in releases},
         }

@@ -17,7 +17,7 @@ from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.install.gate import parse_forced
 from greenzone.install.session import InstallSession
 from greenzone.install.tracker import Tracker
-from greenzone.results import Report
+from greenzone.results import ExitCode, Finished
 from greenzone.statedir import StateDir
 
 
@@ -26,7 +26,7 @@ def _print_line(tracker: Tracker, progress: PhaseProgress, line: str | None) -> 
         print(line, file=sys.stderr, flush=True)
 
 
-def deploy(args: argparse.Namespace) -> Report:
+def deploy(args: argparse.Namespace) -> Finished:
     answers = load_valid_answers(args.answers)
     session = InstallSession(
         StateDir.locate(args.state_dir),
@@ -40,4 +40,6 @@ def deploy(args: argparse.Namespace) -> Report:
     with session.cancel_on_signals():
         report = session.run(prepared, _print_line).report
     mode = " (check mode: nothing changed)" if args.check else ""
-    return dataclasses.replace(report, command="deploy", title=f"Install phases for {args.answers}{mode}")
+    report = dataclasses.replace(report, command="deploy", title=f"Install phases for {args.answers}{mode}")
+    canceled = report.data.get("outcome") == "canceled"
+    return Finished(report, ExitCode.INTERRUPTED if canceled else report.exit_code)

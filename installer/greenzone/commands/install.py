@@ -22,7 +22,7 @@ from greenzone.install.events import InstallEvent, check_event, phase_event, tas
 from greenzone.install.gate import check_forced_names, parse_forced
 from greenzone.install.session import InstallSession, has_local_node, urls
 from greenzone.install.tracker import Tracker, duration
-from greenzone.results import Check, ExitCode, Outcome, Report, Status
+from greenzone.results import Check, ExitCode, Finished, Report, Status
 from greenzone.statedir import StateDir
 
 Emit = Callable[[InstallEvent], None]
@@ -32,7 +32,7 @@ def _wants_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and args.output == "text" and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def install(args: argparse.Namespace) -> ExitCode | Outcome:
+def install(args: argparse.Namespace) -> ExitCode | Finished:
     session = InstallSession(
         StateDir.locate(args.state_dir),
         check=args.check,
@@ -102,17 +102,17 @@ def _confirm(args: argparse.Namespace, nodes: int) -> None:
         raise InputError("install not confirmed; nothing was changed", hint="answer `y`, or pass --yes")
 
 
-def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> ExitCode | Outcome:
+def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> ExitCode | Finished:
     """The JSON stream ends with its own result event; on a terminal the one printer shows the report."""
     outcome = str(report.data.get("outcome", report.status.value))
     code = ExitCode.INTERRUPTED if outcome == "canceled" else report.exit_code
     if json_mode:
         emit(InstallEvent("result", report.command, report.status.value, report.title, report.to_dict()))
         return code
-    return Outcome(report, code, tuple(extra))
+    return Finished(report, code, tuple(extra))
 
 
-def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | Outcome:
+def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | Finished:
     json_mode = args.output == "json"
     emit = _printer(json_mode)
     answers = load_valid_answers(args.answers, args.bundle)

@@ -206,7 +206,8 @@ def node_preflight(node: str, rc: int, stdout: str, stderr: str, *, forced: list
         tail = " / ".join((stderr or stdout).strip().splitlines()[-3:]) or f"exit {rc}"
         return ModuleResult(
             False,
-            f"cannot read {node}'s facts with its python3: {tail}. Fix: install python3 (3.7 or newer) on the node",
+            f"could not run the fact probe on {node}: {tail}. Fix: make sure the node has python3 (3.7 or "
+            "newer) and that the SSH user may become root",
             failed=True,
         )
     gate = node_gate(raw, forced)

@@ -61,14 +61,17 @@ class PlaybookRunner:
         """Tasks per phase from one `--list-tasks` of the whole playbook: it only sizes progress bars,
         so a listing that fails counts nothing rather than stopping the install."""
         skip = ["--skip-tags", ",".join(skip_tags)] if skip_tags else []
-        listed = subprocess.run(
-            ["ansible-playbook", "-i", str(self.state.inventory), self.playbook, "--list-tasks", *skip],
-            cwd=self.playbooks,
-            env={**os.environ, **_environment(self.envvars)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        try:
+            listed = subprocess.run(
+                ["ansible-playbook", "-i", str(self.state.inventory), self.playbook, "--list-tasks", *skip],
+                cwd=self.playbooks,
+                env={**os.environ, **_environment(self.envvars)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return tasks_per_phase("", phases)
         return tasks_per_phase(listed.stdout if listed.returncode == 0 else "", phases)
 
     def run(

@@ -52,7 +52,8 @@ def prepare(
     inventory = build_inventory(answers)
     if bundle is not None:
         inventory["all"]["children"]["k3s_cluster"]["vars"]["greenzone_bundle_path"] = str(bundle)
-    extravars: dict[str, Any] = state.playbook_vars()
+    releases = appliance_releases(answers)
+    extravars: dict[str, Any] = state.playbook_vars([release.name for release in releases])
     files = {
         state.inventory: json.dumps(inventory, indent=2, sort_keys=True) + "\n",
         state.playbook_vars_file: json.dumps(extravars, indent=2, sort_keys=True) + "\n",
@@ -65,7 +66,7 @@ def prepare(
     manifest = bundle / MANIFEST_NAME if bundle is not None else None
     if manifest is not None and manifest.is_file():
         files[state.installed_manifest] = manifest.read_text(encoding="utf-8")
-    for release in appliance_releases(answers):
+    for release in releases:
         files[state.values_file(release.name)] = values_yaml(release, source)
     for path, text in files.items():
         if write_text_if_changed(path, text, 0o600):

@@ -1,8 +1,9 @@
 """The one front door for every flow that changes the appliance.
 
-`InstallSession` owns the whole sequence: this machine's facts and the preflight gate, bundle
+`InstallSession` owns each step of the sequence: this machine's facts and the preflight gate, bundle
 verification, the plan and what a resume skips, the workspace the playbooks read, the phase runner,
-cancellation (from the wizard's button, Ctrl-C or SIGTERM) and the recorded state. The wizard, the
+cancellation (from the wizard's button, Ctrl-C or SIGTERM) and the recorded state; a front end
+decides only which steps it shows and how. The wizard, the
 unattended install and `greenzone deploy` are front ends over it, and nothing else runs a phase:
 a second copy of this sequence is how the front ends drifted apart before (one dropped the forced
 preflight names, one read the manifest without validating it, one ignored signals). Nothing here
@@ -29,7 +30,7 @@ from greenzone.deploy.runner import PlaybookRunner
 from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import prepare
 from greenzone.errors import InputError
-from greenzone.install.gate import Gate, preflight_gate
+from greenzone.install.gate import Gate, check_forced_names, preflight_gate
 from greenzone.install.tracker import Tracker
 from greenzone.preflight.facts_model import Facts
 from greenzone.preflight.gather import gather_facts
@@ -81,6 +82,7 @@ class InstallSession:
     environ: Mapping[str, str] | None = None
     _runner: PlaybookRunner | None = field(default=None, init=False, repr=False)
     _canceled: bool = field(default=False, init=False, repr=False)
+    _local_checks: tuple[Check, ...] = field(default=(), init=False, repr=False)
 
     # --- before anything changes -----------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class InstallSession:
             )
         else:
             checks = preflight_checks(facts, answers, manifest)
+        self._local_checks = checks
         return preflight_gate(checks, self.forced)
 
     # --- the install ------------------------------------------------------------------------------
@@ -130,6 +133,9 @@ class InstallSession:
         """The plan and the phases a resume skips; reads the bundle manifest (validated) and the
         install state, writes nothing."""
         phases = self._selected(answers)
+        # A typo must not silently let a failure through on the nodes: every forced name is a check
+        # this machine reported or one a node's preflight can report (install/gate.py).
+        check_forced_names(self.forced, self._local_checks)
         manifest_text, _ = read_bundle_manifest(bundle)
         names = [phase.name for phase in phases]
         state = InstallState.load(self.state_dir.install_state)
@@ -160,20 +166,23 @@ class InstallSession:
             if listener is not None:
                 listener(tracker, progress, line)
 
-        totals = runner.count(prepared.pending, self.skip_tags) if prepared.pending else {}
+        totals = runner.count(prepared.pending, self.skip_tags) if prepared.pending and not runner.canceled else {}
         ran: list[PhaseProgress] = []
         for phase in prepared.pending:
-            if runner.canceled:
-                break
             if not self.check:
                 prepared.state.start(phase, prepared.inputs)
-            progress = runner.run(
-                phase,
-                tasks_total=totals.get(phase, 0),
-                check=self.check,
-                skip_tags=self.skip_tags,
-                listener=on_progress,
-            )
+            if runner.canceled:  # canceled between phases: the next one is recorded as canceled, not started
+                now = time.time()
+                progress = PhaseProgress(phase, totals.get(phase, 0), now, outcome="canceled", finished=now)
+                on_progress(progress, progress.summary())
+            else:
+                progress = runner.run(
+                    phase,
+                    tasks_total=totals.get(phase, 0),
+                    check=self.check,
+                    skip_tags=self.skip_tags,
+                    listener=on_progress,
+                )
             ran.append(progress)
             if progress.outcome == "successful":
                 if not self.check:

@@ -12,6 +12,7 @@ from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context, check_rules
 from greenzone.bundle.manifest import Manifest
 from greenzone.preflight.facts_model import Facts, GpuFacts, HostFacts, NvmlFacts
+from greenzone.preflight.probe import K3S_PROCESS_NAMES
 from greenzone.results import Check, Status, verdict
 
 GiB = 1024**3
@@ -44,6 +45,10 @@ PORT_PURPOSES = {
     2380: "etcd peer",
 }
 """What needs each port; a port the answers add (Harbor's) that is not here is the registry's."""
+
+
+APPLIANCE_PROCESSES = (*K3S_PROCESS_NAMES, "traefik", "harbor-core")
+"""Who may hold the appliance's ports on a re-run: what an earlier install started."""
 
 
 def required_ports(answers: Answers | None) -> dict[int, str]:
@@ -142,8 +147,11 @@ def host_checks(host: HostFacts, answers: Answers | None) -> Iterator[Check]:
     for port in host.ports:
         if not port.in_use:
             yield _check(f"port {port.port}", Status.PASS, f"free ({port.purpose})")
-        elif port.process in ("k3s", "k3s-server", "k3s-agent", "traefik", "harbor-core"):
+        elif port.process in APPLIANCE_PROCESSES:
             yield _check(f"port {port.port}", Status.PASS, f"used by {port.process} from an earlier install")
+        elif port.process is None and "k3s" in host.existing:
+            # Without root the owner cannot be read; on a node k3s already runs on, it is k3s's.
+            yield _check(f"port {port.port}", Status.PASS, "in use; k3s is installed here (an earlier install)")
         else:
             yield _check(
                 f"port {port.port}",

@@ -35,8 +35,8 @@ STEPS: tuple[type[WizardScreen], ...] = (
     InstallScreen,
     DoneScreen,
 )
-"""The wizard's one order. Up to Review each step is pushed, so Esc goes back; from Install on the
-machine changes, so each step replaces the one before it and there is no way back."""
+"""The wizard's one order. Up to Install each step is pushed over the one before it, so Esc goes
+back (Install itself refuses to); once the install has run, Done replaces it: there is no way back."""
 NO_WAY_BACK = STEPS.index(InstallScreen)
 
 
@@ -56,8 +56,8 @@ class GreenzoneApp(App[int]):
         self.push_screen(STEPS[0]())
 
     @on(StepFinished)
-    def _next_step(self) -> None:
-        index = STEPS.index(type(self.screen)) + 1
+    def _next_step(self, finished: StepFinished) -> None:
+        index = STEPS.index(finished.step) + 1
         if index == len(STEPS):
             self.exit(int(self.state.exit_code()))
         elif index > NO_WAY_BACK:

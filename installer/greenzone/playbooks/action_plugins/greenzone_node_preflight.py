@@ -23,17 +23,27 @@ ARGUMENT_SPEC = {
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
 
+    def _python(self, task_vars: dict[str, Any]) -> str:
+        """The node's Python as Ansible would pick it: the host's variable or the configured
+        interpreter, unless either says `auto*`, then the one discovered while gathering facts."""
+        from ansible import constants
+
+        for candidate in (
+            task_vars.get("ansible_python_interpreter"),
+            constants.config.get_config_value("INTERPRETER_PYTHON", variables=task_vars),
+        ):
+            if candidate and not str(candidate).startswith("auto"):
+                return str(self._templar.template(candidate))
+        discovered = task_vars.get("ansible_facts", {}).get("discovered_interpreter_python")
+        return str(discovered or "/usr/bin/python3")
+
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         from greenzone.deploy.actions import node_preflight, probe_request, probe_source
 
         task_vars = task_vars or {}
         result: dict[str, Any] = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        python = self._templar.template(
-            task_vars.get("ansible_python_interpreter")
-            or task_vars.get("ansible_facts", {}).get("discovered_interpreter_python")
-            or "/usr/bin/python3"
-        )
+        python = self._python(task_vars)
         request = probe_request(args["ports"], args["k3s_data_dir"], gpu=args["gpu"])
         command = " ".join(shlex.quote(part) for part in (str(python), "-c", probe_source(), request))
         ran = self._low_level_execute_command(command, sudoable=True)

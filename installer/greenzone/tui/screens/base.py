@@ -57,7 +57,7 @@ class WizardScreen(Screen[None]):
 
     def action_next(self) -> None:
         if not self.next_button.disabled and self.leave():
-            self.post_message(StepFinished())
+            self.post_message(StepFinished(type(self)))
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:

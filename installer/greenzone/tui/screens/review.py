@@ -61,7 +61,8 @@ class ReviewScreen(WizardScreen):
         self.query_one("#plan", Static).update(text)
 
     def _path(self) -> Path:
-        return Path(self.query_one("#save-path", Input).value.strip() or "answers.yaml").expanduser().resolve()
+        typed = self.query_one("#save-path", Input).value.strip()
+        return Path(typed).expanduser().resolve() if typed else self.session.state_dir.saved_answers
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted, "#save-path")
