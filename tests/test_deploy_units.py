@@ -107,6 +107,21 @@ def test_failure_message_is_one_readable_line(result: dict[str, object], expecte
     assert failure_message(result) == expected
 
 
+def test_a_failed_task_that_echoes_a_secret_is_reported_without_it() -> None:
+    """The failure line reaches the screen, the JSON events, the install state and the report."""
+    from greenzone.redact import REDACTOR
+
+    REDACTOR.register("Gz-echoed-token-4711")
+    progress = PhaseProgress("harbor", tasks_total=1, started=0.0)
+    failed = {
+        "event": "runner_on_failed",
+        "event_data": {"host": "gz-1", "task": "Log in", "res": {"msg": "login refused for Gz-echoed-token-4711"}},
+    }
+    line = apply_event(progress, failed)
+    assert line is not None and "Gz-echoed-token-4711" not in line
+    assert "Gz-echoed-token-4711" not in progress.failures[0].message and "login refused" in line
+
+
 def _pod(name: str, ready: bool, **status: object) -> dict[str, object]:
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
     return {"metadata": {"name": name}, "status": {"phase": "Running", "conditions": conditions, **status}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,7 +53,7 @@ def build_parser() -> _Parser:
         "--state-dir",
         type=Path,
         default=None,
-        help="state and log directory (default: /var/lib/greenzone, or $GREENZONE_STATE_DIR)",
+        help="state and log directory (default: $GREENZONE_STATE_DIR, else /var/lib/greenzone, else $XDG_STATE_HOME/greenzone)",
     )
     parser.add_argument("--debug", action="store_true", help="log to stderr and show tracebacks")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
@@ -474,9 +475,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from greenzone import logs, output
     from greenzone.errors import GreenzoneError
-    from greenzone.statedir import StateDir
+    from greenzone.statedir import ENV_VAR, StateDir
 
-    log_path = logs.setup_logging(StateDir.locate(args.state_dir), debug=args.debug)
+    state = StateDir.locate(args.state_dir)
+    # `--state-dir` holds for the whole process and what it starts: code that locates the state
+    # directory itself (helm unpacked there, the playbooks' modules) finds the same one.
+    os.environ[ENV_VAR] = str(state)
+    log_path = logs.setup_logging(state, debug=args.debug)
     log = logging.getLogger("greenzone.cli")
     log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:

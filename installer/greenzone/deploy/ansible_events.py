@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from greenzone.redact import REDACTOR
+
 Outcome = Literal["running", "successful", "failed", "canceled"]
 _HIDDEN = "the output is hidden because the task handles a secret (no_log)"
 
@@ -119,12 +121,14 @@ def apply_event(progress: PhaseProgress, event: Mapping[str, Any]) -> str | None
             progress.ok += 1
             return None
         progress.failed += 1
-        failure = Failure(host, label, failure_message(result))
+        # Redacted here, once: the message goes on to the screen, the JSON events, the install state
+        # and the report, and a module may echo a registered secret back (install.log is redacted too).
+        failure = Failure(host, label, REDACTOR.redact(failure_message(result)))
         progress.failures.append(failure)
         return f"[{progress.phase}] FAILED {failure.line()}"
     if kind == "runner_on_unreachable":
         progress.unreachable += 1
-        failure = Failure(host, label, f"unreachable: {failure_message(result)}")
+        failure = Failure(host, label, REDACTOR.redact(f"unreachable: {failure_message(result)}"))
         progress.failures.append(failure)
         return f"[{progress.phase}] UNREACHABLE {failure.line()}"
     return None
