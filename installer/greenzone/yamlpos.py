@@ -1,8 +1,14 @@
-"""YAML loading that remembers where every key and value came from.
+"""YAML loading that remembers where every key and value came from, within bounds.
 
 Error messages must name the line of the offending key, and PyYAML's plain `safe_load` forgets
 positions and silently keeps the last of two duplicate keys. This module composes the node graph
 once, records a position for every path, reports duplicate keys, and returns plain data.
+
+It is also the only door for YAML that comes from outside (answers, targets, overlays, the lock,
+bundle manifests, rendered GitOps files, the credentials file): a few lines of aliases that refer
+to aliases ("billion laughs") expand to more values than memory holds, so every document is
+bounded in size, nesting depth and the number of values it expands to, and refused with the
+place the bound was crossed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,33 @@ import yaml
 
 PathItem = str | int
 KeyPath = tuple[PathItem, ...]
+
+MAX_BYTES = 16 * 2**20
+"""Bigger than any answer file, lock or bundle manifest greenzone writes (a manifest of 20,000 files is ~3 MiB)."""
+MAX_VALUES = 200_000
+"""Values a document may expand to, every alias counted as often as it is used."""
+MAX_DEPTH = 64
+
+
+class _TooBig(Exception):
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.message, self.node = message, node
+
+
+@dataclass
+class _Budget:
+    values: int = 0
+
+    def spend(self, node: yaml.Node, depth: int) -> None:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _TooBig(
+                f"the document expands to more than {MAX_VALUES:,} values (YAML aliases `*name` repeat what they name)",
+                node,
+            )
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", node)
 
 
 def format_path(path: KeyPath) -> str:
@@ -84,7 +117,8 @@ def _scalar_key(node: yaml.Node) -> PathItem:
     return "<complex key>"
 
 
-def _walk(node: yaml.Node, path: KeyPath, positions: Positions, issues: list[YamlIssue]) -> None:
+def _walk(node: yaml.Node, path: KeyPath, positions: Positions, issues: list[YamlIssue], budget: _Budget) -> None:
+    budget.spend(node, len(path))
     positions.values.setdefault(path, Position(node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[PathItem, Position] = {}
@@ -102,11 +136,11 @@ def _walk(node: yaml.Node, path: KeyPath, positions: Positions, issues: list[Yam
                 )
             first_seen.setdefault(key, where)
             positions.keys.setdefault((*path, key), where)
-            _walk(value_node, (*path, key), positions, issues)
+            _walk(value_node, (*path, key), positions, issues, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             positions.keys.setdefault((*path, index), Position(item.start_mark.line + 1, item.start_mark.column + 1))
-            _walk(item, (*path, index), positions, issues)
+            _walk(item, (*path, index), positions, issues, budget)
 
 
 def _reader_issue(exc: yaml.reader.ReaderError, text: str) -> YamlIssue:
@@ -120,10 +154,32 @@ def _reader_issue(exc: yaml.reader.ReaderError, text: str) -> YamlIssue:
     )
 
 
+def _too_big(text: str) -> YamlIssue | None:
+    if len(text) <= MAX_BYTES:
+        return None
+    return YamlIssue(
+        f"the file holds {len(text) / 2**20:.0f} MiB of text; more than {MAX_BYTES // 2**20} MiB is refused",
+        "this is not a file greenzone wrote or expects: check that the right file was given",
+        Position(1, 1),
+    )
+
+
+def _bounded_issue(exc: _TooBig) -> YamlIssue:
+    return YamlIssue(
+        exc.message,
+        "write the values out instead of repeating aliases, or check that the right file was given",
+        _pos(exc.node.start_mark),
+    )
+
+
 def load(text: str) -> Loaded:
-    """Parse one YAML document; syntax errors come back as issues with their line, never raised."""
+    """Parse one YAML document; syntax errors and documents beyond the bounds come back as issues
+    with their line, never raised."""
     positions = Positions()
     issues: list[YamlIssue] = []
+    oversized = _too_big(text)
+    if oversized is not None:
+        return Loaded(None, positions, [oversized])
     try:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
@@ -132,8 +188,10 @@ def load(text: str) -> Loaded:
         node = loader.get_single_node()
         if node is None:
             return Loaded(None, positions, issues)
-        _walk(node, (), positions, issues)
+        _walk(node, (), positions, issues, _Budget())
         data = loader.construct_document(node)
+    except _TooBig as exc:
+        return Loaded(None, positions, [_bounded_issue(exc)])
     except yaml.MarkedYAMLError as exc:
         problem = exc.problem or str(exc)
         context = f" {exc.context}" if exc.context else ""
@@ -172,3 +230,80 @@ def iter_keys(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
         for index, value in enumerate(data):
             yield (*path, index), value
             yield from iter_keys(value, (*path, index))
+
+
+def load_documents(text: str) -> tuple[list[Any], list[YamlIssue]]:
+    """Every document of a multi-document stream (rendered manifests), under one shared bound."""
+    oversized = _too_big(text)
+    if oversized is not None:
+        return [], [oversized]
+    budget, documents = _Budget(), []
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is None:
+                    continue
+                _walk(node, (), Positions(), [], budget)
+                documents.append(loader.construct_document(node))
+        finally:
+            loader.dispose()
+    except _TooBig as exc:
+        return [], [_bounded_issue(exc)]
+    except yaml.MarkedYAMLError as exc:
+        return [], [YamlIssue(f"not valid YAML: {exc.problem or exc}", "fix the YAML", _pos(exc.problem_mark))]
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        return [], [YamlIssue(f"not valid YAML: {exc}", "fix the YAML", Position(1, 1))]
+    return documents, []
+
+
+def located(source: str, issue: YamlIssue) -> str:
+    """`file:line:column: message`, the shape every bad-input message has."""
+    where = f"{source}:{issue.position.line}:{issue.position.column}" if issue.position else source
+    return f"{where}: {issue.message}"
+
+
+class YamlRefused(ValueError):
+    """A document `data` refused: the first issue, located, as the message."""
+
+    def __init__(self, source: str, issue: YamlIssue) -> None:
+        super().__init__(located(source, issue))
+        self.issue = issue
+
+
+def _count(root: yaml.Node, budget: _Budget) -> None:
+    """The bounds alone, without positions: what `data` needs, at a fraction of `_walk`'s cost."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget.spend(node, depth)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((value, depth + 1) for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
+
+
+def data(text: str, source: str) -> Any:
+    """One document's plain data for readers that need no positions (manifests, credentials, rendered
+    files); raises `YamlRefused`, a ValueError, so each reader's own handling of bad content applies."""
+    oversized = _too_big(text)
+    if oversized is not None:
+        raise YamlRefused(source, oversized)
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _count(node, _Budget())
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except _TooBig as exc:
+        raise YamlRefused(source, _bounded_issue(exc)) from None
+    except yaml.MarkedYAMLError as exc:
+        issue = YamlIssue(f"not valid YAML: {exc.problem or exc}", "fix the YAML", _pos(exc.problem_mark))
+        raise YamlRefused(source, issue) from None
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise YamlRefused(source, YamlIssue(f"not valid YAML: {exc}", "fix the YAML", Position(1, 1))) from None

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from greenzone import yamlpos
 from greenzone.errors import InputError
 
 MANIFEST_NAME = "bundle.yaml"
@@ -100,10 +101,9 @@ class Manifest(_Section):
 
 def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
     try:
-        data = yaml.safe_load(text)
-        return Manifest.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{source} is not valid YAML: {exc}") from None
+        return Manifest.model_validate(yamlpos.data(text, source))
+    except yamlpos.YamlRefused as exc:
+        raise ManifestError(f"{exc}") from None
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(item) for item in first["loc"])

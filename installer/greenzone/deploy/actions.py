@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from greenzone import yamlpos
 from greenzone.bundle.hashing import sha256_file
 from greenzone.bundle.manifest import read_manifest
 from greenzone.bundle.oci import Layout, write_archive
@@ -120,7 +119,7 @@ def _values(values_files: list[Path], extra: dict[str, Any]) -> dict[str, Any]:
 
     merged: dict[str, Any] = {}
     for path in values_files:
-        merged = merge(merged, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        merged = merge(merged, yamlpos.data(path.read_text(encoding="utf-8"), str(path)) or {})
     return merge(merged, extra)
 
 

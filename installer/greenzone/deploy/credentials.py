@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from greenzone import yamlpos
 from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic, write_text_if_changed
 from greenzone.errors import InputError
@@ -166,7 +167,7 @@ def load_credentials(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamlpos.data(path.read_text(encoding="utf-8"), str(path)) or {}
         if not isinstance(data, dict) or not all(isinstance(value, str) for value in data.values()):
             raise ValueError("expected a mapping of names to strings")
     except (OSError, ValueError, yaml.YAMLError) as error:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from greenzone import yamlpos
 from greenzone.atomic import write_text_if_changed
 from greenzone.errors import InputError
 from greenzone.images import images_of
@@ -72,13 +73,18 @@ def read_rendered(directory: Path) -> SideView:
     """The cloud side from a directory `write_rendered` wrote (perhaps in a Git checkout)."""
     index_path = directory / INDEX
     try:
-        index = yaml.safe_load(index_path.read_text(encoding="utf-8"))
+        index = yamlpos.data(index_path.read_text(encoding="utf-8"), str(index_path))
         registry = CloudRegistry.parse(str(index["registry"]))
         releases = {}
         for entry in index["releases"]:
             name, namespace = str(entry["name"]), str(entry["namespace"])
-            objects = [obj for obj in yaml.safe_load_all((directory / name / "manifests.yaml").read_text()) if obj]
-            values = yaml.safe_load((directory / name / "values.yaml").read_text()) or {}
+            manifests = directory / name / "manifests.yaml"
+            documents, problems = yamlpos.load_documents(manifests.read_text(encoding="utf-8"))
+            if problems:
+                raise yamlpos.YamlRefused(str(manifests), problems[0])
+            objects = [obj for obj in documents if obj]
+            values_path = directory / name / "values.yaml"
+            values = yamlpos.data(values_path.read_text(encoding="utf-8"), str(values_path)) or {}
             releases[name] = ReleaseView(
                 name,
                 namespace,
@@ -87,7 +93,7 @@ def read_rendered(directory: Path) -> SideView:
                 values,
                 containers_of(objects, namespace, registry.upstream, pinned_or({})),
             )
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, KeyError, TypeError) as error:
         raise InputError(
             f"cannot read the rendered cloud copy in {directory}: {type(error).__name__}: {error}",
             hint="point --cloud-rendered at the directory `greenzone sync --render-only DIR` wrote",

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from greenzone import yamlpos
 from greenzone.atomic import write_text_atomic
 from greenzone.cluster.helm import deployed
 from greenzone.deploy.workloads import release_action
@@ -35,7 +36,7 @@ def chart_metadata(archive: Path) -> dict[str, Any]:
         member = next(m for m in tar.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml"))
         handle = tar.extractfile(member)
         assert handle is not None
-        metadata: dict[str, Any] = yaml.safe_load(handle.read())
+        metadata: dict[str, Any] = yamlpos.data(handle.read().decode("utf-8"), f"{archive}:{member.name}")
     return metadata
 
 

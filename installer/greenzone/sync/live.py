@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
+from greenzone import yamlpos
 from greenzone.errors import EnvironmentProblem
 from greenzone.refs import qualify
 from greenzone.sync.mirror import split_digest
@@ -65,7 +64,8 @@ def side_from_records(
     for record in records:
         name, namespace = str(record["name"]), str(record.get("namespace") or "default")
         metadata = (record.get("chart") or {}).get("metadata") or {}
-        objects = [obj for obj in yaml.safe_load_all(record.get("manifest") or "") if isinstance(obj, dict)]
+        documents, _ = yamlpos.load_documents(record.get("manifest") or "")  # beyond the bounds: no objects
+        objects = [obj for obj in documents if isinstance(obj, dict)]
 
         def digest_of(image: str, ref: str, namespace: str = namespace) -> str:
             pinned = split_digest(image)[1]

@@ -13,6 +13,7 @@ import datetime
 import tempfile
 from pathlib import Path
 
+from greenzone import yamlpos
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic
@@ -246,11 +247,10 @@ def _probes(
 
 
 def _prompts(path: Path) -> list[str]:
-    import yaml
 
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        loaded = yamlpos.data(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise InputError(f"cannot read prompts from {path}: {error}", hint="write a YAML list of strings") from None
     if not isinstance(loaded, list) or not loaded or not all(isinstance(item, str) and item for item in loaded):
         raise InputError(
