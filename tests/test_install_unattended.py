@@ -131,6 +131,10 @@ def test_check_mode_prints_the_plan_and_changes_nothing(work: Path, answers: Pat
     assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("plan ")] == PHASES
     assert "check mode: nothing changed" in result.stdout
     assert not (state / "install-state.json").exists()
+    # Nothing `health` could take for an install: only the logs, the check's Ansible log among them.
+    assert sorted(path.name for path in state.iterdir()) == ["logs"], sorted(state.iterdir())
+    assert (state / "logs" / "install-check.log").read_text().count("===== phase ") >= 2 * len(PHASES)
+    assert "throw-away copy of the state directory" in result.stdout
 
 
 def test_unknown_forced_check_is_an_input_error(work: Path, answers: Path) -> None:

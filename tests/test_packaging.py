@@ -181,7 +181,7 @@ def test_installed_wheel_runs_a_check_mode_install_over_ssh(venv: Path, host: Te
     assert finished[:3] == ["preflight", "k3s", "images"] and "guardrails" in finished
     assert events[-1]["event"] == "result" and events[-1]["data"]["check"] is True
     assert not (host.root / "usr/local/bin/k3s").exists()  # check mode changed nothing on the node
-    log = (tmp_path / "state" / "install.log").read_text()
+    log = (tmp_path / "state" / "logs" / "install-check.log").read_text()  # all a check run keeps
     assert "TASK [preflight : Check this node with the installer's preflight rules]" in log
 
 

@@ -162,3 +162,11 @@ def test_the_state_directory_paths_the_installer_passes_are_the_ones_the_roles_d
     assert ours <= passed | inventory | {"greenzone_force_preflight"}, sorted(ours - passed - inventory)
     used = "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").glob("*/tasks/*.yml"))
     assert "greenzone_state_dir" not in used and "greenzone_state_dir" not in declared
+
+
+def test_check_mode_never_waits_for_what_only_a_real_run_starts() -> None:
+    """A check run starts no service and installs no release, so a retrying wait would only time out."""
+    for task_file in (PLAYBOOKS / "roles").glob("*/tasks/*.yml"):
+        for task in yaml.safe_load(task_file.read_text()) or []:
+            if "until" in task:
+                assert "not ansible_check_mode" in str(task.get("when", "")), f"{task_file}: {task['name']}"

@@ -13,11 +13,15 @@ Where it is: `--state-dir`, else `$GREENZONE_STATE_DIR`, else /var/lib/greenzone
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from greenzone.atomic import write_bytes_atomic
 
 DEFAULT_ROOT = Path("/var/lib/greenzone")
 ENV_VAR = "GREENZONE_STATE_DIR"
@@ -136,9 +140,36 @@ class StateDir:
         return self.root / "logs"
 
     @property
+    def check_log(self) -> Path:
+        """The Ansible log of the last check-mode run (`install --check`), which keeps nothing else."""
+        return self.logs_dir / "install-check.log"
+
+    @property
     def log_file(self) -> Path:
         """Every command's own log (0600), appended to."""
         return self.logs_dir / "greenzone.log"
+
+    def scratch_copy(self, root: Path) -> StateDir:
+        """A state directory at `root` holding copies of what a run reads or compares from this one
+        (the credentials, the CA, the kubeconfig, helm and its folder, the bootstrap archive), modes
+        kept, so that check mode predicts against what a real run would find."""
+        scratch = StateDir(root)
+        scratch.create()
+        if self.bin_dir.is_dir():
+            shutil.copytree(self.bin_dir, scratch.bin_dir, symlinks=True)
+        for name in ("credentials", "ca_certificate", "kubeconfig", "bootstrap_archive"):
+            source, copy = getattr(self, name), getattr(scratch, name)
+            if source.is_file():
+                shutil.copy2(source, copy)
+        return scratch
+
+    def keep_check_log(self, log: Path) -> None:
+        """Keep a check run's Ansible log (the rest of its workspace is thrown away)."""
+        if not log.is_file():
+            return
+        with contextlib.suppress(OSError):  # the prediction stands without its log
+            self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_bytes_atomic(self.check_log, log.read_bytes(), mode=0o600)
 
     def playbook_vars(self, releases: list[str]) -> dict[str, Any]:
         """The paths the roles read, under the names their argument specs declare (a test holds

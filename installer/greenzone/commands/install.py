@@ -156,6 +156,17 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | 
         emit(InstallEvent("plan", view.phase.name, status, detail))
     if not prepared.pending:
         emit(InstallEvent("step", "install", "done", "every phase is done with these answers and bundle"))
+    if session.check:
+        emit(
+            InstallEvent(
+                "step",
+                "check mode",
+                "check",
+                "predicts only: works in a throw-away copy of the state directory and skips the waits "
+                "for what only a real run starts (nodes Ready, GPUs); the Ansible log is kept as "
+                f"{session.state_dir.check_log}",
+            )
+        )
     _confirm(args, len(answers.nodes))
 
     seen: set[str] = set()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -146,16 +147,31 @@ class InstallSession:
 
     def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> InstallRun:
         """Every pending phase in order, stopping at the first failure or cancellation; each transition
-        is recorded (check mode predicts and records nothing)."""
+        is recorded.
+
+        Check mode predicts and records nothing: it works in a throw-away copy of the state directory
+        (seeded with the credentials, CA, kubeconfig and helm a real run would read), so no
+        credentials, values or "installed" answers appear that `health` would take for an install;
+        only its Ansible log is kept, as `logs/install-check.log`."""
+        if not self.check:
+            return self._run(prepared, listener, self.state_dir)
+        with tempfile.TemporaryDirectory(prefix="greenzone-check-") as scratch:
+            workspace = self.state_dir.scratch_copy(Path(scratch) / "state")
+            try:
+                return self._run(prepared, listener, workspace)
+            finally:
+                self.state_dir.keep_check_log(workspace.install_log)
+
+    def _run(self, prepared: Prepared, listener: ProgressListener | None, state_dir: StateDir) -> InstallRun:
         workspace = prepare(
             prepared.answers,
-            self.state_dir,
+            state_dir,
             source=prepared.source.as_posix(),
             bundle=prepared.bundle,
             environ=self.environ,
         )
         extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(self.forced)}
-        runner = self._runner = PlaybookRunner(self.state_dir, extravars)
+        runner = self._runner = PlaybookRunner(state_dir, extravars)
         if self._canceled:
             runner.cancel()
         tracker = prepared.tracker
@@ -193,7 +209,8 @@ class InstallSession:
                 prepared.state.fail(phase, reason)
             break
         names = [phase.name for phase in prepared.phases]
-        checks = phase_checks(names, ran, prepared.state, prepared.inputs, self.state_dir.install_log)
+        log = self.state_dir.check_log if self.check else self.state_dir.install_log
+        checks = phase_checks(names, ran, prepared.state, prepared.inputs, log)
         mode = " (check mode: nothing changed)" if self.check else ""
         report = Report(
             command="install",

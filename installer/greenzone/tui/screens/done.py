@@ -47,7 +47,7 @@ class DoneScreen(WizardScreen):
         if answers is not None and outcome == "successful" and not self.session.check:
             reach = [f"{name}: {url}" for name, url in urls(answers).items()]
         reach.append(f"credentials: {state_dir.credentials} (mode 0600)")
-        reach.append(f"full log: {state_dir.install_log}")
+        reach.append(f"full log: {state_dir.check_log if self.session.check else state_dir.install_log}")
         if self.wizard.saved_to:
             reach.append(f"answers: {self.wizard.saved_to}")
         self.query_one("#reach", Static).update("\n".join(reach))
