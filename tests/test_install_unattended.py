@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +34,20 @@ SKIP = ["--skip-tags", "cluster", "--skip-tags", "gpu"]
 PHASES = ["preflight", "k3s", "images", "gpu_operator", "harbor", "registry", "monitoring", "inference", "guardrails"]
 
 
+_TMPDIRS: dict[Path, str] = {}
+
+
 def _env(state: Path) -> dict[str, str]:
-    return {**os.environ, "GREENZONE_STATE_DIR": str(state), "NO_COLOR": "1", "COLUMNS": "200"}
+    # A short TMPDIR of its own: the phases' SSH control sockets land under it, so what an install
+    # left running is told apart from other tests' processes (a socket path must stay short).
+    scratch = _TMPDIRS.setdefault(state, tempfile.mkdtemp(prefix="gzt-", dir="/tmp"))
+    return {
+        **os.environ,
+        "GREENZONE_STATE_DIR": str(state),
+        "TMPDIR": scratch,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
 
 
 def install(state: Path, answers: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,6 +62,24 @@ def install(state: Path, answers: Path, *args: str) -> subprocess.CompletedProce
         timeout=600,
         check=False,
     )
+
+
+def left_running(state: Path) -> list[str]:
+    """Processes an install against `state` started (ansible-playbook, its workers, SSH masters) that
+    are still alive: none may outlive greenzone."""
+    needle, scratch = f"GREENZONE_STATE_DIR={state}".encode(), _env(state)["TMPDIR"]
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # greenzone itself has exited: whatever still carries its state dir (or, for an SSH master,
+        # names a control socket under its TMPDIR) was left behind.
+        if needle in environ or scratch in command:
+            found.append(f"{proc.name}: {command}")
+    return found
 
 
 def events(stdout: str) -> list[dict[str, Any]]:
@@ -106,6 +137,7 @@ def test_install_runs_every_phase_then_a_second_run_has_nothing_to_do(
     finals = [e for e in found if e["event"] == "phase" and e["status"] == "successful"]
     assert [e["overall"] for e in finals] == sorted(e["overall"] for e in finals)
     assert finals[-1]["overall"] == 1.0 and finals[-1]["eta_seconds"] is None
+    assert left_running(state) == []  # SSH masters (ControlPersist) included
 
     second = install(state, answers, "--yes", *SKIP, *FORCE)
     assert second.returncode == 0, second.stdout[-3000:]
@@ -194,6 +226,7 @@ def test_sigterm_cancels_cleanly_and_resumes(work: Path, answers: Path) -> None:
     rest = process.stdout.read()
     assert process.wait(timeout=120) == 130, rest
     assert "canceling: stopping at the next task" in rest and "canceled after" in rest
+    assert left_running(state) == []
     assert _state(state)["k3s"] == "failed"
     assert yaml.safe_load((state / "install-state.json").read_text())["phases"]["k3s"]["message"] == "canceled"
 

@@ -8,13 +8,16 @@ what is recorded is the install session's business (`install/session.py`), its o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,51 @@ from greenzone.resources import playbooks_dir
 from greenzone.statedir import StateDir
 
 Listener = Callable[[PhaseProgress, str | None], None]
+RUN_MARKER = "GREENZONE_RUN"
+"""Set in the environment of everything a phase starts, so that what survives it can be found."""
+
+
+def _marked(marker: str, place: str) -> list[int]:
+    """Processes carrying `marker` in their environment, or naming `place` on their command line (an
+    SSH master rewrites its process title over its environment, but names its control socket)."""
+    needle = f"{RUN_MARKER}={marker}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes()
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone already, or not ours to read
+        if needle in environ.split(b"\0") or place.encode() in command:
+            found.append(int(proc.name))
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _control_dir() -> Path:
+    """Where this phase's SSH masters keep their sockets: a fresh directory with a short path, since
+    a Unix socket's path is limited to 107 bytes (ssh adds 27 of its own) and TMPDIR may be long."""
+    base = tempfile.gettempdir()
+    return Path(tempfile.mkdtemp(prefix="gz-ssh-", dir=base if len(base) <= 48 else "/tmp"))
+
+
+def reap(marker: str, place: str, grace: float = 3.0) -> list[int]:
+    """Stop every process a phase started that outlived it, and wait for them.
+
+    ansible-runner stops the `ansible-playbook` it started, but not what that one started in turn:
+    its forked workers, and the SSH connection masters that `ControlPersist` keeps for a minute
+    (they detach into sessions of their own, their control sockets under `place`). SIGTERM first,
+    SIGKILL after `grace` seconds. Returns the PIDs that were still running."""
+    found = _marked(marker, place)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _marked(marker, place):
+            time.sleep(0.05)
+        if not _marked(marker, place):
+            break
+    return found
 
 
 def _environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -86,6 +134,7 @@ class PlaybookRunner:
         import ansible_runner
 
         progress = PhaseProgress(phase, tasks_total, started=time.time())
+        marker, control = uuid.uuid4().hex, _control_dir()
         log_file = self.state.install_log
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
@@ -104,24 +153,35 @@ class PlaybookRunner:
                 return False  # ansible-runner need not keep the event on disk: the data dir is discarded
 
             cmdline = "--check --diff" if check else ""
-            result = ansible_runner.run(
-                private_data_dir=private,
-                project_dir=str(self.playbooks),
-                playbook=self.playbook,
-                inventory=str(self.state.inventory),
-                extravars=self.extravars,
-                tags=phase,
-                skip_tags=",".join(skip_tags) or None,
-                cmdline=cmdline or None,
-                envvars=_environment(self.envvars),
-                event_handler=on_event,
-                cancel_callback=self._cancel.is_set,
-                quiet=True,
-                # ansible-runner polls `cancel_callback` once per `pexpect_timeout` (5 s by default),
-                # so a cancel could land after a fast phase had already finished; 0.25 s keeps
-                # "stops at the next event" true for the wizard's Cancel and for Ctrl-C.
-                settings={"suppress_ansible_output": True, "pexpect_timeout": 0.25},
-            )
+            try:
+                result = ansible_runner.run(
+                    private_data_dir=private,
+                    project_dir=str(self.playbooks),
+                    playbook=self.playbook,
+                    inventory=str(self.state.inventory),
+                    extravars=self.extravars,
+                    tags=phase,
+                    skip_tags=",".join(skip_tags) or None,
+                    cmdline=cmdline or None,
+                    envvars={
+                        **_environment(self.envvars),
+                        RUN_MARKER: marker,
+                        # SSH connection masters of this phase keep their sockets here, to be found.
+                        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
+                    },
+                    event_handler=on_event,
+                    cancel_callback=self._cancel.is_set,
+                    quiet=True,
+                    # ansible-runner polls `cancel_callback` once per `pexpect_timeout` (5 s by default),
+                    # so a cancel could land after a fast phase had already finished; 0.25 s keeps
+                    # "stops at the next event" true for the wizard's Cancel and for Ctrl-C.
+                    settings={"suppress_ansible_output": True, "pexpect_timeout": 0.25},
+                )
+            finally:  # also on a second Ctrl-C (KeyboardInterrupt): nothing it started outlives greenzone
+                survivors = reap(marker, str(control))
+                shutil.rmtree(control, ignore_errors=True)
+                if survivors:
+                    log.write(f"===== phase {phase}: stopped {len(survivors)} process(es) it left running =====\n")
             log.write(f"===== phase {phase}: {result.status} (rc {result.rc}) =====\n")
         progress.finished = time.time()
         if result.status == "successful":
