@@ -127,3 +127,17 @@ def test_every_command_refuses_a_bomb_located(tmp_path: Path, command: list[str]
 def test_broken_documents_are_a_located_refusal_for_readers_without_positions(text: str) -> None:
     with pytest.raises(yamlpos.YamlRefused, match=r"^f\.yaml(:\d+:\d+)?: not valid YAML"):
         yamlpos.data(text, "f.yaml")
+
+
+def test_a_long_flat_document_is_stopped_while_it_is_read() -> None:
+    """No alias at all: hundreds of thousands of plain values are refused before all are composed."""
+    text = "a: [" + ", ".join(["0"] * (yamlpos.MAX_VALUES * 3)) + "]\n"
+    started = time.monotonic()
+    (issue,) = yamlpos.load(text).issues
+    assert time.monotonic() - started < 15
+    assert f"holds more than {yamlpos.MAX_VALUES:,} values" in issue.message and "alias" not in issue.message
+
+
+def test_yaml_1_1_value_tag_reads_as_the_string_it_is() -> None:
+    """prometheus-operator's CRDs carry a bare `=` in enums; PyYAML's safe loader alone cannot build it."""
+    assert yamlpos.data("operators: [=, '!=']\n", "crd.yaml") == {"operators": ["=", "!="]}

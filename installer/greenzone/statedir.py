@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from greenzone.atomic import write_bytes_atomic
+from greenzone.errors import EnvironmentProblem
 
 DEFAULT_ROOT = Path("/var/lib/greenzone")
 ENV_VAR = "GREENZONE_STATE_DIR"
@@ -154,13 +155,24 @@ class StateDir:
         (the credentials, the CA, the kubeconfig, helm and its folder, the bootstrap archive), modes
         kept, so that check mode predicts against what a real run would find."""
         scratch = StateDir(root)
-        scratch.create()
-        if self.bin_dir.is_dir():
-            shutil.copytree(self.bin_dir, scratch.bin_dir, symlinks=True)
-        for name in ("credentials", "ca_certificate", "kubeconfig", "bootstrap_archive"):
-            source, copy = getattr(self, name), getattr(scratch, name)
-            if source.is_file():
-                shutil.copy2(source, copy)
+        try:
+            scratch.create()
+            if self.bin_dir.is_dir():
+                shutil.copytree(self.bin_dir, scratch.bin_dir, symlinks=True)
+            for name in ("credentials", "ca_certificate", "kubeconfig"):
+                source, copy = getattr(self, name), getattr(scratch, name)
+                if source.is_file():
+                    shutil.copy2(source, copy)
+            if self.bootstrap_archive.is_file():  # several GB: a link, since check mode never writes it in place
+                try:
+                    os.link(self.bootstrap_archive, scratch.bootstrap_archive)
+                except OSError:
+                    shutil.copy2(self.bootstrap_archive, scratch.bootstrap_archive)
+        except (OSError, shutil.Error) as error:
+            raise EnvironmentProblem(
+                f"check mode cannot copy what a run reads from {self.root} into {root}: {error}",
+                hint="run as the user who owns the state directory (root for /var/lib/greenzone)",
+            ) from None
         return scratch
 
     def keep_check_log(self, log: Path) -> None:

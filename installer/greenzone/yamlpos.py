@@ -30,9 +30,9 @@ MAX_DEPTH = 64
 
 
 class _TooBig(Exception):
-    def __init__(self, message: str, node: yaml.Node) -> None:
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
         super().__init__(message)
-        self.message, self.node = message, node
+        self.message, self.mark = message, mark
 
 
 @dataclass
@@ -44,10 +44,30 @@ class _Budget:
         if self.values > MAX_VALUES:
             raise _TooBig(
                 f"the document expands to more than {MAX_VALUES:,} values (YAML aliases `*name` repeat what they name)",
-                node,
+                node.start_mark,
             )
         if depth > MAX_DEPTH:
-            raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", node)
+            raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", node.start_mark)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, stopped while it composes once a document holds more values than the
+    bound (a flat list of millions of items costs minutes and gigabytes before any walk could count
+    it); aliases are counted afterwards, by the walk, as often as they are used."""
+
+    composed = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.composed += 1
+        if self.composed > MAX_VALUES:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise _TooBig(f"the document holds more than {MAX_VALUES:,} values", mark)
+        return super().compose_node(parent, index)
+
+
+# `=` alone is YAML 1.1's "value" tag, which SafeLoader resolves but cannot construct; rendered
+# charts carry it (prometheus-operator's CRD enums), so it stays the string it reads as.
+_Loader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
 def format_path(path: KeyPath) -> str:
@@ -168,7 +188,7 @@ def _bounded_issue(exc: _TooBig) -> YamlIssue:
     return YamlIssue(
         exc.message,
         "write the values out instead of repeating aliases, or check that the right file was given",
-        _pos(exc.node.start_mark),
+        _pos(exc.mark),
     )
 
 
@@ -181,7 +201,7 @@ def load(text: str) -> Loaded:
     if oversized is not None:
         return Loaded(None, positions, [oversized])
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
         return Loaded(None, positions, [_reader_issue(exc, text)])
     try:
@@ -239,7 +259,7 @@ def load_documents(text: str) -> tuple[list[Any], list[YamlIssue]]:
         return [], [oversized]
     budget, documents = _Budget(), []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             while loader.check_node():
                 node = loader.get_node()
@@ -291,7 +311,7 @@ def data(text: str, source: str) -> Any:
     if oversized is not None:
         raise YamlRefused(source, oversized)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:

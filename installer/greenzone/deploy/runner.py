@@ -54,7 +54,8 @@ def _control_dir() -> Path:
     """Where this phase's SSH masters keep their sockets: a fresh directory with a short path, since
     a Unix socket's path is limited to 107 bytes (ssh adds 27 of its own) and TMPDIR may be long."""
     base = tempfile.gettempdir()
-    return Path(tempfile.mkdtemp(prefix="gz-ssh-", dir=base if len(base) <= 48 else "/tmp"))
+    # Resolved: Ansible names the sockets by the real path, and that is what the masters' titles show.
+    return Path(tempfile.mkdtemp(prefix="gz-ssh-", dir=base if len(base) <= 48 else "/tmp")).resolve()
 
 
 def reap(marker: str, place: str, grace: float = 3.0) -> list[int]:
@@ -66,7 +67,7 @@ def reap(marker: str, place: str, grace: float = 3.0) -> list[int]:
     SIGKILL after `grace` seconds. Returns the PIDs that were still running."""
     found = _marked(marker, place)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in found:
+        for pid in _marked(marker, place):  # scanned again: a PID gone since may name another process now
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + grace
@@ -178,8 +179,10 @@ class PlaybookRunner:
                     settings={"suppress_ansible_output": True, "pexpect_timeout": 0.25},
                 )
             finally:  # also on a second Ctrl-C (KeyboardInterrupt): nothing it started outlives greenzone
-                survivors = reap(marker, str(control))
-                shutil.rmtree(control, ignore_errors=True)
+                try:
+                    survivors = reap(marker, str(control))
+                finally:  # even when yet another Ctrl-C cuts the reaping short
+                    shutil.rmtree(control, ignore_errors=True)
                 if survivors:
                     log.write(f"===== phase {phase}: stopped {len(survivors)} process(es) it left running =====\n")
             log.write(f"===== phase {phase}: {result.status} (rc {result.rc}) =====\n")

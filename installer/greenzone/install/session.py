@@ -12,6 +12,7 @@ prints; progress goes to the caller's listener through the one progress model (`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
@@ -30,7 +31,7 @@ from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner
 from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
 from greenzone.deploy.workspace import prepare
-from greenzone.errors import InputError
+from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.install.gate import Gate, check_forced_names, preflight_gate
 from greenzone.install.tracker import Tracker
 from greenzone.preflight.facts_model import Facts
@@ -155,8 +156,19 @@ class InstallSession:
         only its Ansible log is kept, as `logs/install-check.log`."""
         if not self.check:
             return self._run(prepared, listener, self.state_dir)
-        with tempfile.TemporaryDirectory(prefix="greenzone-check-") as scratch:
-            workspace = self.state_dir.scratch_copy(Path(scratch) / "state")
+        # Beside the state directory: the same file system (the bootstrap archive is hard-linked, not
+        # copied, and rebuilt there), and not a tmpfs that several GB of images would fill.
+        parent = self.state_dir.root.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.TemporaryDirectory(prefix=".greenzone-check-", dir=parent)
+        except OSError as error:
+            raise EnvironmentProblem(
+                f"check mode cannot make its throw-away workspace in {parent}: {error.strerror}",
+                hint="run as the user who owns the state directory, or pass --state-dir",
+            ) from None
+        with scratch:
+            workspace = self.state_dir.scratch_copy(Path(scratch.name) / "state")
             try:
                 return self._run(prepared, listener, workspace)
             finally:
@@ -237,7 +249,8 @@ class InstallSession:
 
         For the front ends without their own event loop (the unattended install, `deploy`); the
         wizard's Ctrl+Q and Cancel call `cancel()` after asking."""
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # SIGHUP too: the operator's SSH session dropping must not kill the install mid-task.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         pressed = 0
 
         def handler(signum: int, frame: FrameType | None) -> None:
@@ -246,7 +259,8 @@ class InstallSession:
             pressed += 1
             if pressed > 1:
                 raise KeyboardInterrupt
-            os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
+            with contextlib.suppress(OSError):  # after a hang-up there may be no terminal to tell
+                os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
             self.cancel()
 
         for sig in previous:

@@ -64,7 +64,12 @@ def side_from_records(
     for record in records:
         name, namespace = str(record["name"]), str(record.get("namespace") or "default")
         metadata = (record.get("chart") or {}).get("metadata") or {}
-        documents, _ = yamlpos.load_documents(record.get("manifest") or "")  # beyond the bounds: no objects
+        documents, problems = yamlpos.load_documents(record.get("manifest") or "")
+        if problems:  # never "no containers": that would read as parity with an equally unread side
+            raise EnvironmentProblem(
+                f"the manifest of Helm release {name} ({namespace}) cannot be read: {problems[0].message}",
+                hint="check the release with `helm get manifest`; parity cannot compare what it cannot read",
+            )
         objects = [obj for obj in documents if isinstance(obj, dict)]
 
         def digest_of(image: str, ref: str, namespace: str = namespace) -> str:
