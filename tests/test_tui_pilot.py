@@ -268,6 +268,24 @@ def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
 
 
+def test_sigterm_during_the_install_cancels_then_quits_130(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
+    """What the app's SIGTERM/SIGHUP handler does (the real signal is sent in test_tui_tmux.py)."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state", hold_at="k3s")
+    session = app.session
+    assert isinstance(session, ScriptedSession)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_install(app, pilot, bundle)
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
+        app.terminate()
+        await until(pilot, lambda: session._stop.is_set())
+        await pilot.pause(5)  # the app exits by itself once the phase has stopped
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+    assert app.state.result is not None and app.state.result.data["outcome"] == "canceled"
+
+
 def test_a_failed_phase_is_named_on_done_with_its_fix(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
     load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
     app = make_app(bundle, tmp_path / "state", fail_at="harbor")

@@ -8,7 +8,9 @@ Install screen drives the real runner and the real playbooks in Ansible check mo
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +68,25 @@ def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, hos
     assert not (state / "install-state.json").exists()  # check mode records no progress
     assert not (host.root / "usr/local/bin/k3s").exists()  # and changed nothing on the node
     assert (state / "answers.yaml").read_text().startswith("# Written by the greenzone wizard")
+
+
+def test_sigterm_at_the_console_quits_the_wizard_with_130(tmp_path: Path) -> None:
+    """systemd or an operator's kill: the wizard leaves like a confirmed Quit, nothing left running."""
+    state, exit_file = tmp_path / "state", tmp_path / "exit"
+    command = [sys.executable, "-m", "greenzone", "--state-dir", str(state), "install"]
+    with terminal(command, cwd=REPO, env={}, exit_file=exit_file) as term:
+        term.wait_for("Bundle directory")
+        (pid,) = [
+            int(proc.name)
+            for proc in Path("/proc").glob("[0-9]*")
+            if _cmdline(proc).startswith(f"{sys.executable} -m greenzone --state-dir {state} ")
+        ]
+        os.kill(pid, signal.SIGTERM)
+        assert wait_for_exit(exit_file) == "130"
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,11 +52,27 @@ class GreenzoneApp(App[int]):
         super().__init__()
         self.session = session
         self.state = state
+        self.terminating = False
+        """A signal asked to quit while phases ran: the install screen exits once they stopped."""
         if session.check:
             self.sub_title = "check mode: nothing will be changed"
 
     def on_mount(self) -> None:
+        # SIGTERM (systemd, an operator's kill) and SIGHUP (the console's SSH session dropped) end the
+        # wizard like a confirmed Quit: a running install is canceled at its next task first.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.terminate)
         self.push_screen(STEPS[0]())
+
+    def terminate(self) -> None:
+        """Quit without asking: stop now when nothing runs, else cancel and quit once the phase stopped."""
+        if self.state.installing:
+            self.terminating = True
+            self.session.cancel()
+        else:
+            self.exit(int(ExitCode.INTERRUPTED) if self.state.result is None else int(self.state.exit_code()))
 
     @on(StepFinished)
     def _next_step(self, finished: StepFinished) -> None:

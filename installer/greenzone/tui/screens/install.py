@@ -128,6 +128,8 @@ class InstallScreen(WizardScreen):
         self.cancel_button.disabled = True
         self.allow_next(True)
         self.next_button.focus()
+        if self.wizard_app.terminating:
+            self.app.exit(int(self.wizard.exit_code()))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel_install(self) -> None:
