@@ -237,17 +237,26 @@ def test_remote_nodes_are_not_judged_by_this_machines_gpus(bundle: Path, fake_nv
     drive(app, scenario)
 
 
+def held_at_k3s(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> tuple[GreenzoneApp, ScriptedSession]:
+    """A wizard whose install will hold in the k3s phase until it is canceled."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state", hold_at="k3s")
+    assert isinstance(app.session, ScriptedSession)
+    return app, app.session
+
+
+async def to_held_install(app: GreenzoneApp, pilot: Pilot[int], bundle: Path, session: ScriptedSession) -> None:
+    await to_install(app, pilot, bundle)
+    await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
+
+
 def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
     bundle: Path, fake_nvml_dir: Path, tmp_path: Path
 ) -> None:
-    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
-    app = make_app(bundle, tmp_path / "state", hold_at="k3s")
-    session = app.session
-    assert isinstance(session, ScriptedSession)
+    app, session = held_at_k3s(bundle, fake_nvml_dir, tmp_path)
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await to_install(app, pilot, bundle)
-        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
+        await to_held_install(app, pilot, bundle, session)
         await pilot.click("#cancel")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         await pilot.press("escape")  # "No" is the default: the install goes on
@@ -270,14 +279,10 @@ def test_cancel_asks_first_then_stops_and_done_says_how_to_resume(
 
 def test_sigterm_during_the_install_cancels_then_quits_130(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
     """What the app's SIGTERM/SIGHUP handler does (the real signal is sent in test_tui_tmux.py)."""
-    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
-    app = make_app(bundle, tmp_path / "state", hold_at="k3s")
-    session = app.session
-    assert isinstance(session, ScriptedSession)
+    app, session = held_at_k3s(bundle, fake_nvml_dir, tmp_path)
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await to_install(app, pilot, bundle)
-        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and session.holding.is_set())
+        await to_held_install(app, pilot, bundle, session)
         app.terminate()
         await until(pilot, lambda: session._stop.is_set())
         await pilot.pause(5)  # the app exits by itself once the phase has stopped

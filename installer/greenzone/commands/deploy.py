@@ -14,10 +14,11 @@ import sys
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.deploy.ansible_events import PhaseProgress
+from greenzone.deploy.report import run_exit_code
 from greenzone.install.gate import parse_forced
 from greenzone.install.session import InstallSession
 from greenzone.install.tracker import Tracker
-from greenzone.results import ExitCode, Finished
+from greenzone.results import Finished
 from greenzone.statedir import StateDir
 
 
@@ -41,5 +42,4 @@ def deploy(args: argparse.Namespace) -> Finished:
         report = session.run(prepared, _print_line).report
     mode = " (check mode: nothing changed)" if args.check else ""
     report = dataclasses.replace(report, command="deploy", title=f"Install phases for {args.answers}{mode}")
-    canceled = report.data.get("outcome") == "canceled"
-    return Finished(report, ExitCode.INTERRUPTED if canceled else report.exit_code)
+    return Finished(report, run_exit_code(report))

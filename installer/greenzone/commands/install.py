@@ -17,6 +17,7 @@ from collections.abc import Callable
 from greenzone.answers.files import load_valid_answers
 from greenzone.bundle.manifest import read_bundle_manifest
 from greenzone.deploy.ansible_events import PhaseProgress
+from greenzone.deploy.report import run_exit_code
 from greenzone.errors import InputError
 from greenzone.install.events import InstallEvent, check_event, phase_event, task_event
 from greenzone.install.gate import check_forced_names, parse_forced
@@ -104,8 +105,7 @@ def _confirm(args: argparse.Namespace, nodes: int) -> None:
 
 def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> ExitCode | Finished:
     """The JSON stream ends with its own result event; on a terminal the one printer shows the report."""
-    outcome = str(report.data.get("outcome", report.status.value))
-    code = ExitCode.INTERRUPTED if outcome == "canceled" else report.exit_code
+    code = run_exit_code(report)
     if json_mode:
         emit(InstallEvent("result", report.command, report.status.value, report.title, report.to_dict()))
         return code

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.state import InstallState
-from greenzone.results import Check, Status
+from greenzone.results import Check, ExitCode, Report, Status
 
 
 def phase_checks(
@@ -56,3 +56,9 @@ def phase_checks(
                 )
             )
     return tuple(checks)
+
+
+def run_exit_code(report: Report) -> ExitCode:
+    """A canceled run exits 130 (interrupted) whatever its checks say; otherwise its checks decide.
+    The one rule for the unattended install, `deploy` and the wizard."""
+    return ExitCode.INTERRUPTED if report.data.get("outcome") == "canceled" else report.exit_code

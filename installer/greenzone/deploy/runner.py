@@ -65,16 +65,17 @@ def reap(marker: str, place: str, grace: float = 3.0) -> list[int]:
     its forked workers, and the SSH connection masters that `ControlPersist` keeps for a minute
     (they detach into sessions of their own, their control sockets under `place`). SIGTERM first,
     SIGKILL after `grace` seconds. Returns the PIDs that were still running."""
-    found = _marked(marker, place)
+    found = alive = _marked(marker, place)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _marked(marker, place):  # scanned again: a PID gone since may name another process now
+        if not alive:
+            break
+        # `alive` is always the latest scan: a PID gone since an older one may name another process now.
+        for pid in alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _marked(marker, place):
+        while (alive := _marked(marker, place)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not _marked(marker, place):
-            break
     return found
 
 

@@ -151,7 +151,7 @@ class InstallSession:
         is recorded.
 
         Check mode predicts and records nothing: it works in a throw-away copy of the state directory
-        (seeded with the credentials, CA, kubeconfig and helm a real run would read), so no
+        (`StateDir.scratch_copy`: what a real run reads or compares), so no
         credentials, values or "installed" answers appear that `health` would take for an install;
         only its Ansible log is kept, as `logs/install-check.log`."""
         if not self.check:

@@ -8,6 +8,7 @@ from typing import Any
 
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest
+from greenzone.deploy.report import run_exit_code
 from greenzone.install.gate import Gate
 from greenzone.preflight.facts_model import Facts
 from greenzone.results import ExitCode, Report
@@ -35,11 +36,7 @@ class WizardState:
 
     def exit_code(self) -> ExitCode:
         """What the wizard exits with once the install has run (130 when it was canceled)."""
-        if self.result is None:
-            return ExitCode.FAIL
-        if self.result.data.get("outcome") == "canceled":
-            return ExitCode.INTERRUPTED
-        return self.result.exit_code
+        return ExitCode.FAIL if self.result is None else run_exit_code(self.result)
 
     @property
     def bundle_ok(self) -> bool:
