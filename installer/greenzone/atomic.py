@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -35,3 +37,26 @@ def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
         return False
     write_text_atomic(path, text, mode)
     return True
+
+
+@contextlib.contextmanager
+def staged_directory(dest: Path) -> Iterator[Path]:
+    """A fresh hidden directory beside `dest` to fill; `publish_directory` gives it `dest`'s name.
+
+    Whatever ends the work early (a refusal, Ctrl-C, SIGTERM, a full disk) removes the directory,
+    so `dest` is either absent, as it was, or complete, and a re-run finds nothing in its way."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    try:
+        yield staged
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def publish_directory(staged: Path, dest: Path) -> None:
+    """Rename `staged` to `dest`; an empty `dest` (made by the user beforehand) is replaced."""
+    if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+        dest.rmdir()
+    staged.chmod(0o755)  # mkdtemp makes it 0700
+    staged.replace(dest)

@@ -7,15 +7,21 @@ slow appliance console (pydantic, rich, NVML and the Kubernetes client are never
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from greenzone import __version__
 from greenzone.results import ExitCode
+
+if TYPE_CHECKING:
+    import logging
+
+    from greenzone.errors import GreenzoneError
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -35,6 +41,57 @@ def _command(
     parser = sub.add_parser(name, help=help_text, description=description or help_text)
     parser.set_defaults(handler=target)
     return parser
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    """A whole number of at least `minimum` (a worker count of -3 is a typo, not a bug to crash on)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _duration(text: str) -> str:
+    """Helm's duration syntax, checked here rather than by helm minutes later."""
+    from greenzone.peers import duration_seconds
+
+    try:
+        duration_seconds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _size(text: str) -> str:
+    """A part size for --split, checked before anything is written."""
+    from greenzone.bundle.pack import parse_size
+    from greenzone.errors import InputError
+
+    try:
+        parse_size(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(f"{error.title.removeprefix('--split ')} ({error.hint})") from None
+    return text
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +141,9 @@ def _add_answers(commands: Subparsers) -> None:
     validate.add_argument(
         "--bundle", type=Path, default=None, help="bundle directory whose models the answers must name"
     )
-    validate.add_argument("--gpus", type=int, default=None, metavar="N", help="GPUs the target has (for quota checks)")
+    validate.add_argument(
+        "--gpus", type=_whole(0), default=None, metavar="N", help="GPUs the target has (for quota checks)"
+    )
     validate.add_argument(
         "--here",
         action="store_true",
@@ -147,7 +206,9 @@ def _add_bundle(commands: Subparsers) -> None:
         help="a bundle directory, or the .sha256 list (or any part) written by `bundle pack`",
     )
     verify.add_argument("--key", type=Path, required=True, metavar="PUBLIC_KEY", help="the vendor's ed25519 public key")
-    verify.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once (default: cores + 1)")
+    verify.add_argument(
+        "--jobs", type=_whole(1), default=None, metavar="N", help="files hashed at once (default: cores + 1)"
+    )
     verify.add_argument(
         "--unpack-to", type=Path, default=None, metavar="DIR", help="where parts are unpacked (default: beside them)"
     )
@@ -177,9 +238,11 @@ def _add_bundle(commands: Subparsers) -> None:
     build.add_argument("--helm", type=Path, default=None, metavar="PATH", help="helm binary to package our charts")
     build.add_argument("--sign-key", type=Path, default=None, metavar="PRIVATE_KEY", help="sign bundle.yaml when built")
     build.add_argument("--tar", type=Path, default=None, metavar="FILE", help="also write the bundle as FILE (a tar)")
-    build.add_argument("--split", default=None, metavar="SIZE", help="cut the tar into parts, e.g. 4000M for FAT32")
+    build.add_argument(
+        "--split", type=_size, default=None, metavar="SIZE", help="cut the tar into parts, e.g. 4000M for FAT32"
+    )
     build.add_argument("--pip-arg", action="append", metavar="ARG", help="extra argument for pip (repeatable)")
-    build.add_argument("--jobs", type=int, default=None, metavar="N", help="files hashed at once when sealing")
+    build.add_argument("--jobs", type=_whole(1), default=None, metavar="N", help="files hashed at once when sealing")
     pack = _command(
         actions,
         "pack",
@@ -188,7 +251,12 @@ def _add_bundle(commands: Subparsers) -> None:
     )
     pack.add_argument("bundle", type=Path, metavar="DIR")
     pack.add_argument("--out", type=Path, required=True, metavar="FILE", help="the tar (parts: FILE.000, FILE.001...)")
-    pack.add_argument("--split", default=None, metavar="SIZE", help="part size, e.g. 4000M (FAT32 holds < 4 GiB)")
+    pack.add_argument(
+        "--key", type=Path, default=None, metavar="PUBLIC_KEY", help="also check the signature before packing"
+    )
+    pack.add_argument(
+        "--split", type=_size, default=None, metavar="SIZE", help="part size, e.g. 4000M (FAT32 holds < 4 GiB)"
+    )
     inspect = _command(
         actions,
         "inspect",
@@ -342,10 +410,10 @@ def _add_health(commands: Subparsers) -> None:
         help="reach a layer at another address: registry, inference, chat or kube (e.g. through a port-forward)",
     )
     health.add_argument(
-        "--budget", type=float, default=10.0, metavar="SECONDS", help="the whole run ends within this (default 10)"
+        "--budget", type=_seconds, default=10.0, metavar="SECONDS", help="the whole run ends within this (default 10)"
     )
     health.add_argument(
-        "--watch", type=float, default=None, metavar="SECONDS", help="run again every SECONDS until Ctrl-C"
+        "--watch", type=_seconds, default=None, metavar="SECONDS", help="run again every SECONDS until Ctrl-C"
     )
     health.add_argument(
         "--metrics",
@@ -374,7 +442,9 @@ def _add_sync(commands: Subparsers) -> None:
     sync.add_argument(
         "--render-only", type=Path, default=None, metavar="DIR", help="write DIR/<release>/ manifests, install nothing"
     )
-    sync.add_argument("--timeout", default="10m", metavar="DURATION", help="wait per release (default 10m)")
+    sync.add_argument(
+        "--timeout", type=_duration, default="10m", metavar="DURATION", help="wait per release (default 10m)"
+    )
     _json_flag(sync)
 
 
@@ -473,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import logging
 
-    from greenzone import logs, output
+    from greenzone import logs
     from greenzone.errors import GreenzoneError
     from greenzone.statedir import ENV_VAR, StateDir
 
@@ -485,15 +555,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("greenzone.cli")
     log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
-        outcome = _resolve(target)(args)
-        return emit(outcome, json_mode=bool(getattr(args, "json", False)))
+        with _signals_interrupt():
+            outcome = _resolve(target)(args)
+            return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
-        log.error("%s (%s)", error.title, error.hint)
-        output.print_error(error)
-        return int(error.exit_code)
-    except KeyboardInterrupt:
-        log.warning("interrupted")
-        print("interrupted", file=sys.stderr)
+        return _report_error(error, log)
+    except OSError as error:  # the floor for a refusal no command anticipated: still the user's, not a bug
+        from greenzone.errors import from_os_error
+
+        log.debug("unanticipated OS error", exc_info=True)
+        return _report_error(from_os_error(error), log)
+    except UnicodeDecodeError as error:
+        from greenzone.errors import InputError
+
+        log.debug("unanticipated decode error", exc_info=True)
+        return _report_error(
+            InputError(
+                f"an input file is not UTF-8 text ({error.reason} at byte {error.start})", hint="save it as UTF-8"
+            ),
+            log,
+        )
+    except KeyboardInterrupt as interrupt:
+        name = getattr(interrupt, "signal_name", "Ctrl-C")
+        log.warning("interrupted (%s)", name)
+        print(f"interrupted ({name}); nothing half-written was kept, run the same command again", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Exception:
         log.exception("internal error")
@@ -505,6 +590,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so every command unwinds exactly as on Ctrl-C:
+    its `finally` blocks remove temporaries and stop children, and it exits 130."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (a `kill`, systemd stopping a unit) and SIGHUP (the SSH session dropped) end every
+    command like Ctrl-C. Commands with a cancel of their own (install, the wizard) install their own
+    handlers inside this and restore these after."""
+    import signal
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise _Terminated(signal.Signals(signum).name)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig in previous:
+        signal.signal(sig, raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _report_error(error: GreenzoneError, log: logging.Logger) -> int:
+    from greenzone import output
+
+    log.error("%s (%s)", error.title, error.hint)
+    output.print_error(error)
+    return int(error.exit_code)
 
 
 def emit(outcome: Any, *, json_mode: bool) -> int:

@@ -19,6 +19,7 @@ from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context, bundle_models_rule
 from greenzone.answers.validate import Validation, locate, validate_text
 from greenzone.errors import AnswersInvalid
+from greenzone.textfiles import utf8_error_position
 from greenzone.yamlpos import KeyPath, Position
 
 MAX_ANSWERS_BYTES = 1024 * 1024
@@ -52,15 +53,14 @@ def read_text(
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
-        text_before = raw[: exc.start].decode("utf-8", errors="replace")
-        line = text_before.count("\n") + 1
+        line, column = utf8_error_position(raw, exc.start)
         return None, Problem(
             "error",
             (),
-            f"is not UTF-8 text (byte {exc.start} on line {line})",
-            "save the file as UTF-8",
+            f"is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column}",
+            "save the file as UTF-8 (an editor's 'Save as' offers the encoding)",
             file,
-            Position(line, 1),
+            Position(line, column),
         )
 
 

@@ -9,7 +9,6 @@ correct file is never downloaded again.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from greenzone import peers
 from greenzone.bundle.hashing import sha256_file
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.redact import REDACTOR
@@ -83,7 +83,7 @@ def fetch(
     sha256: str,
     *,
     retries: int = 4,
-    timeout: float = 60,
+    timeout: float = peers.REGISTRY_CALL,
     backoff: float = 1.0,
     progress: Callable[[int], None] | None = None,
     request_for: Callable[[int], urllib.request.Request] | None = None,
@@ -143,8 +143,8 @@ def fetch(
                     f"{url} answered HTTP {error.code}", hint="check the URL in the lock file"
                 ) from None
             reason = f"HTTP {error.code}"
-        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
-            reason = str(getattr(error, "reason", error)) or type(error).__name__
+        except peers.NETWORK_ERRORS as error:
+            reason = f"no answer within {timeout:g} s" if peers.is_timeout(error) else peers.reason(error)
         attempt += 1
         if attempt > retries:
             raise DownloadError(
@@ -164,7 +164,9 @@ def fetch(
     return Fetched(dest, offset, reused=False, resumed_from=first_offset)
 
 
-def hash_url(url: str, *, timeout: float = 60, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+def hash_url(
+    url: str, *, timeout: float = peers.REGISTRY_CALL, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
     """sha256 and size of what `url` serves now, streamed and not kept: how `bundle lock --update` pins a file."""
     digest = hashlib.sha256()
     size = 0
@@ -177,8 +179,10 @@ def hash_url(url: str, *, timeout: float = 60, progress: Callable[[int], None] |
                     progress(len(chunk))
     except urllib.error.HTTPError as error:
         raise DownloadError(f"{url} answered HTTP {error.code}", hint="check the URL in the lock file") from None
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
+    except peers.NETWORK_ERRORS as error:
+        if peers.is_timeout(error):
+            raise peers.silent(url, timeout, "download", "check the server, or try again later") from None
         raise DownloadError(
-            f"cannot download {url}: {getattr(error, 'reason', error)}", hint="check the network and the URL"
+            f"cannot download {url}: {peers.reason(error)}", hint="check the network and the URL"
         ) from None
     return digest.hexdigest(), size

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from greenzone import yamlpos
-from greenzone.errors import InputError
+from greenzone.errors import GreenzoneError, InputError
+from greenzone.textfiles import read_text
 
 MANIFEST_NAME = "bundle.yaml"
 SIGNATURE_NAME = "bundle.yaml.sig"
@@ -92,6 +93,22 @@ class Manifest(_Section):
     models: list[BundleModel] = Field(default_factory=list)
     files: list[BundleFile] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _each_listed_once(self) -> Manifest:
+        """A path listed twice could carry two digests, one checked and one installed; and a signed
+        manifest with a duplicate was never written by `bundle build`, so something edited it."""
+        for section, names in (
+            ("files", [item.path for item in self.files]),
+            ("images", [item.ref for item in self.images]),
+            ("models", [item.name for item in self.models]),
+        ):
+            seen: set[str] = set()
+            for index, name in enumerate(names):
+                if name in seen:
+                    raise ValueError(f"{section}[{index}] lists {name!r} a second time; each may appear once")
+                seen.add(name)
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=120)
 
@@ -113,9 +130,9 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME) -> Manifest:
 def read_manifest(bundle_dir: Path) -> Manifest:
     path = bundle_dir / MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read {path}: {exc}") from None
+        text = read_text(path, "a bundle manifest")
+    except GreenzoneError as error:
+        raise ManifestError(error.title) from None
     return parse_manifest(text, str(path))
 
 
@@ -123,10 +140,10 @@ def read_bundle_manifest(bundle: Path) -> tuple[str, Manifest]:
     """The manifest's text (what the install state's digest covers) and its model, from one read."""
     path = bundle / MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, "a bundle manifest")
         return text, parse_manifest(text, str(path))
-    except (OSError, UnicodeDecodeError, ManifestError) as error:
+    except (GreenzoneError, ManifestError) as error:
         raise InputError(
-            f"cannot read the bundle manifest {path}: {getattr(error, 'strerror', None) or error}",
+            f"cannot read the bundle manifest: {getattr(error, 'title', None) or error}",
             hint="point bundle.path in the answers (or --bundle) at the bundle directory, the one holding bundle.yaml",
         ) from None

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from greenzone.atomic import write_text_atomic
 from greenzone.bundle.hashing import sha256_many
-from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError, read_manifest
 from greenzone.bundle.seal import bundle_files
 from greenzone.errors import InputError
 from greenzone.results import Check, Status
+from greenzone.textfiles import read_text
 
 Progress = Callable[[int], None]
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
@@ -44,13 +44,18 @@ def parse_size(text: str) -> int:
 
 
 class _PartWriter:
-    """A write-only stream that starts a new part file every `limit` bytes, hashing as it goes."""
+    """A write-only stream that starts a new part file every `limit` bytes, hashing as it goes.
+
+    Parts are written under hidden temporary names and only `publish()` gives them their real
+    names, so an interrupted or refused pack leaves the previous pack (or nothing) and never a set
+    of parts that looks whole; `discard()` removes what this run wrote."""
 
     def __init__(self, base: Path, limit: int | None, progress: Progress | None) -> None:
         self.base = base
         self.limit = limit
         self.progress = progress
         self.parts: list[tuple[Path, str, int]] = []
+        self._temporaries: list[Path] = []
         self._handle: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._written = 0
@@ -60,16 +65,20 @@ class _PartWriter:
             return self.base
         return self.base.with_name(f"{self.base.name}.{len(self.parts):03d}")
 
+    def _temporary(self, path: Path) -> Path:
+        return path.with_name(f".{path.name}.packing")
+
     def _open(self) -> None:
         self._path = self._name()
-        self._handle = self._path.with_name(self._path.name + ".part").open("wb")
+        temporary = self._temporary(self._path)
+        self._temporaries.append(temporary)
+        self._handle = temporary.open("wb")
         self._hash = hashlib.sha256()
         self._written = 0
 
     def _close(self) -> None:
         assert self._handle is not None
         self._handle.close()
-        self._path.with_name(self._path.name + ".part").replace(self._path)
         self.parts.append((self._path, self._hash.hexdigest(), self._written))
         self._handle = None
 
@@ -95,6 +104,31 @@ class _PartWriter:
         if self._handle is not None:
             self._close()
 
+    def publish(self) -> None:
+        """Replace the previous pack of this name by this one: stale parts (an older pack cut into
+        more parts) go, then each temporary takes its real name, the checksum list last, so that a
+        list on the media always describes parts that are all there."""
+        listing = checksums_path(self.base)
+        text = "".join(f"{digest}  {path.name}\n" for path, digest, _ in self.parts)
+        staged = self._temporary(listing)
+        self._temporaries.append(staged)
+        staged.write_text(text, encoding="utf-8")
+        for stale in self.base.parent.glob(self.base.name + ".*"):
+            if re.fullmatch(re.escape(self.base.name) + _PART_SUFFIX, stale.name):
+                stale.unlink()
+        for path, _, _ in self.parts:
+            self._temporary(path).replace(path)
+        staged.replace(listing)
+        self._temporaries.clear()
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        for temporary in self._temporaries:
+            temporary.unlink(missing_ok=True)
+        self._temporaries.clear()
+
 
 _PART_SUFFIX = r"\.(\d{3}|sha256)"  # `bundle.tar.000`..., and the list `bundle.tar.sha256`
 
@@ -108,29 +142,103 @@ def tar_of(path: Path) -> Path:
     return path.with_name(re.sub(_PART_SUFFIX + "$", "", path.name))
 
 
-def pack(bundle_dir: Path, tar_path: Path, *, split: int | None = None, progress: Progress | None = None) -> list[Path]:
-    """Write the bundle as `tar_path` (or its numbered parts) plus the checksum list; returns the parts."""
-    if not (bundle_dir / MANIFEST_NAME).is_file():
-        raise InputError(f"{bundle_dir} holds no {MANIFEST_NAME}", hint="build (and sign) the bundle first")
+class _Checked:
+    """A bundle file read into the tar while its sha256 is compared with the manifest's: packing
+    proves the bundle still verifies at no extra read of its (often 100 GiB of) bytes."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+def _refuse_output_inside(bundle_dir: Path, tar_path: Path) -> None:
+    inside = tar_path.resolve().parent
+    root = bundle_dir.resolve()
+    if inside == root or root in inside.parents:
+        raise InputError(
+            f"--out {tar_path} lies inside the bundle {bundle_dir}",
+            hint="write the tar somewhere else (e.g. the USB stick's root); a bundle holds only what its manifest lists",
+        )
+
+
+def pack(
+    bundle_dir: Path,
+    tar_path: Path,
+    *,
+    split: int | None = None,
+    progress: Progress | None = None,
+    public_key: Path | None = None,
+) -> list[Path]:
+    """Write the bundle as `tar_path` (or its numbered parts) plus the checksum list; returns the parts.
+
+    Refused, with nothing written, when the bundle no longer matches its manifest: a damaged bundle
+    must not travel to a site as if it were whole."""
+    try:
+        manifest = read_manifest(bundle_dir)
+    except ManifestError as error:
+        raise InputError(
+            f"{bundle_dir} is not a bundle that can be packed: {error}", hint="build (and sign) the bundle first"
+        ) from None
+    _refuse_output_inside(bundle_dir, tar_path)
+    if public_key is not None:
+        _refuse_bad_signature(bundle_dir, public_key)
+    listed = {item.path: item for item in manifest.files}
+    files = bundle_files(bundle_dir)
+    on_disk = {path.relative_to(bundle_dir).as_posix() for path in files}
+    problems = [f"{name}: listed in {MANIFEST_NAME} but missing" for name in sorted(set(listed) - on_disk)]
+    problems += [f"{name}: not listed in {MANIFEST_NAME}" for name in sorted(on_disk - set(listed))]
+    if problems:
+        raise _no_longer_verifies(bundle_dir, problems)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in tar_path.parent.glob(tar_path.name + ".*"):
-        if re.fullmatch(re.escape(tar_path.name) + _PART_SUFFIX + r"(\.part)?", stale.name):
-            stale.unlink()
-    checksums_path(tar_path).unlink(missing_ok=True)
     # The manifest and signature go first so that a reader learns what follows before it arrives.
     first = [bundle_dir / name for name in (MANIFEST_NAME, SIGNATURE_NAME) if (bundle_dir / name).is_file()]
     writer = _PartWriter(tar_path, split, progress)
-    with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-        for path in [*first, *bundle_files(bundle_dir)]:
-            info = tar.gettarinfo(str(path), arcname=path.relative_to(bundle_dir).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with path.open("rb") as handle:
-                tar.addfile(info, handle)
-    writer.finish()
-    lines = [f"{digest}  {path.name}\n" for path, digest, _ in writer.parts]
-    write_text_atomic(checksums_path(tar_path), "".join(lines))
+    try:
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            for path in [*first, *files]:
+                name = path.relative_to(bundle_dir).as_posix()
+                info = tar.gettarinfo(str(path), arcname=name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with path.open("rb") as handle:
+                    checked = _Checked(handle)
+                    tar.addfile(info, checked)
+                want = listed.get(name)
+                if want is not None and (checked.digest.hexdigest() != want.sha256 or checked.size != want.size):
+                    raise _no_longer_verifies(
+                        bundle_dir, [f"{name}: its bytes differ from the manifest's sha256 (altered or damaged)"]
+                    )
+        writer.finish()
+        writer.publish()
+    except BaseException:
+        writer.discard()
+        raise
     return [path for path, _, _ in writer.parts]
+
+
+def _refuse_bad_signature(bundle_dir: Path, public_key: Path) -> None:
+    from greenzone.bundle.sign import load_public_key
+    from greenzone.bundle.verify import read_signed_manifest, signature_check
+
+    raw, _ = read_signed_manifest(bundle_dir)
+    check = signature_check(bundle_dir, raw, load_public_key(public_key), public_key)
+    if check.status is Status.FAIL:
+        raise InputError(f"{bundle_dir}: {check.detail}; nothing was packed", hint=check.remedy)
+
+
+def _no_longer_verifies(bundle_dir: Path, problems: list[str]) -> InputError:
+    return InputError(
+        f"{bundle_dir} does not match its manifest; nothing was packed",
+        hint="run `greenzone bundle verify` on it, then rebuild it (`greenzone bundle build`) or copy it again",
+        details=problems,
+    )
 
 
 @dataclass(frozen=True)
@@ -140,12 +248,7 @@ class Part:
 
 
 def read_checksums(listing: Path) -> list[Part]:
-    try:
-        text = listing.read_text()
-    except OSError as error:
-        raise InputError(
-            f"cannot read {listing}: {error.strerror}", hint="copy the .sha256 file with the parts"
-        ) from None
+    text = read_text(listing, "a checksum list written by `greenzone bundle pack`", limit=1024 * 1024)
     parts = []
     for number, line in enumerate(text.splitlines(), 1):
         digest, _, name = line.partition("  ")
@@ -214,19 +317,35 @@ class _Joined:
             self._handle.close()
             self._handle = None
 
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
 
 def unpack(parts: list[Part], dest: Path) -> int:
     """Extract the (already checked) parts into `dest`; plain files and directories only."""
     dest.mkdir(parents=True, exist_ok=True)
     count = 0
-    with tarfile.open(fileobj=_Joined([part.path for part in parts]), mode="r|") as tar:  # type: ignore[call-overload]
-        for member in tar:
-            name = Path(member.name)
-            if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
-                raise InputError(
-                    f"the bundle archive holds {member.name!r}, which is not a plain file inside the bundle",
-                    hint="the archive was not written by `greenzone bundle pack`; do not use it",
-                )
-            tar.extract(member, dest, filter="data")
-            count += member.isfile()
+    stream = _Joined([part.path for part in parts])
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                name = Path(member.name)
+                if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                    raise InputError(
+                        f"the bundle archive holds {member.name!r}, which is not a plain file inside the bundle",
+                        hint="the archive was not written by `greenzone bundle pack`; do not use it",
+                    )
+                tar.extract(member, dest, filter="data")
+                count += member.isfile()
+    except (tarfile.TarError, EOFError) as error:
+        first = parts[0].path.name if parts else "the parts"
+        raise InputError(
+            f"the parts listed with {first} are not a whole tar written by `greenzone bundle pack`: {error}",
+            hint="the checksum list matches the files, so they were listed this way: get the parts and "
+            "their .sha256 list again from the vendor",
+        ) from None
+    finally:
+        stream.close()
     return count

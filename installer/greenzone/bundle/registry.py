@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from greenzone import peers
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Descriptor, Layout
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.redact import REDACTOR
@@ -34,6 +35,11 @@ _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 class RegistryError(EnvironmentProblem):
     """The registry refused or failed a request; the message names the request."""
+
+
+class RegistryUnreachable(RegistryError):
+    """The registry could not be reached or did not answer in time: no request to it can succeed, so
+    callers that treat a refused request as "not there" must not treat this one so."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class Registry:
         *,
         credentials: Credentials | None = None,
         ca_file: Path | None = None,
-        timeout: float = 60,
+        timeout: float = peers.REGISTRY_CALL,
     ) -> None:
         if "://" not in url:
             raise InputError(
@@ -116,6 +122,13 @@ class Registry:
                 f"{self.base} refused a token for {scope or 'its catalog'} (HTTP {error.code})",
                 hint="check the registry credentials and that the user may push to that project",
             ) from None
+        except peers.NETWORK_ERRORS as error:
+            raise self._unreachable(error, f"token from {values['realm']}") from None
+        except ValueError:
+            raise RegistryError(
+                f"{values['realm']} answered the token request with something that is not JSON",
+                hint="check the registry's token service",
+            ) from None
         token = body.get("token") or body.get("access_token")
         if not token:
             raise RegistryError(f"{self.base} answered its token request without a token", hint="check the registry")
@@ -160,13 +173,19 @@ class Registry:
                     f"{method} {self._url(path).split('?')[0]} failed: HTTP {error.code} {detail}".strip(),
                     hint="check the registry's logs, disk space and the user's permissions",
                 ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                reason = getattr(error, "reason", error)
-                raise RegistryError(
-                    f"cannot reach {self.base}: {reason}",
-                    hint="check the registry address, that it runs, and the CA file for https",
-                ) from None
+            except peers.NETWORK_ERRORS as error:
+                raise self._unreachable(error, f"{method} {path.split('?')[0]}") from None
         raise RegistryError(f"{self.base} keeps refusing the credentials", hint="check the user name and password")
+
+    def _unreachable(self, error: BaseException, doing: str) -> RegistryUnreachable:
+        hint = "check the registry address, that it runs, and the CA file for https"
+        if peers.is_timeout(error):
+            return RegistryUnreachable(
+                f"registry {self.base} did not answer within {self.timeout:g} s ({doing})",
+                hint="the registry accepted the connection but stays silent; check that it is not overloaded "
+                "or wedged (its logs, its disk), then run the command again",
+            )
+        return RegistryUnreachable(f"cannot reach registry {self.base}: {peers.reason(error)}", hint=hint)
 
     # --- distribution API -----------------------------------------------------------------------
 

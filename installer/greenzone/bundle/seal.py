@@ -26,6 +26,8 @@ from greenzone.errors import InputError
 
 BUILD_MARKER = ".greenzone-build"  # present while a build owns the directory and is unfinished
 RESERVED = {MANIFEST_NAME, SIGNATURE_NAME, BUILD_MARKER}
+HARD_LINKED = "is hard-linked to another file: its bytes can change through that other name after they were checked"
+HARD_LINK_FIX = "give it a name of its own: `cp --no-preserve=links` the bundle, or copy the file over itself"
 
 
 def bundle_files(bundle_dir: Path) -> list[Path]:
@@ -40,6 +42,8 @@ def bundle_files(bundle_dir: Path) -> list[Path]:
                 f"{path} is not a regular file",
                 hint="bundles hold plain files only; replace links by the files they point to",
             )
+        if path.stat().st_nlink > 1:
+            raise InputError(f"{path} {HARD_LINKED}", hint=HARD_LINK_FIX)
         files.append(path)
     return files
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from greenzone.atomic import write_bytes_atomic
-from greenzone.errors import InputError
+from greenzone.errors import InputError, from_os_error
 
 
 def keygen(private_path: Path, public_path: Path) -> None:
@@ -39,7 +39,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as error:
-        raise InputError(f"cannot read private key {path}: {error.strerror}", hint="check the path") from None
+        raise from_os_error(error, "cannot read the private key") from None
     except (ValueError, TypeError):
         raise InputError(
             f"{path} is not an unencrypted PEM private key",
@@ -54,7 +54,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as error:
-        raise InputError(f"cannot read public key {path}: {error.strerror}", hint="check the path") from None
+        raise from_os_error(error, "cannot read the public key") from None
     except ValueError:
         raise InputError(
             f"{path} is not a PEM public key",

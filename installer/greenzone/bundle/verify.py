@@ -13,8 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from greenzone.bundle.hashing import Progress, sha256_many
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, ManifestError, parse_manifest
+from greenzone.bundle.seal import HARD_LINK_FIX, HARD_LINKED
 from greenzone.bundle.sign import load_public_key, signature_matches
+from greenzone.errors import InputError
 from greenzone.results import Check, Report, Status
+from greenzone.textfiles import decode
 
 GiB = 1024**3
 
@@ -25,6 +28,13 @@ def _fail(name: str, detail: str, remedy: str, location: str = "") -> Check:
 
 def signature_check(bundle_dir: Path, manifest_bytes: bytes, key: Ed25519PublicKey, public_key: Path) -> Check:
     signature = bundle_dir / SIGNATURE_NAME
+    if signature.exists() and not signature.is_file():
+        return _fail(
+            "signature",
+            f"{SIGNATURE_NAME} is a directory (or another non-file), not a signature",
+            f"replace {signature} with the {SIGNATURE_NAME} file from the vendor's bundle",
+            str(signature),
+        )
     if not signature.is_file():
         return _fail(
             "signature",
@@ -47,8 +57,13 @@ def total_bytes(manifest: Manifest) -> int:
 
 
 def read_signed_manifest(bundle_dir: Path) -> tuple[bytes, Manifest]:
-    raw = (bundle_dir / MANIFEST_NAME).read_bytes()
-    return raw, parse_manifest(raw.decode("utf-8"), str(bundle_dir / MANIFEST_NAME))
+    path = bundle_dir / MANIFEST_NAME
+    raw = path.read_bytes()
+    try:
+        text = decode(raw, str(path), "a bundle manifest")
+    except InputError as error:
+        raise ManifestError(error.title) from None
+    return raw, parse_manifest(text, str(path))
 
 
 def verify_bundle(
@@ -88,6 +103,7 @@ def verify_bundle(
 
     expected = {item.path: item for item in manifest.files}
     present: set[str] = set()
+    refused: set[str] = set()
     for path in sorted(bundle_dir.rglob("*")):
         relative = path.relative_to(bundle_dir).as_posix()
         if relative in (MANIFEST_NAME, SIGNATURE_NAME) or (path.is_dir() and not path.is_symlink()):
@@ -107,9 +123,13 @@ def verify_bundle(
                 _fail(relative, "not a regular file (a link or device)", "replace it by the real file", str(path))
             )
             present.discard(relative)
+        elif path.stat().st_nlink > 1:
+            checks.append(_fail(relative, HARD_LINKED, HARD_LINK_FIX, str(path)))
+            present.discard(relative)
+            refused.add(relative)
     to_hash = [name for name in expected if name in present]
     for name in expected:
-        if name not in present and not (bundle_dir / name).is_symlink():
+        if name not in present and name not in refused and not (bundle_dir / name).is_symlink():
             checks.append(
                 _fail(name, "missing", "copy the bundle again; the file did not arrive", str(bundle_dir / name))
             )

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from greenzone import peers
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.statedir import StateDir
+
+T = TypeVar("T")
 
 
 def find_helm(given: Path | None = None, state: StateDir | None = None) -> Path:
@@ -85,3 +88,20 @@ async def deployed(client: Any, release: str, namespace: str) -> tuple[dict[str,
         "values": await revision.values(),
     }
     return current, metadata
+
+
+def run_bounded(work: Coroutine[Any, Any, T], timeout: str, peer: str, doing: str) -> T:
+    """Run a helm conversation with the cluster to completion, but never longer than helm's own
+    `--timeout` plus a grace: helm's calls to the API server have no timeout, so a server that accepts
+    and never answers would hold it (and greenzone) forever. Cancelling terminates the helm process."""
+    bound = peers.duration_seconds(timeout) + peers.HELM_GRACE
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(work, bound)
+
+    try:
+        return asyncio.run(bounded())
+    except TimeoutError:
+        raise peers.silent(
+            peer, bound, doing, "check that the Kubernetes API server answers (`kubectl get --raw /readyz`)"
+        ) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from greenzone import peers
 from greenzone.errors import EnvironmentProblem
 
 
@@ -77,3 +78,47 @@ class Kube:
             )
         else:
             self.core.create_namespaced_secret(metadata["namespace"], body, _request_timeout=self.timeout)
+
+
+def api_server(kubeconfig: Path, context: str | None = None) -> str:
+    """The API server's URL as the kubeconfig names it (for messages); the file's path if unreadable."""
+    from greenzone import yamlpos
+
+    try:
+        config = yamlpos.data(kubeconfig.read_text(encoding="utf-8"), str(kubeconfig)) or {}
+        contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
+        current = contexts.get(context or config.get("current-context", ""), {})
+        clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
+        return str(clusters[current["cluster"]]["server"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return str(kubeconfig)
+
+
+def check_api_answers(kubeconfig: Path, context: str | None, label: str) -> None:
+    """One short request to the API server before helm talks to it for minutes: a server that is down
+    or silent is named within `peers.API_CALL` seconds, not after helm's own wait."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    server = api_server(kubeconfig, context)
+    try:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        configuration.retries = 0  # one try: this call exists to learn quickly whether the server answers
+        api = client.VersionApi(client.ApiClient(configuration))
+        api.get_code(_request_timeout=(peers.API_CALL, peers.API_CALL))
+    except ApiException:
+        return  # it answered (even a refusal is an answer); helm reports what it refuses
+    except Exception as error:  # the loader's many types, urllib3's connection errors
+        text = str(error)
+        if "timed out" in text or "Timeout" in type(error).__name__:
+            raise peers.silent(
+                f"the {label} Kubernetes API at {server}",
+                peers.API_CALL,
+                "GET /version",
+                "check that the API server runs and that nothing between drops its answers",
+            ) from None
+        raise EnvironmentProblem(
+            f"cannot reach the {label} Kubernetes API at {server}: {peers.reason(error)}",
+            hint="check the kubeconfig's server address and context, and the network path to it",
+        ) from None

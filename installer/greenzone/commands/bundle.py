@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenzone.atomic import write_bytes_atomic
+from greenzone.atomic import publish_directory, staged_directory, write_bytes_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
 from greenzone.bundle.pack import checksums_path
 from greenzone.bundle.sign import keygen as make_keys
@@ -69,15 +69,27 @@ def _verify_parts(args: argparse.Namespace) -> Report:
     if bad:
         return Report("bundle verify", tuple(part_checks), title="parts damaged; nothing was unpacked")
     dest = args.unpack_to or listing.with_name(listing.name.removesuffix(".sha256").removesuffix(".tar"))
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise InputError(
-            f"{dest} already exists and is not empty",
+            f"{dest} already exists and is {'not empty' if dest.is_dir() else 'not a directory'}",
             hint="remove it, or give another directory with --unpack-to",
         )
-    unpack(parts, dest)
-    with byte_progress("verifying") as meter:
-        report = verify_bundle(dest, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
-    return replace(report, checks=(*part_checks, *report.checks), data={**report.data, "unpacked_to": str(dest)})
+    with staged_directory(dest) as staged:
+        unpack(parts, staged)
+        with byte_progress("verifying") as meter:
+            report = verify_bundle(staged, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
+        # Checked where it was unpacked, reported where it will be: the same files under their final name.
+        checks = tuple(
+            replace(check, location=check.location.replace(str(staged), str(dest))) for check in report.checks
+        )
+        if report.exit_code != 0:
+            return replace(
+                report,
+                checks=(*part_checks, *checks),
+                title=f"the unpacked bundle does not verify; nothing was kept in {dest}",
+            )
+        publish_directory(staged, dest)
+    return replace(report, checks=(*part_checks, *checks), data={**report.data, "unpacked_to": str(dest)})
 
 
 def inspect(args: argparse.Namespace) -> str:
@@ -116,13 +128,9 @@ def inspect(args: argparse.Namespace) -> str:
 
 def read_lock(path: Path) -> tuple[str, LockValidation]:
     from greenzone.bundle.lock import parse_lock
+    from greenzone.textfiles import read_text
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"cannot read {path}: {error}", hint="give the lock file, e.g. airgap/bundle.lock.yaml"
-        ) from None
+    text = read_text(path, "a bundle lock file (e.g. airgap/bundle.lock.yaml)")
     validation = parse_lock(text, str(path))
     if not validation.ok:
         raise InputError(
@@ -204,17 +212,21 @@ def build(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pack(bundle_dir: Path, tar: Path, split: str | None) -> list[Path]:
+def _pack(bundle_dir: Path, tar: Path, split: str | None, key: Path | None = None) -> list[Path]:
     from greenzone.bundle.pack import pack as pack_bundle
     from greenzone.bundle.pack import parse_size
 
     size = parse_size(split) if split else None
     with byte_progress("packing") as meter:
-        return pack_bundle(bundle_dir, tar, split=size, progress=meter.advance)
+        return pack_bundle(bundle_dir, tar, split=size, progress=meter.advance, public_key=key)
 
 
 def pack(args: argparse.Namespace) -> str:
-    parts = _pack(args.bundle, args.out, args.split)
+    parts = _pack(args.bundle, args.out, args.split, args.key)
     listing = checksums_path(args.out)
     names = ", ".join(part.name for part in parts)
-    return f"wrote {names}\nchecksums: {listing} (check on any machine with `sha256sum -c`)\n"
+    signed = f"signature checked with {args.key}" if args.key else "signature not checked (give --key to check it)"
+    return (
+        f"wrote {names}\nchecksums: {listing} (check on any machine with `sha256sum -c`)\n"
+        f"every file matched the manifest while packed; {signed}\n"
+    )

@@ -9,7 +9,6 @@ second run of the playbook reports zero changes. `check=True` computes the answe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -178,8 +177,16 @@ def helm_release(
     check: bool = False,
 ) -> ModuleResult:
     """Install or upgrade one release from a bundle chart archive and wait for its workloads."""
+    from greenzone.cluster.helm import run_bounded
+    from greenzone.cluster.kube import api_server
+
     values = _values(values_files, extra_values)
-    return asyncio.run(_release(helm, kubeconfig, release, chart, namespace, values, timeout, check))
+    return run_bounded(
+        _release(helm, kubeconfig, release, chart, namespace, values, timeout, check),
+        timeout,
+        f"the Kubernetes API at {api_server(kubeconfig)}",
+        f"helm install of {release}",
+    )
 
 
 def probe_source() -> str:

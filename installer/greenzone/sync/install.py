@@ -12,7 +12,6 @@ versions as on site.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tarfile
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ import yaml
 
 from greenzone import yamlpos
 from greenzone.atomic import write_text_atomic
-from greenzone.cluster.helm import deployed
+from greenzone.cluster.helm import deployed, run_bounded
+from greenzone.cluster.kube import api_server
 from greenzone.deploy.workloads import release_action
 from greenzone.sync.render import Rendered
 
@@ -96,4 +96,9 @@ def install_rendered(
     helm: Path, kubeconfig: Path, context: str, item: Rendered, workdir: Path, timeout: str = "10m"
 ) -> Installed:
     chart_dir, digest = build_rendered_chart(item, workdir)
-    return asyncio.run(_install(helm, kubeconfig, context, item, chart_dir, digest, timeout))
+    return run_bounded(
+        _install(helm, kubeconfig, context, item, chart_dir, digest, timeout),
+        timeout,
+        f"the cloud Kubernetes API at {api_server(kubeconfig, context)}",
+        f"helm install of {item.release.name}",
+    )

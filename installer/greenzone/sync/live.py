@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from greenzone import yamlpos
+from greenzone import peers, yamlpos
 from greenzone.errors import EnvironmentProblem
 from greenzone.refs import qualify
 from greenzone.sync.mirror import split_digest
 from greenzone.sync.views import ReleaseView, SideView, containers_of
 
-CALL_TIMEOUT = 15.0
+CALL_TIMEOUT = peers.API_CALL
 
 
 def decode_release(data: str) -> dict[str, Any]:

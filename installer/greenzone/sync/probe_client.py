@@ -43,6 +43,11 @@ def ask_all(
         text = _text(http.body) if http.ok else None
         if http.error:
             answers.append(Answer(prompt, http.seconds, error=http.error))
+            if http.error.startswith("no answer within"):
+                # A silent endpoint would cost one timeout per prompt; one is enough to know.
+                skipped = f"not sent: {base_url} did not answer the previous prompt"
+                answers.extend(Answer(rest, 0.0, error=skipped) for rest in prompts[len(answers) :])
+                break
         elif text is None:
             answers.append(Answer(prompt, http.seconds, error=f"HTTP {http.status} without an answer"))
         else:

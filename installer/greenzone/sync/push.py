@@ -16,9 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from greenzone import peers
 from greenzone.bundle.manifest import Manifest
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Layout
-from greenzone.bundle.registry import PushStats, Registry, RegistryError, load_auths, push_layout, registry_url
+from greenzone.bundle.registry import (
+    PushStats,
+    Registry,
+    RegistryError,
+    RegistryUnreachable,
+    load_auths,
+    push_layout,
+    registry_url,
+)
 from greenzone.errors import EnvironmentProblem
 from greenzone.redact import REDACTOR
 from greenzone.sync.mirror import CloudRegistry
@@ -72,6 +81,8 @@ def chart_held(registry: Registry, target: CloudRegistry, chart: BundleChart) ->
     expected = f"sha256:{chart.sha256}"
     try:
         layer = chart_layer(registry, target.chart_repository(chart.name), chart.version)
+    except RegistryUnreachable:
+        raise
     except RegistryError as error:
         return Held(name, expected, error=error.title)
     return Held(name, expected, tag_digest=layer, has_expected=layer == expected)
@@ -82,6 +93,8 @@ def image_held(registry: Registry, target: CloudRegistry, ref: str, digest: str)
     try:
         tag_digest = registry.manifest_digest(repository, tag)
         has = tag_digest == digest or registry.has_manifest(repository, digest)
+    except RegistryUnreachable:
+        raise
     except RegistryError as error:
         return Held(ref, digest, error=error.title)
     return Held(ref, digest, tag_digest=tag_digest, has_expected=has)
@@ -117,7 +130,17 @@ def push_charts(
                 command += ["--ca-file", str(ca_file)]
             if credentials_file:
                 command += ["--registry-config", str(credentials_file)]
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            try:
+                result = subprocess.run(
+                    command, capture_output=True, text=True, check=False, timeout=peers.HELM_REGISTRY
+                )
+            except subprocess.TimeoutExpired:
+                raise peers.silent(
+                    f"registry {registry.base}",
+                    peers.HELM_REGISTRY,
+                    f"helm push of chart {label}",
+                    "the registry accepted the connection but does not finish the upload; check its logs and disk",
+                ) from None
             if result.returncode != 0:
                 raise EnvironmentProblem(
                     f"helm push of chart {label} to {target.chart_oci()} failed: "

@@ -136,6 +136,9 @@ def _install(ready: list[Rendered], helm: Path, kubeconfig: Path, context: str, 
             f"the target's kubeconfig {kubeconfig} does not exist",
             hint="fix `kubeconfig` in the target, or write the manifests for GitOps with --render-only DIR",
         )
+    from greenzone.cluster.kube import check_api_answers
+
+    check_api_answers(kubeconfig, context, "cloud")
     checks = []
     with tempfile.TemporaryDirectory(prefix="greenzone-sync-") as work:
         for item in ready:

@@ -1,0 +1,147 @@
+"""Fault injection any test can use: a peer that accepts and never answers, a signal at a random point
+of a running command, a read-only filesystem and a user without permission to write.
+
+These are the faults a site meets (a wedged registry, a Ctrl-C, a write-protected USB stick, a path
+owned by root) made real rather than mocked: the kernel refuses the write, the socket really stays
+silent, the signal really arrives while the command is mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def silent_peer() -> Iterator[tuple[str, int]]:
+    """A TCP listener on 127.0.0.1 that accepts every connection and never sends a byte.
+
+    Yields (host, port). Connections are held open (not closed) until the context ends, so a
+    client without a read timeout waits forever, which is the fault under test."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """How a command ended after a signal: exit code, output, and when the signal was sent."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    after: float
+    signalled: bool
+
+
+def interrupt_at(
+    command: Sequence[str],
+    *,
+    after: float,
+    sig: int = signal.SIGINT,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> Interrupted:
+    """Run `command`, send `sig` to it (not its group: the shell-less case of `kill PID`) `after`
+    seconds in, and wait for it to end. `signalled` is False when it had ended before the signal."""
+    process = subprocess.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    signalled = False
+    try:
+        try:
+            process.wait(timeout=after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(sig)
+            signalled = True
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return Interrupted(process.returncode, out, err, after, signalled)
+
+
+def random_delays(seed: int, count: int, longest: float) -> list[float]:
+    """Reproducible random moments in (0, longest) at which to interrupt a command."""
+    chance = random.Random(seed)
+    return [round(chance.uniform(0.05, longest), 3) for _ in range(count)]
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """`directory` bind-mounted read-only over itself: writes fail with EROFS, as on a locked USB
+    stick. Needs root (CI and this machine run as root); unmounted on exit."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(directory)], check=True)
+        yield directory
+    finally:
+        for _ in range(20):
+            if subprocess.run(["umount", str(directory)], check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+
+
+def as_nobody(command: Sequence[str]) -> list[str]:
+    """`command` run as user `nobody` with no capabilities, so a root-owned 0755 directory really
+    refuses its writes with EACCES (root itself bypasses permission bits)."""
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed to drop root"
+    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", *command]
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
