@@ -64,9 +64,11 @@ def test_yaml_list_is_refused() -> None:
     assert "a list" in problem.message and "mapping" in problem.message
 
 
-def test_several_documents_are_refused() -> None:
+def test_several_documents_are_refused_at_the_second_ones_start_with_advice_about_documents() -> None:
     problem = _only_error(MINIMAL + "---\n" + MINIMAL)
-    assert "several YAML documents" in problem.message
+    assert "second YAML document" in problem.message
+    assert problem.position is not None and problem.position.line == MINIMAL.count("\n") + 1
+    assert "---" in problem.hint and "tabs" not in problem.hint
 
 
 def test_wrong_types_each_located() -> None:

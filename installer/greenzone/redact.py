@@ -41,6 +41,15 @@ def is_secret_key(key: str) -> bool:
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
+def may_hold_secret(key: str) -> bool:
+    """A secret's key, or a key that names where a secret is (`admin_password_env`): a value typed
+    there by mistake is often the secret itself, so it is never echoed back either."""
+    lowered = key.lower()
+    for suffix in _REFERENCE_SUFFIXES:
+        lowered = lowered.removesuffix(suffix)
+    return is_secret_key(key) or is_secret_key(lowered)
+
+
 class Redactor:
     """Thread-safe registry of secret values; `redact()` is applied to every log record."""
 

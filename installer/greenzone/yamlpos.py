@@ -213,22 +213,7 @@ def load(text: str) -> Loaded:
     except _TooBig as exc:
         return Loaded(None, positions, [_bounded_issue(exc)])
     except yaml.MarkedYAMLError as exc:
-        problem = exc.problem or str(exc)
-        context = f" {exc.context}" if exc.context else ""
-        message = f"not valid YAML: {problem}{context}"
-        if "expected a single document" in str(exc):
-            message = "the file holds several YAML documents (`---`); an answer file is one document"
-        return Loaded(
-            None,
-            positions,
-            [
-                YamlIssue(
-                    message=message,
-                    hint="check indentation (spaces, not tabs), colons after keys and matching quotes",
-                    position=_pos(exc.problem_mark) or _pos(exc.context_mark),
-                )
-            ],
-        )
+        return Loaded(None, positions, [syntax_issue(exc)])
     except yaml.reader.ReaderError as exc:
         return Loaded(None, positions, [_reader_issue(exc, text)])
     except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
@@ -237,6 +222,35 @@ def load(text: str) -> Loaded:
     finally:
         loader.dispose()
     return Loaded(data, positions, issues)
+
+
+def syntax_issue(exc: yaml.MarkedYAMLError) -> YamlIssue:
+    """A syntax error located where the mistake is, which is not always where the parser gave up:
+    an unclosed quote is reported where it opened, not at the end of the file it swallowed."""
+    problem = exc.problem or str(exc)
+    context = exc.context or ""
+    where = _pos(exc.problem_mark) or _pos(exc.context_mark)
+    if "expected a single document" in str(exc):
+        return YamlIssue(
+            "a second YAML document starts here (a `---` line); this file must hold one document",
+            "remove the `---` line and merge what follows into the document above it, or split the file",
+            where,
+        )
+    if "quoted scalar" in context and exc.context_mark is not None:
+        return YamlIssue(
+            "not valid YAML: the quote that opens here is never closed",
+            "add the closing quote (the same kind, ' or \") at the end of this value",
+            _pos(exc.context_mark),
+        )
+    if "\\t" in problem or "\t" in problem:
+        hint = "indent with spaces, not tabs"
+    elif "mapping values are not allowed" in problem:
+        hint = "a value containing ': ' must be quoted; otherwise check the indentation of this line"
+    elif "found undefined alias" in problem:
+        hint = "define the anchor (&name) before using the alias (*name), or quote a value starting with *"
+    else:
+        hint = "check indentation (spaces, not tabs), colons after keys and matching brackets and quotes"
+    return YamlIssue(f"not valid YAML: {problem}{f' ({context})' if context else ''}", hint, where)
 
 
 def iter_keys(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
@@ -273,7 +287,7 @@ def _plain_issue(exc: BaseException) -> YamlIssue:
     if isinstance(exc, _TooBig):
         return _bounded_issue(exc)
     if isinstance(exc, yaml.MarkedYAMLError):
-        return YamlIssue(f"not valid YAML: {exc.problem or exc}", "fix the YAML", _pos(exc.problem_mark))
+        return syntax_issue(exc)
     return YamlIssue(f"not valid YAML: {exc}", "fix the YAML", Position(1, 1))
 
 

@@ -38,6 +38,13 @@ def _hostname(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid host name: dot-separated lowercase labels of letters, digits and '-'"
         )
+    if labels[-1].isdigit():
+        # RFC 1123 2.1 / RFC 3696 2: a top-level label is never all digits, so `10.0.0.256` or
+        # `192.168.1.1.5` is a mistyped IP address, not a host name.
+        raise ValueError(
+            f"{value!r} is not an IP address (four numbers 0-255, e.g. 192.168.10.5) "
+            "and not a host name (a host name does not end in a number)"
+        )
     return value
 
 
@@ -60,7 +67,11 @@ def _cidr(value: str) -> str:
 
 def _env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name (letters, digits, '_')")
+        # Never the value itself: what is typed here by mistake is usually the secret.
+        raise ValueError(
+            "this is not an environment variable name (letters, digits and '_', e.g. HARBOR_ADMIN_PASSWORD); "
+            "write the variable's name here, not the secret it holds"
+        )
     return value
 
 
@@ -78,7 +89,9 @@ def _address(value: str) -> str:
     except ValueError:
         try:
             return _hostname(value)
-        except ValueError:
+        except ValueError as error:
+            if "does not end in a number" in str(error):
+                raise
             raise ValueError(f"{value!r} is neither `local`, an IP address nor a host name") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 
 from greenzone.answers.problems import Problem, did_you_mean
-from greenzone.redact import is_secret_key
+from greenzone.redact import may_hold_secret
 from greenzone.yamlpos import KeyPath, Positions, format_path
 
 _TYPE_WORDS = {
@@ -30,6 +31,28 @@ _TYPE_WORDS = {
     "dict_type": "a mapping (indented `key: value` lines)",
     "path_type": "a file path",
 }
+
+
+_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_NUMBER_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
+
+
+def _type_hint(kind: str, wanted: str, value: Any) -> str:
+    """The fix for a value of the wrong type, naming YAML's own surprises: `no`, `off`, `on` and
+    `yes` are booleans in YAML 1.1 (PyYAML's dialect), `1.10` is the number 1.1, `"443"` is text."""
+    if kind == "string_type" and isinstance(value, bool):
+        return (
+            'YAML reads yes, no, on, off, true and false as true/false; to mean the word, put it in quotes (e.g. "no")'
+        )
+    if kind == "string_type" and isinstance(value, int | float):
+        return f"YAML read this as the number {value!r}; to keep it as text, put it in quotes exactly as written"
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type") and isinstance(value, str):
+        if _NUMBER.match(value.strip()):
+            return f"write the number without quotes: {value.strip()}"
+        return f"write {wanted} without quotes"
+    if kind in ("bool_parsing", "bool_type") and isinstance(value, str):
+        return "write true or false without quotes"
+    return f"write {wanted}"
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -150,7 +173,7 @@ def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: P
             description,
         )
 
-    secret = isinstance(leaf, str) and is_secret_key(leaf)
+    secret = isinstance(leaf, str) and may_hold_secret(leaf)
     got = "" if secret else f", got {_shown(value)}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
@@ -168,16 +191,19 @@ def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: P
         )
     if kind == "value_error":
         message = str(error["msg"]).removeprefix("Value error, ")
+        if secret and isinstance(value, str) and value:
+            message = message.replace(repr(value), "the value").replace(value, "…")
         _, info = _walk_model(root, path)
         example = _example(info)
         hint = f"for example `{leaf}: {example}`" if example != "<value>" else "correct the value"
         return Problem("error", path, message, hint, file, positions.of_value(path), description)
     if kind in _TYPE_WORDS:
         wanted = _TYPE_WORDS[kind]
-        hint = f"write {wanted}"
-        if kind in ("int_parsing", "float_parsing", "bool_parsing") and isinstance(value, str):
-            hint += " without quotes"
+        hint = _type_hint(kind, wanted, value)
         return Problem("error", path, f"expected {wanted}{got}", hint, file, positions.of_value(path), description)
+    if isinstance(value, str) and _NUMBER.match(value.strip()) and kind in _NUMBER_BOUNDS:
+        hint = f"write the number without quotes ({value.strip()}) and within the allowed range"
+        return Problem("error", path, f"{error['msg']}{got}", hint, file, positions.of_value(path), description)
     return Problem(
         "error",
         path,
