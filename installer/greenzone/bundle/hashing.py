@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from greenzone.parallel import STOP, map_all
 
 CHUNK = 1024 * 1024
 
@@ -27,7 +27,7 @@ class Hashed:
     error: str = ""
 
 
-def sha256_file(path: Path, progress: Progress | None = None, stop: threading.Event | None = None) -> Hashed:
+def sha256_file(path: Path, progress: Progress | None = None) -> Hashed:
     digest = hashlib.sha256()
     size = 0
     try:
@@ -35,7 +35,7 @@ def sha256_file(path: Path, progress: Progress | None = None, stop: threading.Ev
             buffer = bytearray(CHUNK)
             view = memoryview(buffer)
             while read := handle.readinto(buffer):
-                if stop is not None and stop.is_set():
+                if STOP.is_set():  # interrupted: the command is ending, the rest of the file is not needed
                     return Hashed(path, size, None, "stopped")
                 digest.update(view[:read])
                 size += read
@@ -51,15 +51,5 @@ def sha256_many(paths: Iterable[Path], *, jobs: int | None = None, progress: Pro
     ordered = list(paths)
     by_size = sorted(ordered, key=lambda p: p.stat().st_size if p.exists() else 0, reverse=True)
     workers = jobs or min(32, (os.cpu_count() or 1) + 1)
-    stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        results = dict(zip(by_size, pool.map(lambda p: sha256_file(p, progress, stop), by_size), strict=True))
-    except BaseException:
-        # Ctrl-C or SIGTERM: the threads stop at their next 1 MiB instead of hashing the rest of a
-        # 100 GiB bundle before the command may exit.
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
+    results = dict(zip(by_size, map_all(lambda p: sha256_file(p, progress), by_size, workers), strict=True))
     return [results[path] for path in ordered]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -18,7 +19,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,7 @@ from typing import IO, Any
 from greenzone import peers
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Descriptor, Layout
 from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.parallel import Stoppable, map_all
 from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class Registry:
         path: str,
         *,
         scope: str = "",
-        data: bytes | IO[bytes] | None = None,
+        data: bytes | IO[bytes] | Stoppable | None = None,
         headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> tuple[int, Any, bytes]:
@@ -248,7 +249,8 @@ class Registry:
         _, headers, _ = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, data=b"", expect=(202,))
         location = urllib.parse.urljoin(self.base + "/", headers["Location"])
         separator = "&" if "?" in location else "?"
-        with path.open("rb") as body:
+        with path.open("rb") as handle:
+            body = Stoppable(handle)
             self.request(
                 "PUT",
                 f"{location}{separator}digest={urllib.parse.quote(descriptor.digest)}",
@@ -379,8 +381,7 @@ def push_layout(
         blobs = list(
             {d.digest: d for d in descriptors if d.media_type not in (*INDEX_TYPES, MANIFEST, DOCKER_MANIFEST)}.values()
         )
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(lambda blob, repository=repository: send(repository, blob), blobs))
+        map_all(functools.partial(send, repository), blobs, jobs)
         for blob in blobs:
             holder.setdefault(blob.digest, repository)
         for descriptor in descriptors:
