@@ -9,10 +9,32 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from greenzone.errors import InputError
+
+
+def make_directory(path: Path) -> None:
+    """`mkdir -p`, refusing with the culprit named when a part of the path is a file (the OS only
+    says "File exists" or "Not a directory" about the whole path)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        culprit = next((part for part in (path, *path.parents) if part.exists() and not part.is_dir()), path)
+        needs = "a directory is needed there" if culprit == path else f"{path} needs it to be a directory"
+        raise InputError(
+            f"{culprit} is a file; {needs}",
+            hint="choose another path, or move that file out of the way",
+        ) from None
+
+
+def refuse_directory(path: Path, what: str) -> None:
+    """A file is to be written at `path`: a directory there is the user's slip, said as such."""
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; {what} is a file", hint=f"give a file path, e.g. {path / 'NAME'}")
+
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -45,7 +67,7 @@ def staged_directory(dest: Path) -> Iterator[Path]:
 
     Whatever ends the work early (a refusal, Ctrl-C, SIGTERM, a full disk) removes the directory,
     so `dest` is either absent, as it was, or complete, and a re-run finds nothing in its way."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(dest.parent)
     staged = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
     try:
         yield staged

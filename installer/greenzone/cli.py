@@ -534,6 +534,15 @@ def _resolve(target: str) -> Handler:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First of all, so that a SIGTERM in the first instant is handled like one a minute later.
+    with _signals_interrupt():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as interrupt:  # before the command started: nothing to clean up
+            return _interrupted(interrupt)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     target = getattr(args, "handler", None)
@@ -555,9 +564,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("greenzone.cli")
     log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
-        with _signals_interrupt():
-            outcome = _resolve(target)(args)
-            return emit(outcome, json_mode=bool(getattr(args, "json", False)))
+        outcome = _resolve(target)(args)
+        return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
         return _report_error(error, log)
     except OSError as error:  # the floor for a refusal no command anticipated: still the user's, not a bug
@@ -576,10 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log,
         )
     except KeyboardInterrupt as interrupt:
-        name = getattr(interrupt, "signal_name", "Ctrl-C")
-        log.warning("interrupted (%s)", name)
-        print(f"interrupted ({name}); nothing half-written was kept, run the same command again", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+        log.warning("interrupted (%s)", getattr(interrupt, "signal_name", "Ctrl-C"))
+        return _interrupted(interrupt)
     except Exception:
         log.exception("internal error")
         if args.debug:
@@ -619,6 +625,12 @@ def _signals_interrupt() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    name = getattr(interrupt, "signal_name", "Ctrl-C")
+    print(f"interrupted ({name}); nothing half-written was kept, run the same command again", file=sys.stderr)
+    return int(ExitCode.INTERRUPTED)
 
 
 def _report_error(error: GreenzoneError, log: logging.Logger) -> int:

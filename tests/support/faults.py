@@ -124,12 +124,13 @@ def read_only(directory: Path) -> Iterator[Path]:
             time.sleep(0.1)
 
 
-def as_nobody(command: Sequence[str]) -> list[str]:
-    """`command` run as user `nobody` with no capabilities, so a root-owned 0755 directory really
-    refuses its writes with EACCES (root itself bypasses permission bits)."""
+def without_override(command: Sequence[str]) -> list[str]:
+    """`command` run as root without CAP_DAC_OVERRIDE (and its relatives), so permission bits bind it:
+    a 0555 directory refuses its writes with EACCES, as it would for an ordinary user."""
     setpriv = shutil.which("setpriv")
-    assert setpriv, "setpriv (util-linux) is needed to drop root"
-    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", *command]
+    assert setpriv, "setpriv (util-linux) is needed to drop a capability"
+    dropped = "-dac_override,-dac_read_search,-fowner"
+    return [setpriv, f"--bounding-set={dropped}", f"--inh-caps={dropped}", *command]
 
 
 def process_alive(pid: int) -> bool:

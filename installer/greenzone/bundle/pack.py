@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from greenzone.atomic import make_directory, refuse_directory
 from greenzone.bundle.hashing import sha256_many
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError, read_manifest
 from greenzone.bundle.seal import bundle_files
@@ -187,6 +188,7 @@ def pack(
             f"{bundle_dir} is not a bundle that can be packed: {error}", hint="build (and sign) the bundle first"
         ) from None
     _refuse_output_inside(bundle_dir, tar_path)
+    refuse_directory(tar_path, "--out (the tar, or the name its parts take)")
     if public_key is not None:
         _refuse_bad_signature(bundle_dir, public_key)
     listed = {item.path: item for item in manifest.files}
@@ -196,7 +198,7 @@ def pack(
     problems += [f"{name}: not listed in {MANIFEST_NAME}" for name in sorted(on_disk - set(listed))]
     if problems:
         raise _no_longer_verifies(bundle_dir, problems)
-    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(tar_path.parent)
     # The manifest and signature go first so that a reader learns what follows before it arrives.
     first = [bundle_dir / name for name in (MANIFEST_NAME, SIGNATURE_NAME) if (bundle_dir / name).is_file()]
     writer = _PartWriter(tar_path, split, progress)

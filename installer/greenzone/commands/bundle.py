@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenzone.atomic import publish_directory, staged_directory, write_bytes_atomic
+from greenzone.atomic import publish_directory, refuse_directory, staged_directory, write_bytes_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
 from greenzone.bundle.pack import checksums_path
 from greenzone.bundle.sign import keygen as make_keys
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 def keygen(args: argparse.Namespace) -> str:
     private = Path(args.out)
     public = private.with_name(private.name + ".pub")
+    refuse_directory(private, "--out (the private key)")
     make_keys(private, public)
     return f"private key: {private} (mode 0600, keep it off the bundle)\npublic key:  {public} (ship it to sites)\n"
 
@@ -48,6 +49,11 @@ def sign(args: argparse.Namespace) -> str:
 
 
 def verify(args: argparse.Namespace) -> Report:
+    if not args.bundle.exists():
+        raise InputError(
+            f"{args.bundle} does not exist",
+            hint="give the bundle directory, or the .sha256 list (or any part) written by `bundle pack`",
+        )
     if args.bundle.is_file():
         return _verify_parts(args)
     with byte_progress("verifying") as meter:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
-from greenzone.atomic import write_text_if_changed
+from greenzone.atomic import make_directory, write_text_if_changed
 from greenzone.errors import InputError
 from greenzone.results import Check, Report, Status
 from greenzone.values.releases import ALL_RELEASE_NAMES, Release, appliance_releases, values_yaml
@@ -39,6 +39,7 @@ def values(args: argparse.Namespace) -> Report | str:
     if args.out is None:
         return "---\n".join(values_yaml(release, source) for release in releases)
     out: Path = args.out
+    make_directory(out)
     checks: list[Check] = []
     for release in releases:
         target = out / f"{release.name}.yaml"
