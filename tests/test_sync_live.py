@@ -9,6 +9,7 @@ rendered manifests as its one template) is proven with the real `helm lint` and 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,11 @@ def test_a_pod_running_another_digest_is_image_drift(tmp_path: Path, inference: 
 
 
 def test_an_unreachable_cluster_is_an_environment_problem(tmp_path: Path) -> None:
-    write_kubeconfig(tmp_path, closed_port())
-    with pytest.raises(EnvironmentProblem, match="cannot reach the cloud cluster"):
+    server = closed_port()
+    write_kubeconfig(tmp_path, server)
+    with pytest.raises(
+        EnvironmentProblem, match=rf"cannot reach the cloud Kubernetes API at {re.escape(server)}.*refused"
+    ):
         read_live("cloud", tmp_path / "kubeconfig", "gz", qualify)
 
 

@@ -59,10 +59,12 @@ NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.cli
 
 
 def reason(error: BaseException) -> str:
-    """The cause in a few words, without a Python class name where the OS gave a sentence."""
+    """The cause in a few words, without a Python class name where the OS gave a sentence (urllib3
+    wraps "[Errno 111] Connection refused" three objects deep)."""
     cause = getattr(error, "reason", error)
     text = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
-    return re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    found = re.search(r"\[Errno -?\d+\]\s*([^'\")]+)", text)
+    return found.group(1).strip() if found else text
 
 
 def duration_seconds(text: str) -> float:

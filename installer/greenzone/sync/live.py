@@ -95,7 +95,10 @@ def read_live(label: str, kubeconfig: Path, context: str | None, upstream: Calla
 
     where = f"context {context}" if context else f"{kubeconfig}"
     try:
-        api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig), context=context))  # type: ignore[no-untyped-call]
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        configuration.retries = 1  # a silent server costs two timeouts, not four
+        api = client.CoreV1Api(client.ApiClient(configuration))
         secrets = api.list_secret_for_all_namespaces(
             label_selector="owner=helm,status=deployed", _request_timeout=CALL_TIMEOUT, _preload_content=False
         )
@@ -114,8 +117,19 @@ def read_live(label: str, kubeconfig: Path, context: str | None, upstream: Calla
         ) from None
     except Exception as error:  # urllib3's connection errors: the cluster is out of reach
         if type(error).__module__.startswith("urllib3"):
+            from greenzone.cluster.kube import api_server
+
+            server = api_server(kubeconfig, context)
+            if "timed out" in str(error) or "Timeout" in type(error).__name__:
+                raise peers.silent(
+                    f"the {label} Kubernetes API at {server}",
+                    CALL_TIMEOUT,
+                    "listing Helm releases and pods",
+                    "check that the API server runs and that nothing between drops its answers, "
+                    "or compare rendered manifests instead (--cloud-rendered)",
+                ) from None
             raise EnvironmentProblem(
-                f"cannot reach the {label} cluster ({where}): {type(error).__name__}",
+                f"cannot reach the {label} Kubernetes API at {server} ({where}): {peers.reason(error)}",
                 hint="check the network path to its API server, or compare rendered manifests instead",
             ) from None
         raise
