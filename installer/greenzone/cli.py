@@ -555,6 +555,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from greenzone import logs
     from greenzone.errors import GreenzoneError
     from greenzone.statedir import ENV_VAR, StateDir
+    from greenzone.yamlpos import YamlRefused
 
     state = StateDir.locate(args.state_dir)
     # `--state-dir` holds for the whole process and what it starts: code that locates the state
@@ -568,6 +569,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
         return _report_error(error, log)
+    except YamlRefused as error:  # a reader without its own wording for a refused YAML document
+        from greenzone.errors import InputError
+
+        return _report_error(InputError(str(error), hint=error.issue.hint), log)
     except OSError as error:  # the floor for a refusal no command anticipated: still the user's, not a bug
         from greenzone.errors import from_os_error
 

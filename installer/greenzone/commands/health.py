@@ -17,7 +17,7 @@ from pathlib import Path
 from greenzone.answers.files import load_valid_answers
 from greenzone.atomic import write_text_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest, read_bundle_manifest
-from greenzone.errors import InputError
+from greenzone.errors import InputError, from_os_error
 from greenzone.health.metrics import prometheus_text
 from greenzone.health.run import LAYERS, HealthRun, run_health
 from greenzone.health.targets import Targets, health_targets, parse_endpoints
@@ -76,10 +76,9 @@ def _write_metrics(path: Path, run: HealthRun) -> None:
     try:
         write_text_atomic(path, text, 0o644)  # the collector reads only *.prom; the temp file is not one
     except OSError as error:
-        raise InputError(
-            f"cannot write the metrics file {path}: {error.strerror}",
-            hint="point --metrics at node-exporter's textfile directory (--collector.textfile.directory)",
-        ) from None
+        problem = from_os_error(error, "cannot write the metrics file")
+        problem.hint += "; --metrics belongs in node-exporter's textfile directory (--collector.textfile.directory)"
+        raise problem from None
 
 
 def _once(args: argparse.Namespace, targets: Targets) -> HealthRun:

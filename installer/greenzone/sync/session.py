@@ -250,11 +250,9 @@ def _probes(
 
 
 def _prompts(path: Path) -> list[str]:
+    from greenzone.textfiles import read_text
 
-    try:
-        loaded = yamlpos.data(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise InputError(f"cannot read prompts from {path}: {error}", hint="write a YAML list of strings") from None
+    loaded = yamlpos.data(read_text(path, "a YAML list of prompts", limit=1024 * 1024), str(path))
     if not isinstance(loaded, list) or not loaded or not all(isinstance(item, str) and item for item in loaded):
         raise InputError(
             f"{path} must be a YAML list of prompt strings",
