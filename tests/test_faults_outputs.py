@@ -210,6 +210,7 @@ def test_pack_interrupted_at_random_moments_leaves_no_temporaries_and_never_a_fa
             interrupted += 1
             assert result.returncode == 130, result.stderr
             assert "interrupted" in result.stderr and "Traceback" not in result.stderr, result.stderr
+            assert result.survivors == []
         if out.parent.exists():
             assert _leftovers(out.parent) == []
             assert _listed_parts_whole(out.with_name("b.tar.sha256"))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import yaml
 from greenzone import peers
 from greenzone.bundle.download import DownloadError, fetch
 from greenzone.bundle.registry import Registry, RegistryUnreachable
-from tests.support.faults import silent_peer
+from tests.support.faults import group_members, interrupt_at, silent_peer, stalling_registry
 from tests.support.paths import REPO
 from tests.support.registry import running_registry
 from tests.support.sync import OVERLAY, make_sync_bundle, write_target
@@ -178,3 +180,53 @@ def test_health_with_every_endpoint_silent_ends_within_its_budget(tmp_path: Path
     assert "Traceback" not in done.stderr
     silent = [check for check in envelope["checks"] if "no answer within" in check["detail"]]
     assert silent, envelope["checks"]
+
+
+def test_sync_stuck_on_a_silent_registry_ends_on_sigterm_with_exit_130_and_no_child_left(world: Path) -> None:
+    with silent_peer() as (host, port):
+        target = _target(world, f"{host}:{port}/greenzone", _kubeconfig(world / "kc", "https://127.0.0.1:1"))
+        command = [sys.executable, "-m", "greenzone", "sync", "--target", str(target),
+                   "--answers", str(world / "answers.yaml"), "--render-only", str(world / "gitops")]  # fmt: skip
+        env = {**os.environ, "GREENZONE_STATE_DIR": str(world / "state"), "GREENZONE_PEER_TIMEOUT": "60"}
+        result = interrupt_at(command, after=8.0, sig=signal.SIGTERM, env=env, cwd=REPO, timeout=20)
+    assert result.signalled, "sync ended before the signal: the silent registry did not hold it"
+    assert result.returncode == 130 and "interrupted (SIGTERM)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.survivors == []
+    assert not (world / "gitops").exists()
+
+
+def test_sync_interrupted_while_helm_pushes_leaves_no_helm_running(world: Path) -> None:
+    """The registry says it lacks the chart, then stalls the upload: SIGTERM arrives while `helm push`
+    (a child process) waits on it; greenzone must stop helm before it exits."""
+    with stalling_registry() as url:
+        target = _target(
+            world, f"{url.removeprefix('http://')}/greenzone", _kubeconfig(world / "kc", "https://127.0.0.1:1")
+        )
+        command = [sys.executable, "-m", "greenzone", "sync", "--target", str(target),
+                   "--answers", str(world / "answers.yaml"), "--render-only", str(world / "gitops")]  # fmt: skip
+        env = {**os.environ, "GREENZONE_STATE_DIR": str(world / "state")}
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            helm = _wait_for_child(process.pid, "helm", within=60)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert helm, "helm push never started"
+    assert process.returncode == 130 and "interrupted (SIGTERM)" in err, err
+    assert group_members(process.pid) == [], "a child outlived greenzone"
+
+
+def _wait_for_child(pid: int, name: str, within: float) -> int:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for member in group_members(pid):
+            if member != pid and Path(f"/proc/{member}/comm").read_text().strip() == name:
+                return member
+        time.sleep(0.1)
+    return 0

@@ -65,6 +65,8 @@ class Interrupted:
     stderr: str
     after: float
     signalled: bool
+    survivors: list[int]
+    """PIDs of the command's process group still alive after it exited: children it left running."""
 
 
 def interrupt_at(
@@ -95,11 +97,26 @@ def interrupt_at(
             process.send_signal(sig)
             signalled = True
         out, err = process.communicate(timeout=timeout)
+        survivors = group_members(process.pid)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None or group_members(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return Interrupted(process.returncode, out, err, after, signalled)
+    return Interrupted(process.returncode, out, err, after, signalled, survivors)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes (not zombies) whose process group is `pgid`."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def random_delays(seed: int, count: int, longest: float) -> list[float]:
@@ -146,3 +163,38 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+@contextlib.contextmanager
+def stalling_registry() -> Iterator[str]:
+    """An HTTP "registry" that answers every HEAD with 404 (nothing stored) and never answers
+    anything else: a client decides to upload, then hangs mid-conversation, as with a registry whose
+    storage backend froze. Yields its base URL."""
+    import http.server
+
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _stall(self) -> None:
+            release.wait(300)
+
+        do_GET = do_POST = do_PUT = do_PATCH = _stall
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
