@@ -170,3 +170,53 @@ def test_check_mode_never_waits_for_what_only_a_real_run_starts() -> None:
         for task in yaml.safe_load(task_file.read_text()) or []:
             if "until" in task:
                 assert "not ansible_check_mode" in str(task.get("when", "")), f"{task_file}: {task['name']}"
+
+
+def _render_k3s_template(name: str, **variables: Any) -> Any:
+    """A k3s role template rendered by Jinja2 with Ansible's own filters (`to_nice_yaml`, `bool`),
+    the role's defaults and the variables a play would set; no host needed."""
+    import jinja2
+    from ansible.plugins.filter.core import FilterModule
+
+    role = PLAYBOOKS / "roles" / "k3s"
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(role / "templates"), undefined=jinja2.StrictUndefined
+    )
+    ansible_filters = FilterModule().filters()
+    ansible_filters.pop("default")  # Ansible's needs its own templar; Jinja2's is the same for defined values
+    environment.filters.update(ansible_filters)
+    context = {**_yaml(role / "defaults" / "main.yml"), "ansible_managed": "managed", **variables}  # type: ignore[dict-item]
+    return yaml.safe_load(environment.get_template(name).render(**context))
+
+
+@pytest.mark.parametrize("role", ["init server", "joining server", "agent"])
+def test_every_k3s_node_never_falls_back_to_an_upstream_registry(role: str) -> None:
+    """k3s docs, "Private Registry Configuration" > "Default Endpoint Fallback": containerd tries each
+    registry's own endpoint last unless `disable-default-registry-endpoint` is set, and the option
+    covers only registries configured in registries.yaml."""
+    config = _render_k3s_template(
+        "config.yaml.j2",
+        k3s_credentials={"k3s_token": "t"},
+        k3s_role="agent" if role == "agent" else "server",
+        k3s_init_server=role == "init server",
+        k3s_api_endpoint="https://10.0.0.1:6443",
+        greenzone_hostname="ai.test.local",
+        inventory_hostname="node1",
+        greenzone_gpu_node=True,
+    )
+    assert config["disable-default-registry-endpoint"] is True
+    assert config["node-label"] == ["greenzone.io/gpu-node=true"]  # the rest of the template still renders
+
+
+def test_registries_yaml_sends_every_locked_images_registry_and_any_other_to_harbor() -> None:
+    registries = _render_k3s_template("registries.yaml.j2", k3s_registry_endpoint="registry.ai.test.local")
+    harbor = ["https://registry.ai.test.local"]
+    lock = _yaml(ROOT / "airgap" / "bundle.lock.yaml")
+    assert isinstance(lock, dict)
+    upstreams = {str(image["ref"]).split("/", 1)[0] for image in lock["images"]}
+    upstreams |= {str(model["source"]).split("/", 1)[0] for model in lock["models"] if model.get("source")} - {
+        "registry.ollama.ai"  # models are pulled by the build, never by containerd
+    }
+    for upstream in upstreams:
+        assert registries["mirrors"][upstream]["endpoint"] == harbor, upstream
+    assert registries["mirrors"]["*"]["endpoint"] == harbor
