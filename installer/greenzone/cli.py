@@ -355,6 +355,9 @@ def _add_install(commands: Subparsers) -> None:
     )
     install.add_argument("--answers", type=Path, default=None, metavar="FILE", help="answer file to install from")
     install.add_argument("--bundle", type=Path, default=None, metavar="DIR", help="bundle (default: bundle.path)")
+    install.add_argument(
+        "--key", type=Path, default=None, metavar="FILE.pub", help="vendor public key (default: bundle.public_key)"
+    )
     install.add_argument("--yes", action="store_true", help="start without asking (unattended installs need it)")
     install.add_argument(
         "--check", action="store_true", help="print the plan and predict the changes (Ansible check mode)"

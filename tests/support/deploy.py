@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -20,7 +21,14 @@ import yaml
 from tests.support.charts import CHARTS, helm_path
 
 from greenzone.atomic import write_bytes_atomic
-from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component
+from greenzone.bundle.manifest import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    BundleImage,
+    BundleModel,
+    Component,
+    read_manifest,
+)
 from greenzone.bundle.oci import Layout, add_image
 from greenzone.bundle.seal import seal
 from greenzone.bundle.sign import keygen, load_private_key, sign_bytes
@@ -45,7 +53,9 @@ def _tgz(path: Path, members: dict[str, bytes]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def make_bundle(out: Path) -> Path:
+def make_bundle(out: Path, *, site_from: Path | None = None) -> Path:
+    """A signed bundle of stand-ins; `site_from` (a bundle `bundle build` made) adds what the site
+    bootstrap needs from it: the Python runtime, the wheels and `install.sh`."""
     out.mkdir(parents=True)
     components = [
         Component(name="k3s", version="v1.34.1+k3s1", kind="binary", paths=["bin/k3s"]),
@@ -91,6 +101,13 @@ def make_bundle(out: Path) -> Path:
             paths=[Path(path).relative_to(out).as_posix() for path in model_paths],
         )
     )
+    if site_from is not None:
+        for component in read_manifest(site_from).components:
+            if component.kind in ("runtime", "wheel") or component.name == "bootstrap":
+                for relative in component.paths:
+                    (out / relative).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(site_from / relative, out / relative)
+                components.append(component)
     seal(
         out,
         components=components,

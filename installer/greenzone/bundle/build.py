@@ -16,10 +16,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from greenzone import __version__
+from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.download import fetch
 from greenzone.bundle.lock import Lock, LockedChart
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
@@ -227,19 +230,22 @@ class Builder:
             ]
         ]
         if spec.requirements:
+            requirements = self.root / spec.requirements
             commands.append(
                 [
                     *pip,
                     "download",
                     "--require-hashes",
                     "--only-binary=:all:",
+                    *wheel_target(self.lock),
                     "--dest",
                     str(target),
                     "-r",
-                    str(self.root / spec.requirements),
+                    str(requirements),
                     *self.options.pip_args,
                 ]
             )
+            shutil.copyfile(requirements, target / "requirements.txt")
         with self.options.progress_for("wheels"):
             for command in commands:
                 run = subprocess.run(command, capture_output=True, text=True)
@@ -249,7 +255,18 @@ class Builder:
                         f"pip could not fetch the wheels: {tail}", hint="check the requirements and the network"
                     )
         paths = [self.keep(path) for path in sorted(target.glob("*.whl"))]
+        if spec.requirements:
+            paths.append(self.keep(target / "requirements.txt"))
         self.components.append(Component(name="wheels", version=str(len(paths)), kind="wheel", paths=paths))
+
+    def bootstrap(self) -> None:
+        """The site's first command, `sh <bundle>/install.sh`: only with a runtime to run greenzone on."""
+        if not any(item.kind == "runtime" for item in self.lock.files):
+            return
+        dest = self.out / BOOTSTRAP_NAME
+        source = resources.files("greenzone") / "bootstrap" / "install.sh"
+        write_bytes_atomic(dest, source.read_bytes(), mode=0o755)
+        self.components.append(Component(name="bootstrap", version=__version__, kind="script", paths=[self.keep(dest)]))
 
     def _count(self, reused: bool) -> None:
         if reused:
@@ -285,6 +302,7 @@ class Builder:
         self.pull_images()
         self.pull_models()
         self.wheels()
+        self.bootstrap()
         removed = self.removed + self.prune()
         with self.options.progress_for("sealing") as meter:
             manifest = seal(
@@ -308,6 +326,27 @@ def _claim(out: Path) -> None:
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).touch()
+
+
+BOOTSTRAP_NAME = "install.sh"
+_PLATFORM_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+
+
+def wheel_target(lock: Lock) -> list[str]:
+    """pip's `--python-version`/`--platform` for the runtime the site will run, so the wheels fit it
+    whatever Python and machine the vendor builds on; nothing when the lock carries no runtime."""
+    runtime = next((item for item in lock.files if item.kind == "runtime"), None)
+    if runtime is None:
+        return []
+    major_minor = ".".join(runtime.version.split(".")[:2])
+    arguments = ["--python-version", major_minor, "--implementation", "cp"]
+    for platform in lock.platforms:
+        machine = _PLATFORM_MACHINES.get(platform)
+        if machine is None:
+            raise InputError(f"no wheels can be chosen for platform {platform}", hint="use linux/amd64 or linux/arm64")
+        for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_5", "manylinux1", "linux"):
+            arguments += ["--platform", f"{tag}_{machine}"]
+    return arguments
 
 
 def build_bundle(lock: Lock, options: BuildOptions) -> BuildResult:

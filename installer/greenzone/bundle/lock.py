@@ -56,7 +56,10 @@ class LockedFile(_Section):
     """What it is, as `bundle inspect` and the playbooks name it: `k3s`, `k3s-install`, `helm`..."""
 
     version: str
-    kind: Literal["binary", "script", "archive"]
+    kind: Literal["binary", "script", "archive", "runtime"]
+    """`runtime`: the relocatable CPython the site runs greenzone with (a python-build-standalone
+    `install_only` archive, whose top directory is `python/`); the bootstrap unpacks it."""
+
     url: str = Field(pattern=r"^https?://")
     """Where the vendor's build machine downloads it (resumed with HTTP Range)."""
 
@@ -150,7 +153,9 @@ class LockedWheels(_Section):
     """Directory of the installer's own project, built into a wheel (relative to the lock file's repository)."""
 
     requirements: str | None = None
-    """A pip requirements file with `--hash` pins for every dependency, downloaded as wheels."""
+    """A pip requirements file with `--hash` pins for every dependency (and pip itself), downloaded as
+    binary wheels for the runtime's Python version and the lock's platforms, and copied into the
+    bundle as `wheels/requirements.txt` for the bootstrap's `pip install --require-hashes`."""
 
 
 class Lock(_Section):

@@ -63,7 +63,7 @@ class Component(_Section):
     """What it is: `k3s`, `helm`, `gpu-operator`, `harbor`, `greenzone-inference`..."""
 
     version: str
-    kind: Literal["binary", "script", "archive", "chart", "image", "model", "wheel"]
+    kind: Literal["binary", "script", "archive", "runtime", "chart", "image", "model", "wheel"]
     paths: list[str] = Field(default_factory=list)
     """Files of the bundle that belong to it."""
 

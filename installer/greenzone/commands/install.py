@@ -43,7 +43,7 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
     if _wants_tui(args):
         from greenzone.tui.app import run_wizard
 
-        return run_wizard(session, answers_file=args.answers, bundle=args.bundle)
+        return run_wizard(session, answers_file=args.answers, bundle=args.bundle, key=args.key)
     if args.answers is None:
         raise InputError(
             "the wizard needs a terminal, and no --answers file was given",
@@ -136,9 +136,10 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | 
         )
         return _finish(Report("install", (*gate.blocking, refusal), title="Install refused"), json_mode, emit, [])
 
-    emit(InstallEvent("step", "verify", "running", f"checking {bundle} against {answers.bundle.public_key}"))
+    public_key = args.key or answers.bundle.public_key
+    emit(InstallEvent("step", "verify", "running", f"checking {bundle} against {public_key}"))
     meter = _VerifyMeter(emit)
-    verified = session.verify(bundle, answers.bundle.public_key, on_total=meter.start, on_advance=meter.advance)
+    verified = session.verify(bundle, public_key, on_total=meter.start, on_advance=meter.advance)
     bad = [check for check in verified.checks if check.status is Status.FAIL]
     if bad:
         return _finish(

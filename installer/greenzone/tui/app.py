@@ -103,8 +103,9 @@ class GreenzoneApp(App[int]):
             self.push_screen(Confirm(question, yes="Quit"), answered)
 
 
-def wizard_state(answers_file: Path | None, bundle: Path | None) -> WizardState:
-    """The wizard's starting point: a given answer file prefills every screen (its bundle too)."""
+def wizard_state(answers_file: Path | None, bundle: Path | None, key: Path | None = None) -> WizardState:
+    """The wizard's starting point: a given answer file prefills every screen (its bundle too); a
+    given bundle and key (the drive's bootstrap passes both) prefill the Welcome screen."""
     document = None
     if answers_file is not None:
         text, problem = read_text(answers_file)
@@ -117,7 +118,8 @@ def wizard_state(answers_file: Path | None, bundle: Path | None) -> WizardState:
     section = (document or {}).get("bundle") or {}
     base = answers_file.resolve().parent if answers_file else Path.cwd()
     bundle_path = bundle or (base / section["path"] if isinstance(section, dict) and section.get("path") else None)
-    key = base / section["public_key"] if isinstance(section, dict) and section.get("public_key") else None
+    if key is None and isinstance(section, dict) and section.get("public_key"):
+        key = base / section["public_key"]
     state = WizardState(
         initial_document(document, str(bundle_path or ""), str(key or "")),
         answers_file=answers_file,
@@ -131,7 +133,9 @@ def wizard_state(answers_file: Path | None, bundle: Path | None) -> WizardState:
     return state
 
 
-def run_wizard(session: InstallSession, *, answers_file: Path | None, bundle: Path | None) -> ExitCode:
-    app = GreenzoneApp(session, wizard_state(answers_file, bundle))
+def run_wizard(
+    session: InstallSession, *, answers_file: Path | None, bundle: Path | None, key: Path | None = None
+) -> ExitCode:
+    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key))
     code = app.run()
     return ExitCode(code) if code is not None else ExitCode.INTERRUPTED
