@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +26,10 @@ from typing import Any
 import pytest
 
 from greenzone.bundle.manifest import read_manifest
+from greenzone.bundle.sign import keygen
 from tests.support.airgap import missing_runtime, runtime_archive, serving, site_lock
-from tests.support.deploy import make_bundle
+from tests.support.deploy import make_bundle, sign_bundle
+from tests.support.faults import interrupt_at
 from tests.support.paths import REPO
 from tests.support.testhost import missing_tools, root_tarball
 
@@ -96,3 +100,86 @@ def test_the_site_side_runs_from_the_drive_alone_in_a_namespace_without_network(
     # greenzone ran on the bundle's Python, unpacked under the prefix, not on any Python of this machine.
     assert result["python"].startswith(str(work / "opt" / "greenzone" / "runtimes")), result["python"]
     print(json.dumps({name: step["seconds"] for name, step in steps.items()}))
+
+
+@pytest.fixture
+def drive(built: Path, tmp_path: Path) -> Path:
+    """A signed copy of the built bundle, the vendor key beside it, as on the USB drive."""
+    bundle = tmp_path / "greenzone-bundle"
+    shutil.copytree(built, bundle)
+    sign_bundle(bundle)
+    return bundle
+
+
+def _bootstrap(drive: Path, prefix: Path, *extra: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+    env = {"PATH": path, "HOME": "/root", "TMPDIR": "/tmp"}
+    return subprocess.run(
+        ["sh", str(drive / "install.sh"), "--prefix", str(prefix), "--bin-dir", str(prefix.parent / "bin"),
+         "--no-start", *extra],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def _refused(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert "error:" in done.stderr and "fix:" in done.stderr, done.stderr
+    for word in words:
+        assert word in done.stderr, done.stderr
+
+
+def test_the_bootstrap_refuses_a_missing_key_a_foreign_key_and_damaged_bytes_before_running_anything(
+    drive: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "opt" / "greenzone"
+    _refused(_bootstrap(drive, prefix, "--key", str(tmp_path / "absent.pub")), 3, "absent.pub")
+    foreign = tmp_path / "foreign.key"
+    keygen(foreign, tmp_path / "foreign.pub")
+    _refused(_bootstrap(drive, prefix, "--key", str(tmp_path / "foreign.pub")), 2, "does not match the key")
+    wheel = next((drive / "wheels").glob("pyyaml-*.whl"))
+    original = wheel.read_bytes()
+    wheel.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    try:
+        _refused(_bootstrap(drive, prefix), 2, wheel.name)
+    finally:
+        wheel.write_bytes(original)
+    assert not prefix.exists(), "something was unpacked from a bundle that did not verify"
+
+
+def test_the_bootstrap_names_a_wrong_architecture_and_a_full_disk(drive: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "uname").write_text('#!/bin/sh\n[ "$1" = -m ] && echo aarch64 || exec /usr/bin/uname "$@"\n')
+    (fake / "uname").chmod(0o755)
+    _refused(_bootstrap(drive, tmp_path / "opt", path=f"{fake}:/usr/bin:/bin"), 4, "another architecture", "aarch64")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    try:
+        _refused(_bootstrap(drive, small / "opt"), 4, "not enough free space")
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_an_interrupted_bootstrap_leaves_nothing_half_made_and_the_next_run_finishes(
+    drive: Path, tmp_path: Path
+) -> None:
+    prefix = tmp_path / "opt" / "greenzone"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    command = [
+        "sh",
+        str(drive / "install.sh"),
+        "--prefix",
+        str(prefix),
+        "--bin-dir",
+        str(tmp_path / "bin"),
+        "--no-start",
+    ]
+    # Into the wheel installation: the runtime is unpacked, the environment half made.
+    result = interrupt_at(command, after=4.0, sig=signal.SIGTERM, env=env, timeout=60)
+    assert result.signalled and result.returncode == 130, result.stderr
+    assert "interrupted" in result.stderr and result.survivors == [], result.survivors
+    venvs = prefix / "venvs"
+    assert not venvs.exists() or [path for path in venvs.iterdir() if not (path / ".complete").exists()] == []
+    again = _bootstrap(drive, prefix)
+    assert again.returncode == 0, again.stderr
+    assert subprocess.run([str(prefix.parent / "bin" / "greenzone"), "--version"], capture_output=True).returncode == 0

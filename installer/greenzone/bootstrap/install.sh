@@ -62,11 +62,31 @@ SIGNATURE="$BUNDLE/bundle.yaml.sig"
 [ -f "$KEY" ] || die 3 "the vendor's public key $KEY does not exist" "copy the vendor's .pub file beside the bundle directory, or give --key FILE"
 [ -f "$SIGNATURE" ] || die 2 "the bundle is unsigned ($SIGNATURE is missing)" "ask the vendor for a signed bundle; never install an unsigned one"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/greenzone-bootstrap.XXXXXX")
+CHILD=""
+# Long steps run in the background and are waited for: a shell runs a trap only after the foreground
+# command ends, so a SIGTERM would otherwise wait for the whole pip install before cleaning up.
+run() {
+    "$@" &
+    CHILD=$!
+    status=0
+    wait "$CHILD" || status=$?
+    CHILD=""
+    return "$status"
+}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/greenzone-bootstrap.XXXXXX" 2>/dev/null) \
+    || die 4 "cannot create a temporary directory under ${TMPDIR:-/tmp}" "point TMPDIR at a writable directory"
 PARTIAL=""
 cleanup() { rm -rf "$WORK"; [ -z "$PARTIAL" ] || rm -rf "$PARTIAL"; }
 trap cleanup EXIT
-trap 'cleanup; printf "greenzone bootstrap: interrupted; run it again to continue\n" >&2; trap - EXIT; exit 130' INT TERM HUP
+interrupted() {
+    trap '' INT TERM HUP  # a second signal must not cut the cleanup short
+    if [ -n "$CHILD" ]; then kill "$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true; fi
+    cleanup
+    trap - EXIT
+    printf 'greenzone bootstrap: interrupted; nothing half-made was kept, run it again to continue\n' >&2
+    exit 130
+}
+trap interrupted INT TERM HUP
 
 # 1. The signature: nothing from the drive runs before the manifest is known to be the vendor's.
 base64 -d <"$SIGNATURE" >"$WORK/signature" 2>/dev/null || die 2 "$SIGNATURE is not a base64 signature" "copy the bundle again from the vendor"
@@ -122,7 +142,7 @@ if [ ! -f "$RUNTIME_DIR/.complete" ]; then
     PARTIAL="$PREFIX/runtimes/.$runtime_id.partial"
     rm -rf "$PARTIAL" "$RUNTIME_DIR"
     mkdir -p "$PARTIAL"
-    tar -xzf "$BUNDLE/$RUNTIME" -C "$PARTIAL" || die 4 "cannot unpack $RUNTIME into $PREFIX" "check the free space and permissions there"
+    run tar -xzf "$BUNDLE/$RUNTIME" -C "$PARTIAL" || die 4 "cannot unpack $RUNTIME into $PREFIX" "check the free space and permissions there"
     [ -x "$PARTIAL/python/bin/python3" ] || die 2 "$RUNTIME holds no python/bin/python3" "the runtime archive is not a python-build-standalone install_only build; rebuild the bundle"
     : >"$PARTIAL/.complete"
     mv "$PARTIAL" "$RUNTIME_DIR"
@@ -141,15 +161,15 @@ VENV="$PREFIX/venvs/$bundle_id"
 if [ ! -f "$VENV/.complete" ]; then
     PARTIAL=$VENV
     rm -rf "$VENV"
-    "$PYTHON" -m venv --without-pip "$VENV" || die 4 "cannot create the environment $VENV" "check the free space and permissions under $PREFIX"
+    run "$PYTHON" -m venv --without-pip "$VENV" || die 4 "cannot create the environment $VENV" "check the free space and permissions under $PREFIX"
     # pip runs from its own (hash-checked) wheel: the runtime's ensurepip is never needed.
-    if ! "$VENV/bin/python" "$BUNDLE/$PIP_WHEEL/pip" install --quiet --no-index --no-cache-dir \
+    if ! run "$VENV/bin/python" "$BUNDLE/$PIP_WHEEL/pip" install --quiet --no-index --no-cache-dir \
         --disable-pip-version-check --only-binary=:all: --require-hashes \
         --find-links "$BUNDLE/wheels" -r "$BUNDLE/$REQUIREMENTS" >"$WORK/pip.log" 2>&1; then
         tail -n 5 "$WORK/pip.log" >&2
         die 4 "installing the bundle's wheels failed (above)" "check the free space under $PREFIX; a wheel missing from the bundle means it was built wrongly"
     fi
-    if ! "$VENV/bin/python" -m pip install --quiet --no-index --no-cache-dir --disable-pip-version-check \
+    if ! run "$VENV/bin/python" -m pip install --quiet --no-index --no-cache-dir --disable-pip-version-check \
         --no-deps "$BUNDLE/$OWN_WHEEL" >"$WORK/pip.log" 2>&1; then
         tail -n 5 "$WORK/pip.log" >&2
         die 4 "installing $OWN_WHEEL failed (above)" "check the free space under $PREFIX"
