@@ -8,6 +8,7 @@ suite does not wait 30 s per case. The subprocess timeout is the hang detector.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -230,3 +231,25 @@ def _wait_for_child(pid: int, name: str, within: float) -> int:
                 return member
         time.sleep(0.1)
     return 0
+
+
+def test_a_helm_conversation_is_bounded_and_only_its_own_bound_is_called_silence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from greenzone.cluster.helm import run_bounded
+
+    monkeypatch.setattr(peers, "HELM_GRACE", 0.2)
+
+    async def silent_api() -> None:
+        await asyncio.sleep(60)
+
+    with pytest.raises(
+        peers.PeerSilent, match=r"the API at https://x did not answer within 0\.2 s \(helm install of r\)"
+    ):
+        run_bounded(silent_api(), "0s", "the API at https://x", "helm install of r")
+
+    async def helm_times_out_itself() -> None:
+        raise TimeoutError("helm's own timeout")
+
+    with pytest.raises(TimeoutError, match="helm's own timeout"):
+        run_bounded(helm_times_out_itself(), "10m", "the API at https://x", "helm install of r")

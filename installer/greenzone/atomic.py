@@ -30,10 +30,26 @@ def refuse_directory(path: Path, what: str) -> None:
     """A file is to be written at `path`: a directory there is the user's slip, said as such."""
     if path.is_dir():
         raise InputError(f"{path} is a directory; {what} is a file", hint=f"give a file path, e.g. {path / 'NAME'}")
+    writable_target(path, what)
+
+
+def writable_target(path: Path, what: str = "the output") -> Path:
+    """Where a write-then-rename of `path` must happen: a symbolic link's target (so the link stays
+    a link), and never a device, pipe or socket, which a rename would replace (`--out /dev/null`
+    would turn the machine's /dev/null into a regular file)."""
+    target = path.resolve() if path.is_symlink() else path
+    if target.exists() and not target.is_file() and not target.is_dir():
+        kind = "a device" if target.is_block_device() or target.is_char_device() else "a pipe or socket"
+        raise InputError(
+            f"{path} is {kind}; {what} is written as a regular file",
+            hint="give the path of a file (to only check a bundle, use `greenzone bundle verify`)",
+        )
+    return target
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
+    path = writable_target(path)
     make_directory(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -55,20 +71,27 @@ def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
 
 def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     """Write atomically unless `path` already holds `text`; True when it wrote (idempotent re-runs)."""
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
+    with contextlib.suppress(OSError):  # unreadable or damaged: it is rewritten, never decoded
+        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+            return False
     write_text_atomic(path, text, mode)
     return True
 
 
 @contextlib.contextmanager
 def staged_directory(dest: Path) -> Iterator[Path]:
-    """A fresh hidden directory beside `dest` to fill; `publish_directory` gives it `dest`'s name.
+    """A fresh hidden directory to fill; `publish_directory` gives its content `dest`'s name.
 
-    Whatever ends the work early (a refusal, Ctrl-C, SIGTERM, a full disk) removes the directory,
-    so `dest` is either absent, as it was, or complete, and a re-run finds nothing in its way."""
-    make_directory(dest.parent)
-    staged = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+    It lies beside `dest`, or inside it when `dest` is an existing empty directory (a mount point
+    such as a freshly mounted disk, a link to one, a directory made for the purpose): the rename then
+    stays on that filesystem and needs no right to write the parent. Whatever ends the work early (a
+    refusal, Ctrl-C, SIGTERM, a full disk) removes it, so `dest` is left as it was or complete, and
+    a re-run finds nothing in its way."""
+    inside = dest.resolve() if dest.is_dir() else None
+    if inside is None:
+        make_directory(dest.parent)
+    home = inside or dest.parent
+    staged = Path(tempfile.mkdtemp(dir=home, prefix=f".{dest.name}.", suffix=".partial"))
     try:
         yield staged
     finally:
@@ -77,8 +100,11 @@ def staged_directory(dest: Path) -> Iterator[Path]:
 
 
 def publish_directory(staged: Path, dest: Path) -> None:
-    """Rename `staged` to `dest`; an empty `dest` (made by the user beforehand) is replaced."""
-    if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
-        dest.rmdir()
+    """Give `staged` the name `dest`, or move its entries into `dest` when it was staged inside it."""
+    if staged.parent == dest.resolve():
+        for entry in staged.iterdir():
+            entry.replace(dest.resolve() / entry.name)
+        staged.rmdir()
+        return
     staged.chmod(0o755)  # mkdtemp makes it 0700
     staged.replace(dest)

@@ -68,6 +68,8 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    if value > 86400:
+        raise argparse.ArgumentTypeError(f"{text} seconds is more than a day")
     return value
 
 
@@ -568,6 +570,9 @@ def _main(argv: Sequence[str] | None) -> int:
     log = logging.getLogger("greenzone.cli")
     log.info("greenzone %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
+        from greenzone.peers import check_environment
+
+        check_environment()
         outcome = _resolve(target)(args)
         return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
@@ -617,17 +622,24 @@ class _Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM (a `kill`, systemd stopping a unit) and SIGHUP (the SSH session dropped) end every
-    command like Ctrl-C. Commands with a cancel of their own (install, the wizard) install their own
-    handlers inside this and restore these after."""
+    """Ctrl-C, SIGTERM (a `kill`, systemd stopping a unit) and SIGHUP (the SSH session dropped) end
+    every command the same way. After the first, further ones are ignored so that they cannot cut
+    the cleanup short; a signal the caller ignores (`nohup`) stays ignored. Commands with a cancel
+    of their own (install, the wizard) install their own handlers inside this and restore these."""
     import signal
 
-    def raise_interrupt(signum: int, frame: object) -> None:
-        raise _Terminated(signal.Signals(signum).name)
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    for sig in previous:
-        signal.signal(sig, raise_interrupt)
+    def raise_interrupt(signum: int, frame: object) -> None:
+        for sig in watched:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_IGN)
+        raise _Terminated("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+
+    previous = {sig: signal.getsignal(sig) for sig in watched}
+    for sig, old in previous.items():
+        if old is not signal.SIG_IGN:
+            signal.signal(sig, raise_interrupt)
     try:
         yield
     finally:

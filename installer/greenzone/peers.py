@@ -15,18 +15,43 @@ import socket
 import ssl
 import urllib.error
 
-from greenzone.errors import EnvironmentProblem
+from greenzone.errors import EnvironmentProblem, InputError
 
 ENV_VAR = "GREENZONE_PEER_TIMEOUT"
+
+
+MAX_CALL = 3600.0
+
+
+def _given() -> float | None:
+    """`$GREENZONE_PEER_TIMEOUT` as seconds, None when unset; ValueError when not 0 < N <= 3600."""
+    text = os.environ.get(ENV_VAR, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{ENV_VAR}={text!r} is not a number of seconds") from None
+    if not 0 < value <= MAX_CALL:  # also refuses nan and inf
+        raise ValueError(f"{ENV_VAR}={text} is outside 0 < seconds <= {MAX_CALL:g}")
+    return value
+
+
+def check_environment() -> None:
+    """Called by the CLI before any command, so that a mistyped value is refused, not ignored."""
+    try:
+        _given()
+    except ValueError as error:
+        raise InputError(str(error), hint=f"write a number of seconds, e.g. {ENV_VAR}=120, or unset it") from None
 
 
 def _call_timeout(default: float) -> float:
     """`$GREENZONE_PEER_TIMEOUT` seconds when set (a slow satellite link wants more, a test less)."""
     try:
-        given = float(os.environ.get(ENV_VAR, ""))
+        given = _given()
     except ValueError:
-        return default
-    return given if given > 0 else default
+        return default  # check_environment has refused it already when the CLI runs
+    return default if given is None else given
 
 
 REGISTRY_CALL = _call_timeout(30.0)

@@ -50,6 +50,20 @@ def may_hold_secret(key: str) -> bool:
     return is_secret_key(key) or is_secret_key(lowered)
 
 
+_VARIABLE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^[A-Z]{2,12}$")
+
+
+def shown_reference(value: str, key: str) -> str:
+    """How a message may name what `key` (a secret's `_env` or `_file` key) holds: itself when it
+    looks like what belongs there (`HARBOR_ADMIN_PASSWORD`, a path with a `/`), else a description,
+    because a password typed there by mistake (`Tr0ub4dor_3`) must not be printed back."""
+    if key.endswith("_env") and _VARIABLE_NAME.match(value):
+        return value
+    if key.endswith("_file") and "/" in value and not any(char.isspace() for char in value):
+        return value
+    return f"the value of {key} (hidden: if you typed the secret itself there, name a file or variable that holds it)"
+
+
 class Redactor:
     """Thread-safe registry of secret values; `redact()` is applied to every log record."""
 

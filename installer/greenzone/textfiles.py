@@ -6,16 +6,24 @@ comment) is named by line and column, the way an editor shows it, not by byte of
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 from greenzone.errors import GreenzoneError, InputError, from_os_error
 
 
 def utf8_error_position(raw: bytes, start: int) -> tuple[int, int]:
-    """Line and column (1-based, in characters) of the byte at `start`."""
-    before = raw[:start].decode("utf-8", errors="replace")
+    """Line and column (1-based, in characters, as an editor shows them) of the byte `start` of a
+    `utf-8-sig` decode: its offsets count from after a byte-order mark, which no editor shows."""
+    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+    before = body[:start].decode("utf-8", errors="replace")
     line = before.count("\n") + 1
     return line, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def bad_byte(raw: bytes, start: int) -> int:
+    """The byte a `utf-8-sig` decode refused at `start`."""
+    return raw[start + len(codecs.BOM_UTF8)] if raw.startswith(codecs.BOM_UTF8) else raw[start]
 
 
 def decode(raw: bytes, name: str, what: str = "text") -> str:
@@ -25,7 +33,7 @@ def decode(raw: bytes, name: str, what: str = "text") -> str:
     except UnicodeDecodeError as error:
         line, column = utf8_error_position(raw, error.start)
         raise InputError(
-            f"{name}:{line}:{column}: byte 0x{raw[error.start]:02x} is not UTF-8; {what} must be UTF-8 text",
+            f"{name}:{line}:{column}: byte 0x{bad_byte(raw, error.start):02x} is not UTF-8; {what} must be UTF-8 text",
             hint="save the file as UTF-8 (most editors offer it under 'Save as' / encoding), or copy it again",
         ) from None
 

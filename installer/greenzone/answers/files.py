@@ -19,7 +19,8 @@ from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context, bundle_models_rule
 from greenzone.answers.validate import Validation, locate, validate_text
 from greenzone.errors import AnswersInvalid
-from greenzone.textfiles import utf8_error_position
+from greenzone.redact import may_hold_secret, shown_reference
+from greenzone.textfiles import bad_byte, utf8_error_position
 from greenzone.yamlpos import KeyPath, Position
 
 MAX_ANSWERS_BYTES = 1024 * 1024
@@ -57,7 +58,7 @@ def read_text(
         return None, Problem(
             "error",
             (),
-            f"is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column}",
+            f"is not UTF-8 text: byte 0x{bad_byte(raw, exc.start):02x} at line {line}, column {column}",
             "save the file as UTF-8 (an editor's 'Save as' offers the encoding)",
             file,
             Position(line, column),
@@ -114,6 +115,9 @@ def check_references(answers: Answers, environ: Mapping[str, str], *, here: bool
     for path, target in _path_fields(answers):
         generic = tuple(item for item in path if isinstance(item, str))
         if not target.exists():
+            leaf = str(path[-1])
+            if may_hold_secret(leaf):
+                target = Path(shown_reference(str(target), leaf))
             if here:
                 problems.append(
                     Problem(
@@ -162,12 +166,13 @@ def check_references(answers: Answers, environ: Mapping[str, str], *, here: bool
                     )
     env_name = answers.registry.admin_password_env
     if env_name and not environ.get(env_name):
+        shown = shown_reference(env_name, "admin_password_env")
         problems.append(
             Problem(
                 "error" if here else "note",
                 ("registry", "admin_password_env"),
-                f"environment variable {env_name} is not set here",
-                f"export {env_name} before `greenzone install`",
+                f"environment variable {shown} is not set here",
+                f"export {shown} before `greenzone install`" if shown == env_name else "export it before the install",
             )
         )
     return problems

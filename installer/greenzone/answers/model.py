@@ -112,7 +112,9 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 NodeAddress = Annotated[str, AfterValidator(_address)]
 ModelName = Annotated[str, AfterValidator(_model_name)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Numbers are strict: YAML 1.1 reads `on`/`yes` as true, which a lax int would take as 1, and a quoted
+# "443" is text in the YAML and in the JSON schema editors check against; both are refused with advice.
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 
 
 class Section(BaseModel):
@@ -211,10 +213,10 @@ class Gpu(Section):
     mig_strategy: Literal["none", "single", "mixed"] = "none"
     """Multi-Instance GPU exposure: `none`, `single` (one MIG profile per GPU) or `mixed`."""
 
-    time_slicing_replicas: int = Field(1, ge=1, le=48)
+    time_slicing_replicas: int = Field(1, ge=1, le=48, strict=True)
     """How many pods may share each GPU by time-slicing; 1 disables sharing."""
 
-    expected_count: int | None = Field(None, ge=0, le=64)
+    expected_count: int | None = Field(None, ge=0, le=64, strict=True)
     """How many GPUs this appliance must have; checked by preflight and against department quotas."""
 
 
@@ -225,10 +227,10 @@ class Inference(Section):
     models: list[ModelName] = Field(default_factory=lambda: ["gemma3:4b"], min_length=1)
     """Models to serve, by the names listed in the bundle (`greenzone bundle inspect`)."""
 
-    replicas: int = Field(1, ge=1, le=64)
+    replicas: int = Field(1, ge=1, le=64, strict=True)
     """Copies of each model server, for throughput and availability."""
 
-    gpus_per_replica: int = Field(1, ge=0, le=16)
+    gpus_per_replica: int = Field(1, ge=0, le=16, strict=True)
     """GPUs each replica gets; 0 runs Ollama on CPU; vLLM needs at least 1 (tensor parallel size)."""
 
     chat_ui: bool = True
@@ -242,7 +244,7 @@ class Department(Section):
     namespace: DnsLabel | None = None
     """Kubernetes namespace of the department; empty means `<name>-dept`."""
 
-    gpu_quota: int = Field(0, ge=0, le=512)
+    gpu_quota: int = Field(0, ge=0, le=512, strict=True)
     """Most GPUs the department's namespace may request at once."""
 
     memory_quota: Quantity = "32Gi"
@@ -266,7 +268,7 @@ class Monitoring(Section):
     enabled: bool = True
     """Deploy GPU and usage dashboards (Prometheus, Grafana, DCGM exporter)."""
 
-    public_api_price_per_1k_tokens: float = Field(0.002, ge=0, le=1000)
+    public_api_price_per_1k_tokens: float = Field(0.002, ge=0, le=1000, strict=True)
     """Price of a public AI API per 1,000 tokens, in the site's currency; feeds the "cost saved" panel."""
 
 

@@ -37,15 +37,21 @@ _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _NUMBER_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
 
 
-def _type_hint(kind: str, wanted: str, value: Any) -> str:
+def _type_hint(kind: str, wanted: str, value: Any, *, secret: bool = False) -> str:
     """The fix for a value of the wrong type, naming YAML's own surprises: `no`, `off`, `on` and
-    `yes` are booleans in YAML 1.1 (PyYAML's dialect), `1.10` is the number 1.1, `"443"` is text."""
+    `yes` are booleans in YAML 1.1 (PyYAML's dialect), `1.10` is the number 1.1, `"443"` is text.
+    For a key that may hold a secret, the value itself is never repeated."""
+    if secret and kind == "string_type" and isinstance(value, bool | int | float):
+        return "YAML read this as a number or true/false; put the value in quotes to keep it text"
     if kind == "string_type" and isinstance(value, bool):
         return (
             'YAML reads yes, no, on, off, true and false as true/false; to mean the word, put it in quotes (e.g. "no")'
         )
     if kind == "string_type" and isinstance(value, int | float):
         return f"YAML read this as the number {value!r}; to keep it as text, put it in quotes exactly as written"
+
+    if kind in ("int_type", "float_type") and isinstance(value, bool):
+        return "YAML reads yes, no, on, off, true and false as true/false, not as numbers; write the number"
     if kind in ("int_parsing", "float_parsing", "int_type", "float_type") and isinstance(value, str):
         if _NUMBER.match(value.strip()):
             return f"write the number without quotes: {value.strip()}"
@@ -199,7 +205,7 @@ def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: P
         return Problem("error", path, message, hint, file, positions.of_value(path), description)
     if kind in _TYPE_WORDS:
         wanted = _TYPE_WORDS[kind]
-        hint = _type_hint(kind, wanted, value)
+        hint = _type_hint(kind, wanted, value, secret=secret)
         return Problem("error", path, f"expected {wanted}{got}", hint, file, positions.of_value(path), description)
     if isinstance(value, str) and _NUMBER.match(value.strip()) and kind in _NUMBER_BOUNDS:
         hint = f"write the number without quotes ({value.strip()}) and within the allowed range"

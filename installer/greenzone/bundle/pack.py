@@ -9,9 +9,14 @@ again, then streams the parts through tar without ever joining them on disk.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
 import hashlib
+import os
 import re
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,7 @@ from typing import IO
 
 from greenzone.atomic import make_directory, refuse_directory
 from greenzone.bundle.hashing import sha256_many
-from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError, read_manifest
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError, parse_manifest
 from greenzone.bundle.seal import bundle_files
 from greenzone.errors import InputError
 from greenzone.results import Check, Status
@@ -56,7 +61,7 @@ class _PartWriter:
         self.limit = limit
         self.progress = progress
         self.parts: list[tuple[Path, str, int]] = []
-        self._temporaries: list[Path] = []
+        self._temporaries: dict[Path, Path] = {}  # final name -> the hidden file written for it
         self._handle: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._written = 0
@@ -67,13 +72,15 @@ class _PartWriter:
         return self.base.with_name(f"{self.base.name}.{len(self.parts):03d}")
 
     def _temporary(self, path: Path) -> Path:
-        return path.with_name(f".{path.name}.packing")
+        """A hidden name of its own, created exclusively (a planted link is never followed)."""
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+        os.close(fd)
+        self._temporaries[path] = Path(name)
+        return Path(name)
 
     def _open(self) -> None:
         self._path = self._name()
-        temporary = self._temporary(self._path)
-        self._temporaries.append(temporary)
-        self._handle = temporary.open("wb")
+        self._handle = self._temporary(self._path).open("r+b")
         self._hash = hashlib.sha256()
         self._written = 0
 
@@ -106,29 +113,60 @@ class _PartWriter:
             self._close()
 
     def publish(self) -> None:
-        """Replace the previous pack of this name by this one: stale parts (an older pack cut into
-        more parts) go, then each temporary takes its real name, the checksum list last, so that a
-        list on the media always describes parts that are all there."""
+        """Replace the previous pack of this name by this one, in the order that keeps the media
+        honest at every instant: the old list goes first (no list ever names a part that is not
+        there or not its), then each part takes its real name, then the parts of an older, longer
+        pack and an older single tar (or parts, when this one is single) go, and the new list last."""
         listing = checksums_path(self.base)
-        text = "".join(f"{digest}  {path.name}\n" for path, digest, _ in self.parts)
         staged = self._temporary(listing)
-        self._temporaries.append(staged)
-        staged.write_text(text, encoding="utf-8")
-        for stale in self.base.parent.glob(self.base.name + ".*"):
-            if re.fullmatch(re.escape(self.base.name) + _PART_SUFFIX, stale.name):
-                stale.unlink()
+        staged.write_text("".join(f"{digest}  {path.name}\n" for path, digest, _ in self.parts), encoding="utf-8")
+        listing.unlink(missing_ok=True)
         for path, _, _ in self.parts:
-            self._temporary(path).replace(path)
-        staged.replace(listing)
-        self._temporaries.clear()
+            self._temporaries.pop(path).replace(path)
+        current = {path for path, _, _ in self.parts}
+        for stale in earlier_pack(self.base):
+            if stale not in current and stale != listing:
+                stale.unlink()
+        self._temporaries.pop(listing).replace(listing)
 
     def discard(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        for temporary in self._temporaries:
+        for temporary in self._temporaries.values():
             temporary.unlink(missing_ok=True)
         self._temporaries.clear()
+
+
+TEMPORARY_SUFFIX = ".packing"
+
+
+def earlier_pack(base: Path) -> list[Path]:
+    """What a previous pack to this name left: `base` itself, its numbered parts and its list."""
+    names = [base] if base.exists() else []
+    return names + [
+        path
+        for path in base.parent.glob(glob.escape(base.name) + ".*")
+        if re.fullmatch(re.escape(base.name) + _PART_SUFFIX, path.name)
+    ]
+
+
+def _refuse_odd_earlier_pack(base: Path) -> None:
+    """Checked before a byte is written: a directory (or device) under a name the pack will
+    replace would otherwise stop it after the whole bundle was written."""
+    for path in earlier_pack(base):
+        if path.is_symlink() or not path.is_file():
+            raise InputError(
+                f"{path} is in the way of the pack (not a regular file)",
+                hint="move it away, or give another --out",
+            )
+
+
+def _sweep_interrupted(base: Path) -> None:
+    """Hidden parts a killed pack (SIGKILL, a power cut) left beside `base`."""
+    for leftover in base.parent.glob(f".{glob.escape(base.name)}*{TEMPORARY_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 _PART_SUFFIX = r"\.(\d{3}|sha256)"  # `bundle.tar.000`..., and the list `bundle.tar.sha256`
@@ -181,11 +219,14 @@ def pack(
 
     Refused, with nothing written, when the bundle no longer matches its manifest: a damaged bundle
     must not travel to a site as if it were whole."""
+    if not (bundle_dir / MANIFEST_NAME).exists():
+        raise InputError(f"{bundle_dir} holds no {MANIFEST_NAME}", hint="build (and sign) the bundle first")
+    text = read_text(bundle_dir / MANIFEST_NAME, "a bundle manifest")  # permission problems stay exit 4
     try:
-        manifest = read_manifest(bundle_dir)
+        manifest = parse_manifest(text, str(bundle_dir / MANIFEST_NAME))
     except ManifestError as error:
         raise InputError(
-            f"{bundle_dir} is not a bundle that can be packed: {error}", hint="build (and sign) the bundle first"
+            f"{bundle_dir} is not a bundle that can be packed: {error}", hint="rebuild the bundle"
         ) from None
     _refuse_output_inside(bundle_dir, tar_path)
     refuse_directory(tar_path, "--out (the tar, or the name its parts take)")
@@ -199,6 +240,8 @@ def pack(
     if problems:
         raise _no_longer_verifies(bundle_dir, problems)
     make_directory(tar_path.parent)
+    _refuse_odd_earlier_pack(tar_path)
+    _sweep_interrupted(tar_path)
     # The manifest and signature go first so that a reader learns what follows before it arrives.
     first = [bundle_dir / name for name in (MANIFEST_NAME, SIGNATURE_NAME) if (bundle_dir / name).is_file()]
     writer = _PartWriter(tar_path, split, progress)
@@ -251,12 +294,17 @@ class Part:
 
 def read_checksums(listing: Path) -> list[Part]:
     text = read_text(listing, "a checksum list written by `greenzone bundle pack`", limit=1024 * 1024)
-    parts = []
+    parts: list[Part] = []
     for number, line in enumerate(text.splitlines(), 1):
         digest, _, name = line.partition("  ")
         if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name or "/" in name:
             raise InputError(
                 f"{listing}:{number}: expected `<sha256>  <file name>`, got {line[:80]!r}",
+                hint="the checksum list is damaged; copy it again from the original media",
+            )
+        if any(part.path.name == name for part in parts):
+            raise InputError(
+                f"{listing}:{number}: {name} is listed a second time",
                 hint="the checksum list is damaged; copy it again from the original media",
             )
         parts.append(Part(listing.parent / name, digest))
@@ -341,6 +389,13 @@ def unpack(parts: list[Part], dest: Path) -> int:
                     )
                 tar.extract(member, dest, filter="data")
                 count += member.isfile()
+    except OSError as error:
+        if error.errno not in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP):
+            raise  # a full or read-only disk, a permission: this machine's problem, said as such
+        raise InputError(
+            f"the parts hold a member that cannot be unpacked as a bundle file ({error.strerror})",
+            hint="the archive was not written by `greenzone bundle pack`; get the parts again from the vendor",
+        ) from None
     except (tarfile.TarError, EOFError) as error:
         first = parts[0].path.name if parts else "the parts"
         raise InputError(

@@ -95,13 +95,22 @@ def run_bounded(work: Coroutine[Any, Any, T], timeout: str, peer: str, doing: st
     `--timeout` plus a grace: helm's calls to the API server have no timeout, so a server that accepts
     and never answers would hold it (and greenzone) forever. Cancelling terminates the helm process."""
     bound = peers.duration_seconds(timeout) + peers.HELM_GRACE
+    expired = False
 
     async def bounded() -> T:
-        return await asyncio.wait_for(work, bound)
+        nonlocal expired
+        deadline = asyncio.timeout(bound)
+        try:
+            async with deadline:
+                return await work
+        finally:
+            expired = deadline.expired()
 
     try:
         return asyncio.run(bounded())
     except TimeoutError:
+        if not expired:  # a timeout inside helm's own conversation, not this bound: let it be what it is
+            raise
         raise peers.silent(
             peer, bound, doing, "check that the Kubernetes API server answers (`kubectl get --raw /readyz`)"
         ) from None

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from greenzone import peers
-from greenzone.errors import EnvironmentProblem
+from greenzone.errors import EnvironmentProblem, InputError
 
 
 class Kube:
@@ -99,11 +101,18 @@ def check_api_answers(kubeconfig: Path, context: str | None, label: str) -> None
     or silent is named within `peers.API_CALL` seconds, not after helm's own wait."""
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
 
     server = api_server(kubeconfig, context)
+    configuration = client.Configuration()
     try:
-        configuration = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (ConfigException, ValueError, TypeError, AttributeError, yaml.YAMLError) as error:
+        raise InputError(
+            f"the {label} kubeconfig {kubeconfig} cannot be used: {error}",
+            hint="check the file and its context (`kubectl --kubeconfig FILE config view`)",
+        ) from None
+    try:
         configuration.retries = 0  # one try: this call exists to learn quickly whether the server answers
         api = client.VersionApi(client.ApiClient(configuration))
         api.get_code(_request_timeout=(peers.API_CALL, peers.API_CALL))

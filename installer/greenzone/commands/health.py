@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from greenzone.answers.files import load_valid_answers
-from greenzone.atomic import write_text_atomic
+from greenzone.atomic import refuse_directory, write_text_atomic
 from greenzone.bundle.manifest import MANIFEST_NAME, ManifestError, parse_manifest, read_bundle_manifest
 from greenzone.errors import InputError, from_os_error
 from greenzone.health.metrics import prometheus_text
@@ -91,6 +91,8 @@ def _once(args: argparse.Namespace, targets: Targets) -> HealthRun:
 def health(args: argparse.Namespace) -> Report | ExitCode:
     if args.budget <= 0:
         raise InputError(f"--budget {args.budget:g} must be more than 0 seconds", hint="the default is 10")
+    if args.metrics:  # refused before the run, not after it
+        refuse_directory(Path(args.metrics), "--metrics (the Prometheus text file)")
     targets = _targets(args)
     if args.watch is None:
         return _once(args, targets).report

@@ -32,7 +32,7 @@ from greenzone import yamlpos
 from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic, write_text_if_changed
 from greenzone.errors import InputError
-from greenzone.redact import REDACTOR
+from greenzone.redact import REDACTOR, shown_reference
 from greenzone.statedir import StateDir
 
 REGISTRY_USER = "harbor_registry_user"
@@ -71,16 +71,18 @@ def answered_admin_password(answers: Answers, environ: Mapping[str, str]) -> str
         try:
             return registry.admin_password_file.read_text(encoding="utf-8").strip()
         except OSError as error:
+            shown = shown_reference(str(registry.admin_password_file), "admin_password_file")
             raise InputError(
-                f"cannot read registry.admin_password_file {registry.admin_password_file}: {error.strerror}",
+                f"cannot read registry.admin_password_file {shown}: {error.strerror}",
                 hint="check the path and that this user can read it",
             ) from None
     if registry.admin_password_env:
         value = environ.get(registry.admin_password_env)
         if not value:
+            shown = shown_reference(registry.admin_password_env, "admin_password_env")
             raise InputError(
-                f"registry.admin_password_env names {registry.admin_password_env}, which is not set",
-                hint=f"export {registry.admin_password_env} before `greenzone install`",
+                f"registry.admin_password_env names {shown}, which is not set",
+                hint=f"export {shown} before `greenzone install`" if shown == registry.admin_password_env else "",
             )
         return value
     return None

@@ -263,8 +263,9 @@ class InstallSession:
                 os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
             self.cancel()
 
-        for sig in previous:
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            if old is not signal.SIG_IGN:  # `nohup greenzone install ...` keeps running when the session ends
+                signal.signal(sig, handler)
         try:
             yield
         finally:

@@ -82,7 +82,9 @@ def read_rendered(directory: Path) -> SideView:
             documents, problems = yamlpos.load_documents(manifests.read_text(encoding="utf-8"))
             if problems:
                 raise yamlpos.YamlRefused(str(manifests), problems[0])
-            objects = [obj for obj in documents if obj]
+            objects = [obj for obj in documents if isinstance(obj, dict) and obj]
+            if len(objects) != len([obj for obj in documents if obj]):
+                raise ValueError(f"{manifests} holds a document that is not a Kubernetes object (a mapping)")
             values_path = directory / name / "values.yaml"
             values = yamlpos.data(values_path.read_text(encoding="utf-8"), str(values_path)) or {}
             releases[name] = ReleaseView(
@@ -93,9 +95,10 @@ def read_rendered(directory: Path) -> SideView:
                 values,
                 containers_of(objects, namespace, registry.upstream, pinned_or({})),
             )
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as error:
+        what = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise InputError(
-            f"cannot read the rendered cloud copy in {directory}: {type(error).__name__}: {error}",
+            f"cannot read the rendered cloud copy in {directory}: {what}",
             hint="point --cloud-rendered at the directory `greenzone sync --render-only DIR` wrote",
         ) from None
     return SideView("cloud", f"rendered manifests in {directory}", releases)

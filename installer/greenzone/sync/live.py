@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
+
 from greenzone import peers, yamlpos
 from greenzone.errors import EnvironmentProblem
 from greenzone.refs import qualify
@@ -105,7 +107,7 @@ def read_live(label: str, kubeconfig: Path, context: str | None, upstream: Calla
         pods = api.list_pod_for_all_namespaces(_request_timeout=CALL_TIMEOUT, _preload_content=False)
         secret_items = json.loads(cast("Any", secrets).data).get("items") or []
         pod_items = json.loads(cast("Any", pods).data).get("items") or []
-    except (ConfigException, OSError, ValueError) as error:
+    except (ConfigException, OSError, ValueError, yaml.YAMLError, AttributeError, TypeError) as error:
         raise EnvironmentProblem(
             f"cannot read the {label} cluster ({where} of {kubeconfig}): {error}",
             hint="check the kubeconfig and context, or compare rendered manifests instead",
