@@ -58,6 +58,9 @@ def test_the_vm_installs_the_vagrant_example_unattended() -> None:
     text = (REPO / "Vagrantfile").read_text()
     assert 'ENV.fetch("GZ_ANSWERS", "examples/vagrant.yaml")' in text
     assert re.search(r'greenzone install --answers "/vagrant/\$ANSWERS" --yes --no-tui', text)
+    # Installed through the drive's bootstrap, never from the checkout or a package index.
+    assert "sh /media/greenzone/greenzone-bundle/install.sh --no-start" in text
+    assert "pip install" not in text and "apt-get" not in text
     validation = load_answers(REPO / "examples" / "vagrant.yaml")
     assert validation.ok, [problem.one_line() for problem in validation.problems]
     answers = validation.answers
