@@ -129,10 +129,14 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
     registries_path = host.path("/etc/rancher/k3s/registries.yaml")
     registries = yaml.safe_load(registries_path.read_text())
     assert _mode(registries_path) == 0o600
-    assert set(registries["mirrors"]) == {"docker.io", "nvcr.io", "ghcr.io", "quay.io", "registry.k8s.io"}
-    for upstream, mirror in registries["mirrors"].items():
+    mirrors = dict(registries["mirrors"])
+    # Any other registry goes to Harbor too, without a rewrite (no Harbor project stands for it).
+    assert mirrors.pop("*") == {"endpoint": ["https://registry.ai.test.internal"]}
+    assert set(mirrors) == {"docker.io", "nvcr.io", "ghcr.io", "quay.io", "registry.k8s.io"}
+    for upstream, mirror in mirrors.items():
         assert mirror["endpoint"] == ["https://registry.ai.test.internal"]
         assert mirror["rewrite"] == {"^(.*)$": f"{upstream}/$1"}
+    assert config["disable-default-registry-endpoint"] is True
     assert registries["configs"]["registry.ai.test.internal"]["tls"]["ca_file"] == "/etc/rancher/k3s/greenzone-ca.crt"
     ca = host.path("/etc/rancher/k3s/greenzone-ca.crt").read_text()
     assert ca == install.credentials()["ca_crt"] and "PRIVATE KEY" not in ca
