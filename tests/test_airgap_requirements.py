@@ -60,3 +60,8 @@ def test_the_pins_are_for_the_runtime_the_lock_ships() -> None:
     for runtime in runtimes:
         assert runtime["version"].startswith(compiled_for.group(1) + "."), (runtime["version"], header)
     assert lock["wheels"]["requirements"] == "airgap/requirements.txt"
+    machines = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+    compiled_platform = re.search(r"--python-platform (\S+)", header)
+    assert compiled_platform, header
+    for platform in lock["platforms"]:
+        assert compiled_platform.group(1).startswith(machines[platform] + "-"), (platform, header)

@@ -20,16 +20,18 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from greenzone.bundle.manifest import read_manifest
-from greenzone.bundle.sign import keygen
+from greenzone.bundle.seal import seal
+from greenzone.bundle.sign import keygen, load_private_key, sign_bytes
 from tests.support.airgap import missing_runtime, runtime_archive, serving, site_lock
 from tests.support.deploy import make_bundle, sign_bundle
-from tests.support.faults import interrupt_at
+from tests.support.faults import group_members
 from tests.support.paths import REPO
 from tests.support.testhost import missing_tools, root_tarball
 
@@ -160,26 +162,61 @@ def test_the_bootstrap_names_a_wrong_architecture_and_a_full_disk(drive: Path, t
         subprocess.run(["umount", str(small)], check=True)
 
 
+@pytest.mark.parametrize("how", ["SIGTERM to the script", "Ctrl-C to the whole group"])
 def test_an_interrupted_bootstrap_leaves_nothing_half_made_and_the_next_run_finishes(
-    drive: Path, tmp_path: Path
+    drive: Path, tmp_path: Path, how: str
 ) -> None:
     prefix = tmp_path / "opt" / "greenzone"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
-    command = [
-        "sh",
-        str(drive / "install.sh"),
-        "--prefix",
-        str(prefix),
-        "--bin-dir",
-        str(tmp_path / "bin"),
-        "--no-start",
-    ]
-    # Into the wheel installation: the runtime is unpacked, the environment half made.
-    result = interrupt_at(command, after=4.0, sig=signal.SIGTERM, env=env, timeout=60)
-    assert result.signalled and result.returncode == 130, result.stderr
-    assert "interrupted" in result.stderr and result.survivors == [], result.survivors
-    venvs = prefix / "venvs"
-    assert not venvs.exists() or [path for path in venvs.iterdir() if not (path / ".complete").exists()] == []
+    command = ["sh", str(drive / "install.sh"), "--prefix", str(prefix), "--bin-dir", str(prefix.parent / "bin"),
+               "--no-start"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        # Signalled while the environment is half made: its directory exists, its marker does not.
+        deadline = time.monotonic() + 120
+        while not list((prefix / "venvs").glob("*/bin")) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the bootstrap ended before its environment was started"
+        if how.startswith("SIGTERM"):
+            process.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        survivors = group_members(process.pid)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130 and "interrupted" in err, err
+    assert survivors == [], survivors
+    assert [path for path in (prefix / "venvs").iterdir() if not (path / ".complete").exists()] == []
+    assert list((prefix / "runtimes").glob(".*.partial")) == [] and not (prefix / ".bootstrap.lock").exists()
+    assert list(tmp_path.glob("greenzone-bootstrap.*")) == [], "the private copies were left behind"
     again = _bootstrap(drive, prefix)
     assert again.returncode == 0, again.stderr
     assert subprocess.run([str(prefix.parent / "bin" / "greenzone"), "--version"], capture_output=True).returncode == 0
+
+
+def test_the_bootstrap_installs_only_what_the_manifest_lists_once(drive: Path, tmp_path: Path) -> None:
+    own = next((drive / "wheels").glob("greenzone-*.whl"))
+    extra = drive / "wheels" / "extra-1.0-py3-none-any.whl"
+    shutil.copyfile(own, extra)
+    _refused(_bootstrap(drive, tmp_path / "opt"), 2, "extra-1.0-py3-none-any.whl", "not in the signed manifest")
+    extra.unlink()
+    older = drive / "wheels" / "greenzone-0.0.1-py3-none-any.whl"
+    shutil.copyfile(own, older)
+    seal(drive)  # listed and signed, as an --out reused across builds once left it
+    private = load_private_key(drive.with_name(drive.name + ".key"))
+    (drive / "bundle.yaml.sig").write_bytes(sign_bytes(private, (drive / "bundle.yaml").read_bytes()))
+    _refused(_bootstrap(drive, tmp_path / "opt"), 2, "2 files matching wheels/greenzone-*.whl")
+    assert not (tmp_path / "opt").exists()
+
+
+def test_a_pinned_key_fingerprint_must_match(drive: Path, tmp_path: Path) -> None:
+    wrong = "0" * 64
+    _refused(_bootstrap(drive, tmp_path / "opt", "--key-sha256", wrong), 2, "fingerprint", wrong)
+    keygen_output = subprocess.run(
+        [sys.executable, "-m", "greenzone", "bundle", "keygen", "--out", str(tmp_path / "k.key")],
+        capture_output=True, text=True, check=True, env={**os.environ, "GREENZONE_STATE_DIR": str(tmp_path / "s")},
+    ).stdout  # fmt: skip
+    assert "sha256 " in keygen_output  # what the vendor tells sites, out of band

@@ -217,6 +217,10 @@ class Builder:
             return
         target = self.out / "wheels"
         target.mkdir(parents=True, exist_ok=True)
+        # Wheels of an earlier build (an older greenzone, an older pin) must not ride along: the
+        # directory holds exactly what this build fetched. pip's own cache keeps a re-run cheap.
+        for stale in target.glob("*.whl"):
+            stale.unlink()
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
         commands = [
             [
@@ -231,20 +235,22 @@ class Builder:
         ]
         if spec.requirements:
             requirements = self.root / spec.requirements
-            commands.append(
-                [
-                    *pip,
-                    "download",
-                    "--require-hashes",
-                    "--only-binary=:all:",
-                    *wheel_target(self.lock),
-                    "--dest",
-                    str(target),
-                    "-r",
-                    str(requirements),
-                    *self.options.pip_args,
-                ]
-            )
+            # One download per platform: a single pip run picks one wheel per project, not one per platform.
+            for platform_arguments in wheel_targets(self.lock):
+                commands.append(
+                    [
+                        *pip,
+                        "download",
+                        "--require-hashes",
+                        "--only-binary=:all:",
+                        *platform_arguments,
+                        "--dest",
+                        str(target),
+                        "-r",
+                        str(requirements),
+                        *self.options.pip_args,
+                    ]
+                )
             shutil.copyfile(requirements, target / "requirements.txt")
         with self.options.progress_for("wheels"):
             for command in commands:
@@ -332,21 +338,24 @@ BOOTSTRAP_NAME = "install.sh"
 _PLATFORM_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 
 
-def wheel_target(lock: Lock) -> list[str]:
-    """pip's `--python-version`/`--platform` for the runtime the site will run, so the wheels fit it
-    whatever Python and machine the vendor builds on; nothing when the lock carries no runtime."""
+def wheel_targets(lock: Lock) -> list[list[str]]:
+    """pip's `--python-version`/`--platform` for the runtime the site will run, one set per platform
+    of the lock, so the wheels fit it whatever Python and machine the vendor builds on; one empty set
+    (this interpreter's) when the lock carries no runtime."""
     runtime = next((item for item in lock.files if item.kind == "runtime"), None)
     if runtime is None:
-        return []
+        return [[]]
     major_minor = ".".join(runtime.version.split(".")[:2])
-    arguments = ["--python-version", major_minor, "--implementation", "cp"]
+    targets = []
     for platform in lock.platforms:
         machine = _PLATFORM_MACHINES.get(platform)
         if machine is None:
             raise InputError(f"no wheels can be chosen for platform {platform}", hint="use linux/amd64 or linux/arm64")
+        arguments = ["--python-version", major_minor, "--implementation", "cp"]
         for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_5", "manylinux1", "linux"):
             arguments += ["--platform", f"{tag}_{machine}"]
-    return arguments
+        targets.append(arguments)
+    return targets
 
 
 def build_bundle(lock: Lock, options: BuildOptions) -> BuildResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -63,6 +64,15 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise InputError(f"{path} is not an ed25519 public key", hint="ask the vendor for the bundle's ed25519 key")
     return key
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of the public key's DER encoding, what `openssl pkey -pubin -outform DER | sha256sum`
+    prints: the value a vendor tells sites out of band and the bootstrap's --key-sha256 compares."""
+    key = load_public_key(path)
+    return hashlib.sha256(
+        key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()
 
 
 def sign_bytes(key: Ed25519PrivateKey, data: bytes) -> bytes:

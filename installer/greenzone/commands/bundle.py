@@ -25,7 +25,13 @@ def keygen(args: argparse.Namespace) -> str:
     public = private.with_name(private.name + ".pub")
     refuse_directory(private, "--out (the private key)")
     make_keys(private, public)
-    return f"private key: {private} (mode 0600, keep it off the bundle)\npublic key:  {public} (ship it to sites)\n"
+    from greenzone.bundle.sign import fingerprint
+
+    return (
+        f"private key: {private} (mode 0600, keep it off the bundle)\n"
+        f"public key:  {public} (ship it to sites)\n"
+        f"key sha256 {fingerprint(public)} (tell sites this out of band: the bootstrap's --key-sha256)\n"
+    )
 
 
 def _sign(bundle_dir: Path, key: Path) -> Path:
