@@ -13,9 +13,11 @@ import yaml
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.rules import Context, check_rules
+from greenzone.answers.validate import validate_text
 from greenzone.deploy.inventory import build_inventory
 from greenzone.deploy.state import InstallState, inputs_digest
 from greenzone.errors import InputError
+from greenzone.values.releases import appliance_releases
 from tests.support.charts import ROOT, answers
 
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
@@ -118,3 +120,43 @@ def test_a_damaged_state_file_is_named_with_the_way_out(tmp_path: Path, content:
     with pytest.raises(InputError) as caught:
         InstallState.load(path)
     assert str(path) in caught.value.title and "move" in caught.value.hint
+
+
+def test_node_ip_comes_from_the_answers_for_multi_nic_hosts() -> None:
+    """k3s's `node-ip` (node identity, flannel, etcd): a node's own `ip`, else the advertised address
+    on the first server; nothing when the answers say neither (k3s takes the default route's)."""
+    document = yaml.safe_load((ROOT / "examples/multi-node-vllm.yaml").read_text())
+    document["nodes"][3]["ip"] = "10.9.0.21"
+    validation = validate_text(yaml.safe_dump(document), "multi.yaml")
+    assert validation.answers is not None, [p.one_line() for p in validation.errors]
+    hosts = {
+        name: found
+        for group in build_inventory(validation.answers)["all"]["children"]["k3s_cluster"]["children"].values()
+        for name, found in group["hosts"].items()
+    }
+    first = document["nodes"][0]["name"]
+    assert hosts[first]["k3s_node_ip"] == document["network"]["advertise_ip"]
+    assert hosts[document["nodes"][3]["name"]]["k3s_node_ip"] == "10.9.0.21"
+    assert "k3s_node_ip" not in hosts[document["nodes"][4]["name"]]
+    document["nodes"][3]["ip"] = "10.9.0.300"
+    refused = validate_text(yaml.safe_dump(document), "multi.yaml")
+    assert [p.path for p in refused.errors] == [("nodes", 3, "ip")]
+
+
+def test_no_phase_waits_for_a_crd_that_a_later_phase_brings() -> None:
+    """The ServiceMonitor CRD comes with kube-prometheus-stack in the monitoring phase, after the GPU
+    operator's: the operator must not be asked for one (its ClusterPolicy would stay NotReady), and
+    the monitoring release scrapes the DCGM exporter's Service itself."""
+    from greenzone.deploy.plan import ALL_PHASES
+    from greenzone.values.gpu_operator import DCGM_PORT_NAME, DCGM_SERVICE_LABELS, OPERATOR_NAMESPACE
+
+    order = [phase.name for phase in ALL_PHASES]
+    assert order.index("gpu_operator") < order.index("monitoring")
+    for example in ("examples/single-node-ollama.yaml", "examples/multi-node-vllm.yaml"):
+        releases = {release.name: release for release in appliance_releases(load_valid_answers(ROOT / example))}
+        assert releases["gpu-operator"].values["dcgmExporter"]["serviceMonitor"] == {"enabled": False}
+        if "monitoring" in releases:
+            (monitor,) = releases["monitoring"].values["prometheus"]["additionalServiceMonitors"]
+            assert monitor["selector"]["matchLabels"] == DCGM_SERVICE_LABELS
+            assert monitor["namespaceSelector"]["matchNames"] == [OPERATOR_NAMESPACE]
+            assert [endpoint["port"] for endpoint in monitor["endpoints"]] == [DCGM_PORT_NAME]

@@ -201,7 +201,7 @@ def test_every_k3s_node_never_falls_back_to_an_upstream_registry(role: str) -> N
         k3s_init_server=role == "init server",
         k3s_api_endpoint="https://10.0.0.1:6443",
         greenzone_hostname="ai.test.local",
-        inventory_hostname="node1",
+        k3s_node="node1",
         greenzone_gpu_node=True,
     )
     assert config["disable-default-registry-endpoint"] is True
@@ -220,3 +220,64 @@ def test_registries_yaml_sends_every_locked_images_registry_and_any_other_to_har
     for upstream in upstreams:
         assert registries["mirrors"][upstream]["endpoint"] == harbor, upstream
     assert registries["mirrors"]["*"]["endpoint"] == harbor
+
+
+def _role_commands() -> list[tuple[Path, str]]:
+    """Every `cmd` of a command/shell task or handler in every role."""
+    found = []
+    for path in sorted((PLAYBOOKS / "roles").glob("*/*/*.yml")):
+        if path.parent.name not in ("tasks", "handlers"):
+            continue
+        for task in yaml.safe_load((path).read_text()) or []:
+            module = task.get("ansible.builtin.command") or task.get("ansible.builtin.shell") or {}
+            if isinstance(module, dict) and "cmd" in module:
+                found.append((path, " ".join(str(module["cmd"]).split())))
+    return found
+
+
+def test_k3s_is_always_run_by_its_full_path() -> None:
+    """RHEL-family sudo's secure_path lacks /usr/local/bin (k3s-io/k3s#10175, k3s-ansible#184)."""
+    commands = _role_commands()
+    assert commands
+    bare = [(path.name, cmd) for path, cmd in commands if cmd.split()[0] in ("k3s", "kubectl")]
+    assert bare == []
+    binary = yaml.safe_load((PLAYBOOKS / "roles" / "k3s" / "defaults" / "main.yml").read_text())["k3s_binary_dest"]
+    for role, key in (("images", "images_k3s_binary"), ("gpu_operator", "gpu_operator_k3s_binary")):
+        assert yaml.safe_load((PLAYBOOKS / "roles" / role / "defaults" / "main.yml").read_text())[key] == binary
+
+
+def test_joining_nodes_use_the_full_token_and_the_first_server_the_shared_secret() -> None:
+    """k3s docs, "Token Management": the full token (K10<CA hash>::server:<secret>) makes a joiner
+    check the CA it is shown; the short secret alone trusts whatever answers."""
+    common = {"k3s_credentials": {"k3s_token": "short"}, "greenzone_hostname": "ai.test.local", "k3s_node": "n"}
+    full = "K10" + "ab" * 32 + "::server:short"
+    first = _render_k3s_template("config.yaml.j2", k3s_role="server", k3s_init_server=True, **common)
+    assert first["token"] == "short"
+    for role in ("server", "agent"):
+        joiner = _render_k3s_template(
+            "config.yaml.j2", k3s_role=role, k3s_api_endpoint="https://10.0.0.1:6443", k3s_join_token=full, **common
+        )
+        assert joiner["token"] == full
+    service = yaml.safe_load((PLAYBOOKS / "roles" / "k3s" / "tasks" / "service.yml").read_text())
+    names = [task["name"] for task in service]
+    reads = [task for task in service if "ansible.builtin.slurp" in task]
+    assert any(task["ansible.builtin.slurp"]["src"] == "{{ k3s_server_token_file }}" for task in reads)
+    # The full token is in the joiners' configuration before any of them joins.
+    write = names.index("Write the joining nodes' configuration with the full token")
+    assert write < names.index("Join the other servers, one at a time") and write < names.index("Join the agents")
+    defaults = yaml.safe_load((PLAYBOOKS / "roles" / "k3s" / "defaults" / "main.yml").read_text())
+    assert defaults["k3s_server_token_file"] == f"{K3S_DATA_DIR}/server/token"
+
+
+def test_node_name_and_node_ip_come_from_the_answers_or_the_host_never_the_inventory_placeholder() -> None:
+    role_vars = yaml.safe_load((PLAYBOOKS / "roles" / "k3s" / "vars" / "main.yml").read_text())
+    assert "ansible_facts['nodename'] | lower" in role_vars["k3s_node"]
+    everywhere = "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").rglob("*.y*ml"))
+    everywhere += "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").rglob("*.j2"))
+    assert "default(inventory_hostname)" not in everywhere
+    common = {"k3s_credentials": {"k3s_token": "t"}, "greenzone_hostname": "ai.test.local", "k3s_node": "gpu-7"}
+    config = _render_k3s_template(
+        "config.yaml.j2", k3s_role="server", k3s_init_server=True, k3s_node_ip="10.1.2.3", **common
+    )
+    assert config["node-name"] == "gpu-7" and config["node-ip"] == "10.1.2.3"
+    assert "node-ip" not in _render_k3s_template("config.yaml.j2", k3s_role="server", k3s_init_server=True, **common)

@@ -149,6 +149,11 @@ class Node(Section):
     address: NodeAddress = "local"
     """`local` for the machine running greenzone, else the IP or host name Ansible reaches over SSH."""
 
+    ip: IpAddress | None = None
+    """The node's IP on the cluster network (k3s `node-ip`); needed on hosts with several network
+    cards. Empty means `network.advertise_ip` on the first server, else the address of the interface
+    with the default route."""
+
     role: Literal["server", "agent"] = "server"
     """`server` runs the control plane (1 or 3+ for HA with embedded etcd); `agent` only runs workloads."""
 

@@ -36,6 +36,8 @@ def host_vars(node: Node) -> dict[str, Any]:
             found["ansible_become"] = True
     if node.name:
         found["k3s_node_name"] = node.name
+    if node.ip:
+        found["k3s_node_ip"] = node.ip
     return found
 
 
@@ -68,6 +70,8 @@ def build_inventory(answers: Answers) -> dict[str, Any]:
         (servers if node.role == "server" else agents)[inventory_name(node, index)] = found
     first_server = next(iter(servers))
     servers[first_server]["k3s_init_server"] = True
+    if answers.network.advertise_ip:
+        servers[first_server].setdefault("k3s_node_ip", answers.network.advertise_ip)
     address = api_address(answers)
     cluster_vars: dict[str, Any] = {
         "greenzone_appliance": answers.appliance.name,

@@ -26,6 +26,10 @@ K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
 RUNTIME_CLASS = "nvidia"
 OPERATOR_NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "greenzone-time-slicing"
+# The Service the operator makes for the DCGM exporter (gpu-operator v25.10.1,
+# assets/state-dcgm-exporter: label `app: nvidia-dcgm-exporter`, port `gpu-metrics`, 9400).
+DCGM_SERVICE_LABELS = {"app": "nvidia-dcgm-exporter"}
+DCGM_PORT_NAME = "gpu-metrics"
 
 
 def _env(**values: str) -> list[dict[str, str]]:
@@ -73,8 +77,11 @@ def gpu_operator_values(answers: Answers) -> dict[str, Any]:
         "migManager": {"enabled": gpu.mig_strategy != "none"},
         "dcgmExporter": {
             "enabled": True,
-            # Scraped by kube-prometheus-stack for the GPU health dashboard.
-            "serviceMonitor": {"enabled": answers.monitoring.enabled, "interval": "15s"},
+            # Never the operator's own ServiceMonitor: its CRD arrives with the monitoring phase,
+            # after this one, and a ClusterPolicy asking for it stays NotReady until then (or for
+            # good, when monitoring is off or fails). The monitoring release scrapes the exporter
+            # instead (values/monitoring.py, `prometheus.additionalServiceMonitors`).
+            "serviceMonitor": {"enabled": False},
         },
         # Nothing here is a sandbox/VM host; keeping these off keeps their images out of the bundle.
         "sandboxWorkloads": {"enabled": False},

@@ -16,6 +16,7 @@ from typing import Any
 
 from greenzone.answers.model import Answers
 from greenzone.values import secrets
+from greenzone.values.gpu_operator import DCGM_PORT_NAME, DCGM_SERVICE_LABELS, OPERATOR_NAMESPACE
 
 CHART_VERSION = "88.5.3"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -36,6 +37,17 @@ def monitoring_values(answers: Answers) -> dict[str, Any]:
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         },
         "prometheus": {
+            # The GPU operator's DCGM exporter, scraped by a ServiceMonitor this release owns: the
+            # ServiceMonitor CRD comes with this chart, so the earlier GPU operator phase must not
+            # create one (kube-prometheus-stack values: `prometheus.additionalServiceMonitors`).
+            "additionalServiceMonitors": [
+                {
+                    "name": "greenzone-dcgm-exporter",
+                    "selector": {"matchLabels": dict(DCGM_SERVICE_LABELS)},
+                    "namespaceSelector": {"matchNames": [OPERATOR_NAMESPACE]},
+                    "endpoints": [{"port": DCGM_PORT_NAME, "interval": "15s", "path": "/metrics"}],
+                }
+            ],
             "prometheusSpec": {
                 "retention": "30d",
                 "retentionSize": "18GB",
@@ -52,7 +64,7 @@ def monitoring_values(answers: Answers) -> dict[str, Any]:
                         }
                     }
                 },
-            }
+            },
         },
         "grafana": {
             "admin": {
