@@ -29,7 +29,7 @@ from tests.support.testhost import TestHost, missing_tools, running_host, ssh_ke
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))]
 
 # The nodes' preflight role judges this 2-core CI machine; these are its known shortfalls.
-FORCE = ["--force-preflight", "cpu", "--force-preflight", "disk k3s data dir,memory"]
+FORCE = ["--force-preflight", "cpu,os", "--force-preflight", "disk k3s data dir,memory"]
 SKIP = ["--skip-tags", "cluster", "--skip-tags", "gpu"]
 PHASES = ["preflight", "k3s", "images", "gpu_operator", "harbor", "registry", "monitoring", "inference", "guardrails"]
 

@@ -171,7 +171,7 @@ def test_installed_wheel_runs_a_check_mode_install_over_ssh(venv: Path, host: Te
     result = _run(
         venv,
         "install", "--answers", str(answers), "--yes", "--check", "--output", "json",
-        "--force-preflight", "cpu,memory,disk k3s data dir", "--skip-tags", "cluster", "--skip-tags", "gpu",
+        "--force-preflight", "cpu,memory,disk k3s data dir,os", "--skip-tags", "cluster", "--skip-tags", "gpu",
         cwd=tmp_path,
         state=tmp_path / "state",
     )  # fmt: skip

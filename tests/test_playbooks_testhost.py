@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, 
 SKIP = ("cluster", "gpu")
 # This machine is smaller than an appliance: its failures are overridden by name, as an operator
 # would with `--force-preflight`; the checks' own failure is tested below.
-SMALL_MACHINE = frozenset({"cpu", "memory", "disk k3s data dir"})
+SMALL_MACHINE = frozenset({"cpu", "memory", "disk k3s data dir", "os"})  # and a Debian test host
 
 
 class Install:
@@ -214,7 +214,7 @@ def test_preflight_stops_early_naming_every_problem(work: Path, bundle: Path, si
     the answers ask for is taken (by the test host's sshd); both are named in one message."""
     _, host = single
     install = Install(work / "busy-port", bundle, [ssh_node(host.port, host.key, name="gz-1")], registry_port=host.port)
-    (progress,) = install.run(forced=frozenset({"memory", "disk k3s data dir"}), only=("preflight",))
+    (progress,) = install.run(forced=frozenset({"memory", "disk k3s data dir", "os"}), only=("preflight",))
     assert progress.outcome == "failed"
     (failure,) = progress.failures
     assert failure.task == "preflight : Check this node with the installer's preflight rules"

@@ -66,7 +66,17 @@ def test_a_node_and_greenzone_preflight_on_that_machine_give_the_same_verdicts(r
     shared = set(node) & set(local)
     # Every host check a node gets, except the state directory's disk (the installing machine's).
     assert set(local) - shared <= {"disk state dir"}
-    assert shared >= {"cpu", "memory", "swap", "os", "cgroup", "disk k3s data dir", "time sync", "port 6443"}
+    assert shared >= {
+        "cpu",
+        "memory",
+        "swap",
+        "os",
+        "cgroup",
+        "disk k3s data dir",
+        "time sync",
+        "port 6443",
+        "default route",
+    }
     for name in shared:
         assert node[name]["status"] == local[name]["status"], name
         if not name.startswith("disk"):  # free space moves between the two reads

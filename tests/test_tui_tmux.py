@@ -43,7 +43,7 @@ def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, hos
     state, exit_file = tmp_path / "state", tmp_path / "exit"
     command = [
         sys.executable, "-m", "greenzone", "install", "--answers", str(answers), "--check",
-        "--force-preflight", "cpu,memory,disk k3s data dir", "--skip-tags", "cluster", "--skip-tags", "gpu",
+        "--force-preflight", "cpu,memory,disk k3s data dir,os", "--skip-tags", "cluster", "--skip-tags", "gpu",
     ]  # fmt: skip
     with terminal(command, cwd=REPO, env={"GREENZONE_STATE_DIR": str(state)}, exit_file=exit_file) as term:
         shown = term.wait_for("every file matches the signed manifest")

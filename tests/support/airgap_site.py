@@ -23,7 +23,8 @@ from tests.support.testhost import running_host, ssh_key
 
 # The nodes' preflight judges this small CI machine (tests/test_install_unattended.py); no kernel
 # here runs k3s and no GPU exists, so the cluster and GPU tasks are skipped.
-FORCE = ["--force-preflight", "cpu", "--force-preflight", "disk k3s data dir,memory"]
+# Inside the namespace there is only loopback, so no default route either.
+FORCE = ["--force-preflight", "cpu,os,default route", "--force-preflight", "disk k3s data dir,memory"]
 SKIP = ["--skip-tags", "cluster", "--skip-tags", "gpu"]
 
 

@@ -102,6 +102,8 @@ class HostFacts:
     existing: tuple[str, ...]  # "k3s", "docker", "containerd", "rke2", ...
     time_sync: Literal["synchronized", "service running", "not synchronized", "unknown"]
     is_root: bool = True
+    default_route: bool | None = None  # None: not probed (facts from an older probe)
+    selinux: Literal["enforcing", "permissive", "disabled"] = "disabled"
 
 
 def host_facts(raw: Mapping[str, Any], port_purposes: Mapping[int, str]) -> HostFacts:
@@ -132,6 +134,8 @@ def host_facts(raw: Mapping[str, Any], port_purposes: Mapping[int, str]) -> Host
         existing=tuple(raw["existing"]),
         time_sync=raw["time_sync"],
         is_root=bool(raw["is_root"]),
+        default_route=raw.get("default_route"),
+        selinux=raw.get("selinux", "disabled"),
     )
 
 

@@ -215,6 +215,21 @@ def nvidia_smi(timeout: float = 20.0) -> dict[str, Any]:
     return {"state": "ok", "detail": "", "gpus": gpus}
 
 
+def default_route(root: Path) -> bool:
+    """An IPv4 or IPv6 default route exists (/proc/net/route destination 00000000, ipv6_route ::/0)."""
+    for line in _read(root / "proc/net/route").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+            return True
+    return any(line.split()[:2] == ["0" * 32, "00"] for line in _read(root / "proc/net/ipv6_route").splitlines())
+
+
+def selinux_mode(root: Path) -> str:
+    """`enforcing`, `permissive` or `disabled` (no selinuxfs), as the kernel says."""
+    value = _read(root / "sys/fs/selinux/enforce").strip()
+    return {"1": "enforcing", "0": "permissive"}.get(value, "disabled")
+
+
 def collect(root: Path, ports: list[int], disks: list[tuple[str, str]]) -> dict[str, Any]:
     """Everything the host rules judge, as plain JSON-able data (HostFacts' fields, ports raw)."""
     release = os_release(root)
@@ -242,6 +257,8 @@ def collect(root: Path, ports: list[int], disks: list[tuple[str, str]]) -> dict[
         "existing": existing_runtimes(root, set(names.values())),
         "time_sync": time_sync(root, set(names.values())),
         "is_root": geteuid is None or geteuid() == 0,
+        "default_route": default_route(root),
+        "selinux": selinux_mode(root),
     }
 
 

@@ -25,7 +25,11 @@ HOT_MARGIN_C = 5  # warn this close to the slowdown threshold
 DEFAULT_SLOWDOWN_C = 90  # when NVML does not report the GPU's own threshold
 USABLE_VRAM_FRACTION = 0.9  # vLLM's default gpu_memory_utilization; Ollama keeps a similar margin
 BUSY_VRAM_FRACTION = 0.1
-SUPPORTED_OS = {"ubuntu": ("22.04", "24.04"), "debian": ("12",), "rhel": ("8", "9"), "rocky": ("8", "9")}
+SUPPORTED_OS = {"ubuntu": ("22.04", "24.04", "26.04")}
+"""The GPU operator v26.7's validated platforms for K3s (NVIDIA cloud-native-docs, gpu-operator/
+platform-support.rst: K3s rows exist for Ubuntu 22.04, 24.04 and 26.04 only; RHEL, Rocky and Debian
+have none), with a preinstalled driver or its precompiled driver images."""
+BUNDLE_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 
 
 def _gib(value: int) -> str:
@@ -92,18 +96,35 @@ def host_checks(host: HostFacts, answers: Answers | None) -> Iterator[Check]:
         )
     else:
         yield _check("swap", Status.PASS, "off")
-    versions = SUPPORTED_OS.get(host.os_id)
-    supported = versions is not None and host.os_version.split(".")[0] in {v.split(".")[0] for v in versions}
-    if versions and host.os_id == "ubuntu":
-        supported = host.os_version in versions
+    versions = SUPPORTED_OS.get(host.os_id, ())
+    supported = host.os_version in versions
     yield _check(
         "os",
-        Status.PASS if supported else Status.WARN,
+        Status.PASS if supported else Status.FAIL,
         f"{host.os_name} ({host.arch}, kernel {host.kernel})",
-        "tested on Ubuntu 22.04/24.04, Debian 12, RHEL/Rocky 8-9; other systems may work but are not supported",
+        "the GPU operator validates K3s on Ubuntu 22.04, 24.04 and 26.04 only (its platform-support page); "
+        "install one of them, or accept the risk with --force-preflight os",
     )
-    if host.arch not in ("x86_64", "aarch64"):
+    if host.arch not in BUNDLE_MACHINES.values():
         yield _check("arch", Status.FAIL, host.arch, "bundles are built for x86_64 and aarch64 only")
+    if host.default_route is not None:
+        yield _check(
+            "default route",
+            Status.PASS if host.default_route else Status.FAIL,
+            "present" if host.default_route else "this machine has no default route",
+            # k3s docs, "Air-Gap Install": nodes need a default route, even a black hole through a
+            # dummy interface, to pick their node IP and for ClusterIP routing.
+            "k3s needs one even without internet: add one on the site network, or a black hole "
+            "(`ip link add dummy0 type dummy && ip link set dummy0 up && ip route add default dev dummy0 metric 1000`)",
+        )
+    if host.selinux == "enforcing":
+        yield _check(
+            "selinux",
+            Status.FAIL,
+            "SELinux is enforcing",
+            "an air-gapped k3s install skips the k3s-selinux policy RPM and the GPU operator validates K3s "
+            "on Ubuntu only: use a supported Ubuntu, or set SELinux permissive",
+        )
     cgroup = host.cgroup_version
     yield _check(
         "cgroup",
@@ -369,8 +390,30 @@ def gpu_checks(nvml: NvmlFacts, host: HostFacts, answers: Answers | None) -> Ite
 # --- the requested appliance against this machine ----------------------------------------------
 
 
+def bundle_platform_check(host: HostFacts, manifest: Manifest) -> Check:
+    """A node runs what the bundle carries for its architecture: its runtime and images are built
+    for the lock's platforms (the images' platforms, the runtime files' names)."""
+    carried = {image_platform for image in manifest.images for image_platform in image.platforms}
+    carried |= {
+        machine for item in manifest.files for machine in BUNDLE_MACHINES.values() if f"-{machine}-" in item.path
+    }
+    machines = {BUNDLE_MACHINES.get(platform, platform) for platform in carried}
+    if not machines or host.arch in machines:
+        return _check(
+            "bundle platform", Status.PASS, f"{host.arch}: carried by the bundle" if machines else "not recorded"
+        )
+    return _check(
+        "bundle platform",
+        Status.FAIL,
+        f"this machine is {host.arch}; the bundle carries {', '.join(sorted(machines))}",
+        f"ask the vendor for a bundle built for {host.arch} (the lock's `platforms`)",
+    )
+
+
 def fit_checks(facts: Facts, answers: Answers, manifest: Manifest | None) -> Iterator[Check]:
     inference = answers.inference
+    if manifest is not None:
+        yield bundle_platform_check(facts.host, manifest)
     healthy = [gpu for gpu in facts.nvml.gpus if not gpu.lost and gpu.memory_total]
     for problem in _gpu_count_problems(answers, len(facts.nvml.gpus) if facts.nvml.state == "ok" else None):
         yield _check(problem.key, Status.FAIL, problem.message, problem.hint, "answers")

@@ -1,0 +1,92 @@
+"""Preflight's judgement of what k3s and the GPU operator need from a node (issue 20), on real facts
+of this machine with one fact changed at a time, and the probe's readers on real-shaped /proc files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from greenzone.bundle.manifest import BundleFile, Manifest
+from greenzone.preflight import probe
+from greenzone.preflight.facts_model import HostFacts, host_facts
+from greenzone.preflight.rules import bundle_platform_check, host_checks
+from greenzone.results import Status
+
+
+@pytest.fixture(scope="module")
+def host() -> HostFacts:
+    return host_facts(probe.collect(Path("/"), [], []), {})
+
+
+def _check(facts: HostFacts, name: str) -> tuple[Status, str, str] | None:
+    found = {check.name: check for check in host_checks(facts, None)}
+    check = found.get(name)
+    return None if check is None else (check.status, check.detail, check.remedy)
+
+
+@pytest.mark.parametrize(
+    ("os_id", "version", "status"),
+    [("ubuntu", "22.04", Status.PASS), ("ubuntu", "24.04", Status.PASS), ("ubuntu", "26.04", Status.PASS),
+     ("ubuntu", "20.04", Status.FAIL), ("debian", "12", Status.FAIL), ("rhel", "9.4", Status.FAIL),
+     ("rocky", "8.10", Status.FAIL)],
+)  # fmt: skip
+def test_only_the_gpu_operators_validated_k3s_platforms_pass(
+    host: HostFacts, os_id: str, version: str, status: Status
+) -> None:
+    judged = _check(dataclasses.replace(host, os_id=os_id, os_version=version), "os")
+    assert judged is not None and judged[0] is status
+    if status is Status.FAIL:
+        assert "Ubuntu 22.04, 24.04 and 26.04" in judged[2] and "--force-preflight os" in judged[2]
+
+
+def test_a_node_without_a_default_route_is_refused_with_the_black_hole_remedy(host: HostFacts) -> None:
+    judged = _check(dataclasses.replace(host, default_route=False), "default route")
+    assert judged is not None and judged[0] is Status.FAIL and "ip route add default dev dummy0" in judged[2]
+    passed = _check(dataclasses.replace(host, default_route=True), "default route")
+    assert passed is not None and passed[0] is Status.PASS
+
+
+def test_enforcing_selinux_is_refused_and_permissive_is_not(host: HostFacts) -> None:
+    judged = _check(dataclasses.replace(host, selinux="enforcing"), "selinux")
+    assert judged is not None and judged[0] is Status.FAIL and "k3s-selinux" in judged[2]
+    assert _check(dataclasses.replace(host, selinux="permissive"), "selinux") is None
+
+
+def test_a_node_whose_architecture_the_bundle_does_not_carry_is_refused(host: HostFacts) -> None:
+    manifest = Manifest(
+        format_version=1,
+        product_version="t",
+        files=[
+            BundleFile(
+                path="runtime/cpython-3.11.15-x86_64-unknown-linux-gnu-install_only.tar.gz", size=1, sha256="a" * 64
+            )
+        ],
+    )
+    refused = bundle_platform_check(dataclasses.replace(host, arch="aarch64"), manifest)
+    assert refused.status is Status.FAIL and "x86_64" in refused.detail and "aarch64" in refused.remedy
+    assert bundle_platform_check(dataclasses.replace(host, arch="x86_64"), manifest).status is Status.PASS
+
+
+def test_the_probe_reads_default_routes_and_selinux_as_the_kernel_writes_them(tmp_path: Path) -> None:
+    net = tmp_path / "proc" / "net"
+    net.mkdir(parents=True)
+    header = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+    (net / "route").write_text(header + "eth0\t0014A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
+    (net / "ipv6_route").write_text("")
+    assert probe.default_route(tmp_path) is False
+    (net / "route").write_text(header + "eth0\t00000000\t0114A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n")
+    assert probe.default_route(tmp_path) is True
+    (net / "route").write_text(header)
+    (net / "ipv6_route").write_text(
+        f"{'0' * 32} 00 {'0' * 32} 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth0\n"
+    )
+    assert probe.default_route(tmp_path) is True
+    assert probe.selinux_mode(tmp_path) == "disabled"
+    selinux = tmp_path / "sys" / "fs" / "selinux"
+    selinux.mkdir(parents=True)
+    (selinux / "enforce").write_text("1")
+    assert probe.selinux_mode(tmp_path) == "enforcing"
+    (selinux / "enforce").write_text("0")
+    assert probe.selinux_mode(tmp_path) == "permissive"
