@@ -90,3 +90,63 @@ def test_the_probe_reads_default_routes_and_selinux_as_the_kernel_writes_them(tm
     assert probe.selinux_mode(tmp_path) == "enforcing"
     (selinux / "enforce").write_text("0")
     assert probe.selinux_mode(tmp_path) == "permissive"
+
+
+PRECOMPILED = "nvcr.io/nvidia/driver:580-6.8.0-60-generic-ubuntu24.04"
+ORDINARY = "nvcr.io/nvidia/driver:580.105.08-ubuntu24.04"
+
+
+def test_only_precompiled_driver_images_count_as_offline_drivers() -> None:
+    from greenzone.values.gpu_operator import PrecompiledDriver, precompiled_drivers
+
+    assert precompiled_drivers([PRECOMPILED, ORDINARY, "nvcr.io/nvidia/gpu-operator:v26.7.0"]) == [
+        PrecompiledDriver("580", "6.8.0-60-generic", "ubuntu24.04")
+    ]
+
+
+def test_the_operator_driver_mode_is_refused_for_a_bundle_without_precompiled_images() -> None:
+    from greenzone.answers.rules import Context, check_rules
+    from greenzone.answers.validate import validate_text
+    from tests.support.cli import MINIMAL
+
+    answers = validate_text(MINIMAL + "gpu:\n  driver: operator\n", "site.yaml").answers
+    assert answers is not None
+    refused = [
+        p for p in check_rules(answers, Context(bundle_images=frozenset({ORDINARY}))) if p.path == ("gpu", "driver")
+    ]
+    assert refused and "cannot work offline" in refused[0].message and "preinstalled" in refused[0].hint
+    assert not [
+        p for p in check_rules(answers, Context(bundle_images=frozenset({PRECOMPILED}))) if p.path == ("gpu", "driver")
+    ]
+
+
+def test_the_operator_runs_precompiled_drivers_only(host: HostFacts) -> None:
+    from greenzone.answers.validate import validate_text
+    from greenzone.values.gpu_operator import DRIVER_BRANCH, gpu_operator_values
+    from tests.support.cli import MINIMAL
+
+    operator = validate_text(MINIMAL + "gpu:\n  driver: operator\n", "site.yaml").answers
+    preinstalled = validate_text(MINIMAL, "site.yaml").answers
+    assert operator is not None and preinstalled is not None
+    assert gpu_operator_values(operator)["driver"] == {
+        "enabled": True,
+        "usePrecompiled": True,
+        "version": DRIVER_BRANCH,
+    }
+    assert gpu_operator_values(preinstalled)["driver"] == {"enabled": False}
+
+
+def test_a_gpu_nodes_kernel_needs_its_precompiled_image_in_the_bundle(host: HostFacts) -> None:
+    from greenzone.preflight.node import node_checks
+    from greenzone.preflight.rules import driver_image_check
+
+    node = dataclasses.replace(host, os_id="ubuntu", os_version="24.04", kernel="6.8.0-60-generic")
+    assert driver_image_check(node, [PRECOMPILED]).status is Status.PASS
+    other = dataclasses.replace(node, kernel="6.8.0-71-generic")
+    refused = driver_image_check(other, [PRECOMPILED, ORDINARY])
+    assert refused.status is Status.FAIL
+    assert "6.8.0-71-generic" in refused.detail and "6.8.0-60-generic (ubuntu24.04, R580)" in refused.detail
+    assert "nvcr.io/nvidia/driver:580-6.8.0-71-generic-ubuntu24.04" in refused.remedy
+    raw = probe.collect(Path("/"), [], [])
+    assert "driver image" in {check.name for check in node_checks(raw, [PRECOMPILED])}
+    assert "driver image" not in {check.name for check in node_checks(raw)}

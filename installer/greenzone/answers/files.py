@@ -186,7 +186,11 @@ def bundle_context(bundle_dir: Path) -> Context | None:
         manifest = read_manifest(bundle_dir)
     except ManifestError:
         return None
-    return Context(bundle_models=frozenset(model.name for model in manifest.models), bundle_source=str(bundle_dir))
+    return Context(
+        bundle_models=frozenset(model.name for model in manifest.models),
+        bundle_source=str(bundle_dir),
+        bundle_images=frozenset(image.ref for image in manifest.images),
+    )
 
 
 def load_answers(

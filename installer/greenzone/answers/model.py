@@ -213,7 +213,9 @@ class Registry(Section):
 
 class Gpu(Section):
     driver: Literal["preinstalled", "operator"] = "preinstalled"
-    """`preinstalled`: the host's NVIDIA driver is used; `operator`: the GPU operator installs it."""
+    """`preinstalled` (works offline everywhere): the host's NVIDIA driver is used. `operator`: the GPU
+    operator runs the driver from precompiled images, which the bundle must carry for each GPU node's
+    running kernel (Ubuntu only); its ordinary driver container would download kernel packages."""
 
     mig_strategy: Literal["none", "single", "mixed"] = "none"
     """Multi-Instance GPU exposure: `none`, `single` (one MIG profile per GPU) or `mixed`."""

@@ -40,6 +40,7 @@ class Context:
     gpus_present: int | None = None
     bundle_models: frozenset[str] | None = None
     bundle_source: str = ""
+    bundle_images: frozenset[str] | None = None
 
 
 Rule = Callable[[Answers, Context], Iterator[Problem]]
@@ -219,6 +220,24 @@ def inference_rule(answers: Answers, context: Context) -> Iterator[Problem]:
         )
 
 
+def operator_driver_rule(answers: Answers, context: Context) -> Iterator[Problem]:
+    """`gpu.driver: operator` only where it works offline: with precompiled driver images."""
+    from greenzone.values.gpu_operator import DRIVER_BRANCH, precompiled_drivers
+
+    if answers.gpu.driver != "operator" or context.bundle_images is None:
+        return
+    drivers = [d for d in precompiled_drivers(context.bundle_images) if d.branch == DRIVER_BRANCH]
+    if not drivers:
+        where = f" at {context.bundle_source}" if context.bundle_source else ""
+        yield _error(
+            ("gpu", "driver"),
+            f"the bundle{where} carries no precompiled R{DRIVER_BRANCH} driver image, and the operator's "
+            "ordinary driver container downloads kernel packages when it starts: it cannot work offline",
+            "use `driver: preinstalled` (install the NVIDIA driver on the host), or have the bundle built with "
+            f"`nvcr.io/nvidia/driver:{DRIVER_BRANCH}-<kernel>-ubuntu<version>` for the nodes' kernels",
+        )
+
+
 def bundle_models_rule(answers: Answers, context: Context) -> Iterator[Problem]:
     if context.bundle_models is None:
         return
@@ -341,6 +360,7 @@ RULES: tuple[Rule, ...] = (
     registry_rule,
     inference_rule,
     bundle_models_rule,
+    operator_driver_rule,
     departments_rule,
     green_zone_rule,
     cloud_rule,

@@ -200,7 +200,9 @@ def probe_request(ports: list[int], k3s_data_dir: str, *, gpu: bool) -> str:
     return json.dumps({"ports": sorted(ports), "disks": [["k3s data dir", k3s_data_dir]], "nvidia_smi": gpu})
 
 
-def node_preflight(node: str, rc: int, stdout: str, stderr: str, *, forced: list[str]) -> ModuleResult:
+def node_preflight(
+    node: str, rc: int, stdout: str, stderr: str, *, forced: list[str], driver_images: list[str] | None = None
+) -> ModuleResult:
     """The probe's output on `node` judged by the preflight rules; forced failures become warnings."""
     from greenzone.preflight.node import node_gate, refusal
 
@@ -216,7 +218,7 @@ def node_preflight(node: str, rc: int, stdout: str, stderr: str, *, forced: list
             "newer) and that the SSH user may become root",
             failed=True,
         )
-    gate = node_gate(raw, forced)
+    gate = node_gate(raw, forced, driver_images)
     details = {
         "checks": [check.to_dict() for check in gate.checks],
         "warnings": [f"{check.name}: {check.detail}" for check in gate.checks if check.status.value == "warn"],

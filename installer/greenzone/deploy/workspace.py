@@ -23,7 +23,7 @@ from typing import Any
 from greenzone.answers.dump import answers_yaml
 from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_if_changed
-from greenzone.bundle.manifest import MANIFEST_NAME
+from greenzone.bundle.manifest import MANIFEST_NAME, read_manifest
 from greenzone.deploy.credentials import ensure_credentials
 from greenzone.deploy.inventory import build_inventory
 from greenzone.statedir import StateDir
@@ -51,7 +51,13 @@ def prepare(
     written = ensure_credentials(state, answers, environ)
     inventory = build_inventory(answers)
     if bundle is not None:
-        inventory["all"]["children"]["k3s_cluster"]["vars"]["greenzone_bundle_path"] = str(bundle)
+        cluster_vars = inventory["all"]["children"]["k3s_cluster"]["vars"]
+        cluster_vars["greenzone_bundle_path"] = str(bundle)
+        if answers.gpu.driver == "operator" and (bundle / MANIFEST_NAME).is_file():
+            images = [image.ref for image in read_manifest(bundle).images]
+            cluster_vars["greenzone_driver_images"] = [
+                ref for ref in images if ref.startswith("nvcr.io/nvidia/driver:")
+            ]
     releases = appliance_releases(answers)
     extravars: dict[str, Any] = state.playbook_vars([release.name for release in releases])
     files = {

@@ -390,6 +390,29 @@ def gpu_checks(nvml: NvmlFacts, host: HostFacts, answers: Answers | None) -> Ite
 # --- the requested appliance against this machine ----------------------------------------------
 
 
+def driver_image_check(host: HostFacts, driver_images: list[str]) -> Check:
+    """With `gpu.driver: operator`, a GPU node's running kernel needs its precompiled driver image
+    in the bundle: the operator's ordinary driver container would download kernel packages."""
+    from greenzone.values.gpu_operator import DRIVER_BRANCH, driver_for, precompiled_drivers
+
+    drivers = precompiled_drivers(driver_images)
+    found = driver_for(host.kernel, host.os_id, host.os_version, drivers)
+    if found is not None:
+        return _check(
+            "driver image", Status.PASS, f"precompiled R{found.branch} for kernel {host.kernel} in the bundle"
+        )
+    carried = ", ".join(sorted(f"{d.kernel} ({d.os_tag}, R{d.branch})" for d in drivers)) or "none"
+    return _check(
+        "driver image",
+        Status.FAIL,
+        f"kernel {host.kernel} ({host.os_id} {host.os_version}) has no precompiled R{DRIVER_BRANCH} driver image "
+        f"in the bundle; it carries: {carried}",
+        "boot a kernel the bundle carries, have the bundle built with this kernel's image "
+        f"(nvcr.io/nvidia/driver:{DRIVER_BRANCH}-{host.kernel}-{host.os_id}{host.os_version}), "
+        "or use `gpu.driver: preinstalled`",
+    )
+
+
 def bundle_platform_check(host: HostFacts, manifest: Manifest) -> Check:
     """A node runs what the bundle carries for its architecture: its runtime and images are built
     for the lock's platforms (the images' platforms, the runtime files' names)."""
@@ -414,6 +437,8 @@ def fit_checks(facts: Facts, answers: Answers, manifest: Manifest | None) -> Ite
     inference = answers.inference
     if manifest is not None:
         yield bundle_platform_check(facts.host, manifest)
+        if answers.gpu.driver == "operator" and facts.host.nvidia_pci_devices:
+            yield driver_image_check(facts.host, [image.ref for image in manifest.images])
     healthy = [gpu for gpu in facts.nvml.gpus if not gpu.lost and gpu.memory_total]
     for problem in _gpu_count_problems(answers, len(facts.nvml.gpus) if facts.nvml.state == "ok" else None):
         yield _check(problem.key, Status.FAIL, problem.message, problem.hint, "answers")

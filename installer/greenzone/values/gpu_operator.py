@@ -16,6 +16,9 @@ working; we never write `config.toml.tmpl`, which users report loses k3s's CNI s
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from greenzone.answers.model import Answers
@@ -30,6 +33,42 @@ TIME_SLICING_CONFIG = "greenzone-time-slicing"
 # assets/state-dcgm-exporter: label `app: nvidia-dcgm-exporter`, port `gpu-metrics`, 9400).
 DCGM_SERVICE_LABELS = {"app": "nvidia-dcgm-exporter"}
 DCGM_PORT_NAME = "gpu-metrics"
+
+
+DRIVER_BRANCH = "580"
+"""The driver branch the operator runs when it manages the driver (R580, long-term support; NVIDIA
+publishes precompiled images of it for Ubuntu 22.04 and 24.04, gpu-driver-container's
+precompiled-matrix-config.json)."""
+_PRECOMPILED = re.compile(r"^nvcr\.io/nvidia/driver:(?P<branch>\d+)-(?P<kernel>\d.+)-(?P<os>ubuntu\d\d\.\d\d)$")
+
+
+@dataclass(frozen=True)
+class PrecompiledDriver:
+    branch: str
+    kernel: str
+    os_tag: str
+
+
+def precompiled_drivers(refs: Iterable[str]) -> list[PrecompiledDriver]:
+    """The precompiled driver images among `refs`: `nvcr.io/nvidia/driver:<branch>-<kernel>-<os>`
+    (gpu-operator docs, "Precompiled Driver Containers"; tag built by the operator from
+    driver.version, the node's kernel and its OS). Only these work offline: the normal driver
+    container downloads the kernel's headers and modules packages when it starts (NVIDIA's air-gap
+    guide requires a local package mirror for it; NVIDIA/gpu-operator#2884)."""
+    found = []
+    for ref in refs:
+        match = _PRECOMPILED.match(ref)
+        if match:
+            found.append(PrecompiledDriver(match["branch"], match["kernel"], match["os"]))
+    return found
+
+
+def driver_for(
+    kernel: str, os_id: str, os_version: str, drivers: Iterable[PrecompiledDriver]
+) -> PrecompiledDriver | None:
+    """The precompiled image the operator would pick for a node, if the bundle carries it."""
+    os_tag = f"{os_id}{os_version}"
+    return next((d for d in drivers if d.branch == DRIVER_BRANCH and d.kernel == kernel and d.os_tag == os_tag), None)
 
 
 def _env(**values: str) -> list[dict[str, str]]:
@@ -62,7 +101,12 @@ def gpu_operator_values(answers: Answers) -> dict[str, Any]:
         # the rendered images independent of how the chart archive was cut.
         "operator": {"version": CHART_VERSION, "runtimeClass": RUNTIME_CLASS},
         "validator": {"version": CHART_VERSION},
-        "driver": {"enabled": gpu.driver == "operator"},
+        # The operator manages the driver only from precompiled images (offline); see precompiled_drivers.
+        "driver": (
+            {"enabled": True, "usePrecompiled": True, "version": DRIVER_BRANCH}
+            if gpu.driver == "operator"
+            else {"enabled": False}
+        ),
         "toolkit": {
             "enabled": True,
             "env": _env(

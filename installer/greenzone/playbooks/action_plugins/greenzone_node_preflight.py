@@ -17,6 +17,9 @@ ARGUMENT_SPEC = {
     "k3s_data_dir": {"type": "path", "default": "/var/lib/rancher/k3s"},
     "gpu": {"type": "bool", "default": False},
     "forced": {"type": "list", "elements": "str", "default": []},
+    # Only on a GPU node whose driver the operator runs: the bundle's images, for the precompiled
+    # driver image the node's kernel needs.
+    "driver_images": {"type": "list", "elements": "str", "required": False},
 }
 
 
@@ -53,6 +56,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             ran.get("stdout", ""),
             ran.get("stderr", ""),
             forced=args["forced"],
+            driver_images=args.get("driver_images"),
         )
         result.update(changed=False, failed=outcome.failed, msg=outcome.message, **outcome.details)
         return result
