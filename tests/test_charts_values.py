@@ -288,6 +288,7 @@ def test_images_of_reads_pods_cronjobs_operator_args_and_cluster_policy() -> Non
         "nvcr.io/nvidia/cuda:13.0.1-base-ubi9",
         "nvcr.io/nvidia/driver:580.105.08-ubuntu22.04",
         "nvcr.io/nvidia/driver:580.105.08-ubuntu24.04",
+        "nvcr.io/nvidia/driver:580.105.08-ubuntu26.04",
         "nvcr.io/nvidia/gpu-operator@sha256:" + "a" * 64,
         "nvcr.io/nvidia/k8s/container-toolkit:v1.18.1",
         "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
@@ -344,3 +345,27 @@ def test_bundle_images_checks_our_charts_and_says_what_it_could_not_render(run_c
     failed = run_cli("bundle", "images", "--answers", "examples/single-node-ollama.yaml", "--lock", str(lock))
     assert failed.returncode == 2
     assert "docker.io/ollama/ollama:0.24.0" in failed.stdout
+
+
+def test_a_precompiled_driver_is_not_listed_by_os_alone() -> None:
+    """Its tag carries each node's kernel (`580-6.8.0-60-generic-ubuntu24.04`): no rendering can
+    know it, so none is listed; the lock pins one per kernel and preflight checks each GPU node."""
+    policy = {
+        "apiVersion": "nvidia.com/v1",
+        "kind": "ClusterPolicy",
+        "spec": {
+            "driver": {
+                "enabled": True,
+                "usePrecompiled": True,
+                "repository": "nvcr.io/nvidia",
+                "image": "driver",
+                "version": "580",
+                "manager": {
+                    "repository": "nvcr.io/nvidia/cloud-native",
+                    "image": "k8s-driver-manager",
+                    "version": "v0.12.0",
+                },
+            },
+        },
+    }
+    assert images_of([policy]) == ["nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.12.0"]

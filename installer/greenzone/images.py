@@ -24,7 +24,7 @@ _QUALIFIED_REF = re.compile(
     r"^[a-z0-9]+([.-][a-z0-9]+)*(\.[a-z0-9]+|:[0-9]+)(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
 
-DRIVER_OS_TAGS = ("ubuntu22.04", "ubuntu24.04")
+DRIVER_OS_TAGS = ("ubuntu22.04", "ubuntu24.04", "ubuntu26.04")
 """OS suffixes the GPU operator appends to the driver's version on the appliance's supported OSes."""
 
 # ClusterPolicy components that run only for sandbox (VM passthrough) workloads.
@@ -108,7 +108,10 @@ def _cluster_policy_images(spec: Mapping[str, Any]) -> Iterator[str]:
         if ref is None:
             continue
         if name == "driver":
-            yield from (f"{ref}-{os_tag}" for os_tag in DRIVER_OS_TAGS)
+            # A precompiled driver's tag is `<branch>-<node's kernel>-<os>`, known only per node: the
+            # lock pins one per kernel of the fleet and preflight checks each GPU node against them.
+            if not component.get("usePrecompiled"):
+                yield from (f"{ref}-{os_tag}" for os_tag in DRIVER_OS_TAGS)
             manager = component.get("manager")
             if isinstance(manager, Mapping) and (manager_ref := _component_ref(manager)):
                 yield manager_ref

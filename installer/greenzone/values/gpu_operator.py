@@ -1,8 +1,9 @@
 """Values for NVIDIA's gpu-operator chart, tuned for k3s.
 
-Keys checked against the gpu-operator chart v25.10.1 (`deployments/gpu-operator/values.yaml` and
-`templates/clusterpolicy.yaml` at tag v25.10.1), which ships toolkit v1.18.1, device plugin v0.18.1,
-DCGM exporter 4.4.2-4.7.0 and node-feature-discovery v0.18.2.
+Keys checked against the gpu-operator chart v26.7.0 (`deployments/gpu-operator/values.yaml` and
+`templates/clusterpolicy.yaml` at tag v26.7.0), which ships toolkit v1.20.0, device plugin v0.20.0,
+DCGM exporter 4.6.0-4.8.3, driver manager v0.12.0, MIG manager v0.15.0 and node-feature-discovery
+v0.19.0; its platform-support page validates K3s 1.33-1.36 on Ubuntu 22.04, 24.04 and 26.04.
 
 k3s runs its own containerd and rewrites `config.toml` from its template at every start, so the
 toolkit is pointed at k3s's paths and reads the runtime config from that file: the toolkit's
@@ -23,13 +24,13 @@ from typing import Any
 
 from greenzone.answers.model import Answers
 
-CHART_VERSION = "v25.10.1"
+CHART_VERSION = "v26.7.0"
 K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
 RUNTIME_CLASS = "nvidia"
 OPERATOR_NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "greenzone-time-slicing"
-# The Service the operator makes for the DCGM exporter (gpu-operator v25.10.1,
+# The Service the operator makes for the DCGM exporter (gpu-operator v26.7.0,
 # assets/state-dcgm-exporter: label `app: nvidia-dcgm-exporter`, port `gpu-metrics`, 9400).
 DCGM_SERVICE_LABELS = {"app": "nvidia-dcgm-exporter"}
 DCGM_PORT_NAME = "gpu-metrics"
