@@ -160,7 +160,7 @@ def test_the_state_directory_paths_the_installer_passes_are_the_ones_the_roles_d
         inventory |= _inventory_vars(build_inventory(load_example(ROOT / "examples" / example))["all"])
     ours = {name for name in declared if name.startswith("greenzone_")}
     # Set by the session: the forced names, and the bundle's driver images (deploy/workspace.py).
-    from_session = {"greenzone_force_preflight", "greenzone_driver_images"}
+    from_session = {"greenzone_force_preflight", "greenzone_driver_images", "greenzone_bundle_machines"}
     assert ours <= passed | inventory | from_session, sorted(ours - passed - inventory)
     used = "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").glob("*/tasks/*.yml"))
     assert "greenzone_state_dir" not in used and "greenzone_state_dir" not in declared

@@ -67,6 +67,14 @@ def test_a_node_whose_architecture_the_bundle_does_not_carry_is_refused(host: Ho
     refused = bundle_platform_check(dataclasses.replace(host, arch="aarch64"), manifest)
     assert refused.status is Status.FAIL and "x86_64" in refused.detail and "aarch64" in refused.remedy
     assert bundle_platform_check(dataclasses.replace(host, arch="x86_64"), manifest).status is Status.PASS
+    # A node's preflight gets the machine list the installer took from the manifest.
+    from greenzone.preflight.node import node_checks
+    from greenzone.preflight.rules import bundle_machines
+
+    assert bundle_machines(manifest) == ["x86_64"]
+    raw = {**probe.collect(Path("/"), [], []), "arch": "aarch64"}
+    (judged,) = [check for check in node_checks(raw, machines=["x86_64"]) if check.name == "bundle platform"]
+    assert judged.status is Status.FAIL
 
 
 def test_the_probe_reads_default_routes_and_selinux_as_the_kernel_writes_them(tmp_path: Path) -> None:

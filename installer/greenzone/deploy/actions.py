@@ -201,7 +201,14 @@ def probe_request(ports: list[int], k3s_data_dir: str, *, gpu: bool) -> str:
 
 
 def node_preflight(
-    node: str, rc: int, stdout: str, stderr: str, *, forced: list[str], driver_images: list[str] | None = None
+    node: str,
+    rc: int,
+    stdout: str,
+    stderr: str,
+    *,
+    forced: list[str],
+    driver_images: list[str] | None = None,
+    machines: list[str] | None = None,
 ) -> ModuleResult:
     """The probe's output on `node` judged by the preflight rules; forced failures become warnings."""
     from greenzone.preflight.node import node_gate, refusal
@@ -218,7 +225,7 @@ def node_preflight(
             "newer) and that the SSH user may become root",
             failed=True,
         )
-    gate = node_gate(raw, forced, driver_images)
+    gate = node_gate(raw, forced, driver_images, machines)
     details = {
         "checks": [check.to_dict() for check in gate.checks],
         "warnings": [f"{check.name}: {check.detail}" for check in gate.checks if check.status.value == "warn"],

@@ -26,6 +26,7 @@ from greenzone.atomic import write_text_if_changed
 from greenzone.bundle.manifest import MANIFEST_NAME, read_manifest
 from greenzone.deploy.credentials import ensure_credentials
 from greenzone.deploy.inventory import build_inventory
+from greenzone.preflight.rules import bundle_machines
 from greenzone.statedir import StateDir
 from greenzone.values.releases import appliance_releases, values_yaml
 
@@ -53,11 +54,14 @@ def prepare(
     if bundle is not None:
         cluster_vars = inventory["all"]["children"]["k3s_cluster"]["vars"]
         cluster_vars["greenzone_bundle_path"] = str(bundle)
-        if answers.gpu.driver == "operator" and (bundle / MANIFEST_NAME).is_file():
-            images = [image.ref for image in read_manifest(bundle).images]
-            cluster_vars["greenzone_driver_images"] = [
-                ref for ref in images if ref.startswith("nvcr.io/nvidia/driver:")
-            ]
+        if (bundle / MANIFEST_NAME).is_file():
+            carried = read_manifest(bundle)
+            cluster_vars["greenzone_bundle_machines"] = bundle_machines(carried)
+            if answers.gpu.driver == "operator":
+                refs = [image.ref for image in carried.images]
+                cluster_vars["greenzone_driver_images"] = [
+                    ref for ref in refs if ref.startswith("nvcr.io/nvidia/driver:")
+                ]
     releases = appliance_releases(answers)
     extravars: dict[str, Any] = state.playbook_vars([release.name for release in releases])
     files = {

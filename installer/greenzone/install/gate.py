@@ -24,6 +24,8 @@ ROLE_CHECKS = (
     "os",
     "default route",
     "selinux",
+    "bundle platform",
+    "driver image",
     "nouveau",
     "module overlay",
     "module br_netfilter",

@@ -13,7 +13,13 @@ from typing import Any
 
 from greenzone.install.gate import Gate, preflight_gate
 from greenzone.preflight.facts_model import GpuFacts, NvmlFacts, host_facts
-from greenzone.preflight.rules import PORT_PURPOSES, driver_image_check, gpu_checks, host_checks
+from greenzone.preflight.rules import (
+    PORT_PURPOSES,
+    bundle_platform_check,
+    driver_image_check,
+    gpu_checks,
+    host_checks,
+)
 from greenzone.results import Check
 
 MiB = 2**20
@@ -44,7 +50,9 @@ def nvml_from_smi(raw: Mapping[str, Any]) -> NvmlFacts:
     return NvmlFacts("ok", driver_version=rows[0][6] if rows else None, gpus=tuple(gpus))
 
 
-def node_checks(raw: Mapping[str, Any], driver_images: list[str] | None = None) -> tuple[Check, ...]:
+def node_checks(
+    raw: Mapping[str, Any], driver_images: list[str] | None = None, machines: list[str] | None = None
+) -> tuple[Check, ...]:
     """Every host check, plus the GPU checks when the probe asked nvidia-smi (a GPU node with a
     preinstalled driver), or the driver image check on a GPU node whose driver the operator runs
     (`driver_images` given); the state-directory disk is the installing machine's, not the node's."""
@@ -54,11 +62,18 @@ def node_checks(raw: Mapping[str, Any], driver_images: list[str] | None = None) 
         checks.extend(gpu_checks(nvml_from_smi(raw["nvidia_smi"]), host, None))
     if driver_images is not None:
         checks.append(driver_image_check(host, driver_images))
+    if machines:
+        checks.append(bundle_platform_check(host, machines))
     return tuple(checks)
 
 
-def node_gate(raw: Mapping[str, Any], forced: Collection[str], driver_images: list[str] | None = None) -> Gate:
-    return preflight_gate(node_checks(raw, driver_images), forced)
+def node_gate(
+    raw: Mapping[str, Any],
+    forced: Collection[str],
+    driver_images: list[str] | None = None,
+    machines: list[str] | None = None,
+) -> Gate:
+    return preflight_gate(node_checks(raw, driver_images, machines), forced)
 
 
 def refusal(node: str, gate: Gate) -> str:

@@ -413,14 +413,19 @@ def driver_image_check(host: HostFacts, driver_images: list[str]) -> Check:
     )
 
 
-def bundle_platform_check(host: HostFacts, manifest: Manifest) -> Check:
-    """A node runs what the bundle carries for its architecture: its runtime and images are built
-    for the lock's platforms (the images' platforms, the runtime files' names)."""
+def bundle_machines(manifest: Manifest) -> list[str]:
+    """The machine types a bundle carries (its images' platforms, its runtime files' names)."""
     carried = {image_platform for image in manifest.images for image_platform in image.platforms}
-    carried |= {
-        machine for item in manifest.files for machine in BUNDLE_MACHINES.values() if f"-{machine}-" in item.path
-    }
-    machines = {BUNDLE_MACHINES.get(platform, platform) for platform in carried}
+    for item in manifest.files:
+        carried |= {machine for machine in BUNDLE_MACHINES.values() if f"-{machine}-" in item.path}
+    return sorted({BUNDLE_MACHINES.get(platform, platform) for platform in carried})
+
+
+def bundle_platform_check(host: HostFacts, manifest: Manifest | list[str]) -> Check:
+    """A node runs what the bundle carries for its architecture: its runtime and images are built
+    for the lock's platforms. `manifest` may be the machine list already taken from it (a node's
+    preflight gets that list, not the manifest)."""
+    machines = set(bundle_machines(manifest) if isinstance(manifest, Manifest) else manifest)
     if not machines or host.arch in machines:
         return _check(
             "bundle platform", Status.PASS, f"{host.arch}: carried by the bundle" if machines else "not recorded"

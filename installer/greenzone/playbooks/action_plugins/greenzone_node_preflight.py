@@ -20,6 +20,8 @@ ARGUMENT_SPEC = {
     # Only on a GPU node whose driver the operator runs: the bundle's images, for the precompiled
     # driver image the node's kernel needs.
     "driver_images": {"type": "list", "elements": "str", "required": False},
+    # The machine types the bundle carries (x86_64, aarch64): a node of another is refused.
+    "bundle_machines": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -57,6 +59,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             ran.get("stderr", ""),
             forced=args["forced"],
             driver_images=args.get("driver_images"),
+            machines=args["bundle_machines"],
         )
         result.update(changed=False, failed=outcome.failed, msg=outcome.message, **outcome.details)
         return result
