@@ -10,6 +10,7 @@ shows; prints figures side by side and asserts nothing (goal from the install is
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import statistics
@@ -31,8 +32,12 @@ Hello().run()
 """
 
 
+_RUNS = itertools.count()
+
+
 def first_paint(command: list[str], marker: str, env: dict[str, str]) -> float:
-    session = f"bench-{os.getpid()}"
+    # A server of its own per run: a just-killed server may still hold the previous run's socket.
+    session = f"bench-{os.getpid()}-{next(_RUNS)}"
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     started = time.perf_counter()
     subprocess.run(
