@@ -101,7 +101,17 @@ cleanup() {
 }
 interrupted() {
     trap '' INT TERM HUP  # a second signal must not cut the cleanup short
-    if [ -n "$CHILD" ]; then kill "$CHILD" 2>/dev/null || true; wait "$CHILD" 2>/dev/null || true; fi
+    # Every child of this shell, with theirs: the one `run` started even in the instant before `$!`
+    # was read, and whatever it started (pgrep/pkill are procps, in every supported OS's base).
+    if command -v pgrep >/dev/null 2>&1; then
+        for pid in $(pgrep -P $$ 2>/dev/null); do
+            pkill -TERM -P "$pid" 2>/dev/null || true
+            kill "$pid" 2>/dev/null || true
+        done
+    elif [ -n "$CHILD" ]; then
+        kill "$CHILD" 2>/dev/null || true
+    fi
+    wait 2>/dev/null || true
     cleanup
     trap - EXIT
     printf 'greenzone bootstrap: interrupted; nothing half-made was kept, run it again to continue\n' >&2
