@@ -628,23 +628,16 @@ def _signals_interrupt() -> Iterator[None]:
     of their own (install, the wizard) install their own handlers inside this and restore these."""
     import signal
 
-    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    from greenzone.interrupts import ENDING, handling
 
     def raise_interrupt(signum: int, frame: object) -> None:
-        for sig in watched:
+        for sig in ENDING:
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 signal.signal(sig, signal.SIG_IGN)
         raise _Terminated("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
 
-    previous = {sig: signal.getsignal(sig) for sig in watched}
-    for sig, old in previous.items():
-        if old is not signal.SIG_IGN:
-            signal.signal(sig, raise_interrupt)
-    try:
+    with handling(raise_interrupt):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _interrupted(interrupt: KeyboardInterrupt) -> int:

@@ -17,10 +17,10 @@ import hashlib
 import http.server
 import shutil
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support import loopback
 from tests.support.paths import REPO
 
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
@@ -55,19 +55,12 @@ def runtime_archive(out: Path) -> Path:
 def serving(directory: Path) -> Iterator[str]:
     """`directory` over HTTP on 127.0.0.1 (Range requests are not needed: files are small)."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
+    class Files(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serving(functools.partial(Files, directory=str(directory))) as (url, _):
+        yield url
 
 
 def site_lock(path: Path, runtime: Path, url: str) -> Path:

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support import loopback
+
 
 @contextlib.contextmanager
 def silent_peer() -> Iterator[tuple[str, int]]:
@@ -170,11 +172,9 @@ def stalling_registry() -> Iterator[str]:
     """An HTTP "registry" that answers every HEAD with 404 (nothing stored) and never answers
     anything else: a client decides to upload, then hangs mid-conversation, as with a registry whose
     storage backend froze. Yields its base URL."""
-    import http.server
-
     release = threading.Event()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(loopback.Quiet):
         def do_HEAD(self) -> None:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -185,16 +185,8 @@ def stalling_registry() -> Iterator[str]:
 
         do_GET = do_POST = do_PUT = do_PATCH = _stall
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    with loopback.serving(Handler) as (url, _):
+        try:
+            yield url
+        finally:
+            release.set()  # before the server closes: no handler thread stays parked

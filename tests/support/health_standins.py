@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support import loopback
+from tests.support.faults import silent_peer
 
 Reply = tuple[int, Any]
 
@@ -56,17 +58,8 @@ def serve(route: Callable[[str, str, Any], Reply | None], *, tls: Any = None) ->
 
         do_GET = do_POST = do_HEAD = do_PUT = do_PATCH = _handle
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback.serving(Handler, tls=tls) as (url, _):
+        yield url
 
 
 @dataclass
@@ -144,11 +137,9 @@ HARBOR_HEALTHY = {
 
 @contextmanager
 def silent_port() -> Iterator[str]:
-    """A listening socket nobody accepts from: connects succeed (the kernel's backlog), answers never come."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    """A peer that accepts and never answers (tests/support/faults.py), as a base URL."""
+    with silent_peer() as (host, port):
+        yield f"http://{host}:{port}"
 
 
 def closed_port() -> str:

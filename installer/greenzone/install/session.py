@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +33,7 @@ from greenzone.deploy.workspace import prepare
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.install.gate import Gate, check_forced_names, preflight_gate
 from greenzone.install.tracker import Tracker
+from greenzone.interrupts import handling
 from greenzone.preflight.facts_model import Facts
 from greenzone.preflight.gather import gather_facts
 from greenzone.preflight.rules import preflight_checks
@@ -249,8 +249,8 @@ class InstallSession:
 
         For the front ends without their own event loop (the unattended install, `deploy`); the
         wizard's Ctrl+Q and Cancel call `cancel()` after asking."""
-        # SIGHUP too: the operator's SSH session dropping must not kill the install mid-task.
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        # SIGHUP too: the operator's SSH session dropping must not kill the install mid-task, and
+        # `nohup greenzone install ...` keeps running when the session ends (interrupts.handling).
         pressed = 0
 
         def handler(signum: int, frame: FrameType | None) -> None:
@@ -263,14 +263,8 @@ class InstallSession:
                 os.write(2, b"canceling: stopping at the next task; run the same command again to resume\n")
             self.cancel()
 
-        for sig, old in previous.items():
-            if old is not signal.SIG_IGN:  # `nohup greenzone install ...` keeps running when the session ends
-                signal.signal(sig, handler)
-        try:
+        with handling(handler):
             yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
 
 
 def urls(answers: Answers) -> dict[str, str]:
