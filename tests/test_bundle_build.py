@@ -7,6 +7,7 @@ made with the real `helm create` and packaged by the build with the real `helm`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -95,6 +96,14 @@ def test_build_pulls_everything_once_verifies_and_inspects(
     assert {m["name"]: m["size_bytes"] for m in manifest["models"]}["google/gemma-3-4b-it"] == sum(
         len(data) for data in up.HF_FILES.values()
     )
+    # What the engine pods' seeders check each copy against: every model file, its sha256, the
+    # Ollama manifest after the blobs it names (tests/test_charts_seed.py runs the seeder).
+    sums = [line.split("  ", 1) for line in (out / "models" / "SHA256SUMS").read_text().splitlines()]
+    models_on_disk = {p.relative_to(out / "models").as_posix() for p in (out / "models").rglob("*") if p.is_file()}
+    assert {path for _, path in sums} == models_on_disk - {"SHA256SUMS"}
+    for digest, path in sums:
+        assert hashlib.sha256((out / "models" / path).read_bytes()).hexdigest() == digest, path
+    assert sums[-1][1].startswith("ollama/manifests/")
 
     verified = run_cli("bundle", "verify", str(out), "--key", str(key) + ".pub", "--json")
     assert verified.returncode == 0, verified.stdout
@@ -222,6 +231,23 @@ def test_a_chart_whose_version_disagrees_with_the_lock_is_named(run_cli: Run, re
     chart.write_text(chart.read_text().replace("version: 0.1.0", "version: 0.2.0"))
     result = _build(run_cli, repo, tmp_path / "bundle")
     assert result.returncode == 3 and "says version 0.2.0, the lock says 0.1.0" in result.stderr
+
+
+def test_a_model_whose_config_disagrees_with_the_locks_architecture_is_named(
+    run_cli: Run, repo: Path, tmp_path: Path
+) -> None:
+    """The lock's `architecture` chose the files the rule asked for; a config.json naming another
+    architecture means that choice was wrong, so nothing is sealed."""
+    lock = repo / "airgap" / "bundle.lock.yaml"
+    lock.write_text(
+        lock.read_text().replace("architecture: Gemma3ForConditionalGeneration", "architecture: Gemma3ForCausalLM")
+    )
+    out = tmp_path / "bundle"
+    result = _build(run_cli, repo, out)
+    assert result.returncode == 3, result.stderr
+    assert "names the architecture Gemma3ForConditionalGeneration, the lock says Gemma3ForCausalLM" in result.stderr
+    assert "architecture: Gemma3ForConditionalGeneration" in result.stderr
+    assert not (out / "bundle.yaml").exists()
 
 
 def test_pack_split_and_verify_from_parts(run_cli: Run, repo: Path, tmp_path: Path) -> None:

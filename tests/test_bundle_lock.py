@@ -90,3 +90,70 @@ def test_fill_pins_changes_only_the_unresolved_values() -> None:
     assert filled == text.replace("sha256: unresolved", f"sha256: {SHA}").replace("'unresolved'", DIGEST)
     again = parse_lock(filled, "lock.yaml")
     assert again.ok and again.lock is not None and unresolved(again.lock) == []
+
+
+GEMMA = ["config.json", "tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"]
+
+
+def vllm_lock(files: list[str], architecture: str = "Gemma3ForConditionalGeneration") -> str:
+    listed = "".join(f"      - {{url: https://hf.test/m/{name}, sha256: {SHA}, path: {name}}}\n" for name in files)
+    return (
+        f"{BASE}  - name: google/gemma-3-4b-it\n    engine: vllm\n    architecture: {architecture}\n"
+        f"    vram_bytes: 1\n    files:\n{listed}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "architecture", "missing"),
+    [
+        # llm-compressor#1305: Gemma 3 without its image processor's config never becomes ready.
+        ([*GEMMA[:3], "model.safetensors"], "Gemma3ForConditionalGeneration", ["preprocessor_config.json"]),
+        # Any `...ForConditionalGeneration` is taken as multimodal, known to vLLM's registry or not.
+        ([*GEMMA[:3], "model.safetensors"], "FutureVisionForConditionalGeneration", ["preprocessor_config.json"]),
+        (["config.json", "tokenizer_config.json", "model.safetensors"], "LlamaForCausalLM", ["tokenizer.json or"]),
+        (["tokenizer.json", "tokenizer_config.json", "model.safetensors"], "LlamaForCausalLM", ["config.json"]),
+        (["config.json", "tokenizer.model", "tokenizer_config.json"], "LlamaForCausalLM", ["the weights"]),
+        (
+            [*GEMMA, "model-00001-of-00003.safetensors", "model-00003-of-00003.safetensors"],
+            "Gemma3ForConditionalGeneration",
+            ["model-00002-of-00003.safetensors (weight shard 2 of 3)", "model.safetensors.index.json"],
+        ),
+    ],
+)
+def test_a_vllm_model_missing_what_the_engine_reads_is_refused(
+    files: list[str], architecture: str, missing: list[str]
+) -> None:
+    validation = parse_lock(vllm_lock(files, architecture), "lock.yaml")
+    assert not validation.ok
+    (problem,) = validation.problems
+    assert problem.path == ("models", 1) and problem.position is not None and problem.position.line == 8
+    assert problem.message.startswith(f"vLLM cannot start google/gemma-3-4b-it ({architecture}) without:")
+    for name in missing:
+        assert name in problem.message
+    assert "bundle lock --update" in problem.hint
+
+
+def test_a_complete_vllm_model_passes_and_a_text_model_needs_no_processor() -> None:
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"]
+    assert parse_lock(vllm_lock([*GEMMA, *shards]), "lock.yaml").ok
+    text_only = ["config.json", "tokenizer.json", "tokenizer_config.json", *shards]
+    assert parse_lock(vllm_lock(text_only, "LlamaForCausalLM"), "lock.yaml").ok
+
+
+def test_a_vllm_model_must_say_its_architecture() -> None:
+    text = vllm_lock(GEMMA).replace("    architecture: Gemma3ForConditionalGeneration\n", "")
+    (problem,) = parse_lock(text, "lock.yaml").problems
+    assert "needs `architecture`" in problem.message
+    assert "first entry of `architectures`" in problem.hint
+
+
+def test_every_vllm_model_of_the_real_lock_has_what_the_engine_reads() -> None:
+    """The lock's own vLLM models pass the rule (parsing would refuse them otherwise), and Gemma 3's
+    tokenizer and processor extras the issue names are pinned too."""
+    validation = parse_lock(LOCK.read_text(), str(LOCK))
+    assert validation.lock is not None
+    gemma = [model for model in validation.lock.models if model.name.startswith("google/gemma-3")]
+    assert len(gemma) == 2
+    for model in gemma:
+        paths = {item.path for item in model.files}
+        assert {"processor_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.json"} <= paths

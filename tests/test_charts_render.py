@@ -86,6 +86,12 @@ def containers(obj: dict[str, Any], key: str = "containers") -> list[dict[str, A
     return list(spec.get(key) or [])
 
 
+def model_of(engine: dict[str, Any]) -> str:
+    return str(
+        next(a.removeprefix("--served-model-name=") for a in engine["args"] if a.startswith("--served-model-name="))
+    )
+
+
 def walk(value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -138,6 +144,14 @@ def check_engine(answers: Answers, objects: list[dict[str, Any]]) -> None:
         bundle_volume = next(v for v in pod["volumes"] if v["name"] == "bundle-models")
         assert bundle_volume["hostPath"]["path"] == "/var/lib/greenzone/bundle/models"
         assert {"name": "bundle-models", "mountPath": "/bundle", "readOnly": True} in seed["volumeMounts"]
+        # The checked, atomic seeder (tests/test_charts_seed.py runs it), each engine its own part.
+        prefix = "ollama/" if inference.engine == "ollama" else f"hf/{model_of(engine)}/"
+        assert seed["command"] == ["sh", "/seed/seed-models.sh", "/bundle", "/store", prefix]
+        seeder = next(v for v in pod["volumes"] if v["name"] == "seed")["configMap"]["name"]
+        assert (
+            "seed-models.sh"
+            in next(c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"] == seeder)["data"]
+        )
         if inference.engine == "vllm":
             assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
             model_arg = next(arg for arg in engine["args"] if arg.startswith("--model="))
@@ -146,6 +160,7 @@ def check_engine(answers: Answers, objects: list[dict[str, Any]]) -> None:
             assert engine["readinessProbe"]["httpGet"]["path"] == "/v1/models"
         else:
             assert env["OLLAMA_MODELS"] == "/models/ollama" and env["OLLAMA_NOPRUNE"] == "1"
+            assert env["OLLAMA_NO_CLOUD"] == "1"  # `*-cloud` models would reach ollama.com
             assert engine["livenessProbe"]["httpGet"]["path"] == "/api/version"
         name = deployment["metadata"]["name"]
         assert services[name]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
@@ -171,6 +186,14 @@ def check_chat_ui(answers: Answers, objects: list[dict[str, Any]]) -> None:
     (chat,) = chats
     env = {item["name"]: item for item in containers(chat)[0]["env"]}
     assert env["OFFLINE_MODE"]["value"] == "true"
+    # The answer file's engine and models win over what the UI stored at its first start.
+    assert env["ENABLE_PERSISTENT_CONFIG"]["value"] == "false"
+    # The image's offline caches reach the data volume before the UI starts.
+    (seed,) = containers(chat, "initContainers")
+    assert seed["image"] == containers(chat)[0]["image"]
+    assert seed["command"] == ["sh", "/seed/seed-app-data.sh", "/app/backend/data", "/data"]
+    assert {"name": "data", "mountPath": "/data"} in seed["volumeMounts"]
+    assert {"name": "data", "mountPath": "/app/backend/data"} in containers(chat)[0]["volumeMounts"]
     assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "greenzone-chat-ui"
     services = {svc["metadata"]["name"] for svc in of_kind(objects, "Service")}
     if answers.inference.engine == "ollama":

@@ -89,3 +89,22 @@ def test_cli_schema_and_example(run_cli: Run) -> None:
     assert schema.returncode == 0 and json.loads(schema.stdout)["title"] == "Answers"
     example = run_cli("answers", "example")
     assert example.returncode == 0 and validate_text(example.stdout, "-").ok
+
+
+def test_every_example_serves_only_models_the_lock_pins() -> None:
+    """An example a site copies must build into a bundle: each of its models is in the lock, for
+    the engine the example runs (the generated example included)."""
+    from greenzone.bundle.lock import parse_lock
+
+    lock_file = REPO / "airgap" / "bundle.lock.yaml"
+    lock = parse_lock(lock_file.read_text(), str(lock_file)).lock
+    assert lock is not None
+    pinned = {(model.engine, model.name) for model in lock.models}
+    texts = {path.name: path.read_text() for path in ANSWER_EXAMPLES} | {"generated": example_yaml()}
+    for name, text in texts.items():
+        validation = validate_text(text, name)
+        assert validation.answers is not None, name
+        inference = validation.answers.inference
+        assert inference.models, name
+        missing = [model for model in inference.models if (inference.engine, model) not in pinned]
+        assert not missing, f"{name} serves {missing} with {inference.engine}, which airgap/bundle.lock.yaml lacks"

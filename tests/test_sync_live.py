@@ -31,7 +31,7 @@ from greenzone.sync.push import BundleChart
 from greenzone.sync.render import Rendered
 from greenzone.sync.views import SideView, is_hook
 from greenzone.values.releases import Release, appliance_releases
-from tests.support.charts import CHARTS, helm_path
+from tests.support.charts import CHARTS, helm_path, our_chart
 from tests.support.health import write_kubeconfig
 from tests.support.health_standins import closed_port, kube_api, serve
 from tests.support.paths import EXAMPLES
@@ -160,12 +160,13 @@ def test_the_installed_chart_renders_back_to_exactly_the_rewritten_manifests(tmp
         capture_output=True,
         text=True,
     )
-    archive = tmp_path / "greenzone-inference-0.1.0.tgz"
+    version, packaged = our_chart("greenzone-inference")
+    archive = tmp_path / Path(packaged).name
     assert archive.is_file(), chart_archive.stdout
-    item = Rendered(release, BundleChart("greenzone-inference", "0.1.0", archive, ""), rewritten)
+    item = Rendered(release, BundleChart("greenzone-inference", version, archive, ""), rewritten)
     chart_dir, digest = build_rendered_chart(item, tmp_path / "work")
     metadata = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
-    assert (metadata["name"], metadata["version"]) == ("greenzone-inference", "0.1.0")
+    assert (metadata["name"], metadata["version"]) == ("greenzone-inference", version)
     assert metadata["annotations"]["greenzone.io/rendered-sha256"] == digest
     lint = subprocess.run([str(helm_path()), "lint", str(chart_dir)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr

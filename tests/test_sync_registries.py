@@ -21,6 +21,7 @@ from greenzone.deploy.actions import push_images
 from greenzone.refs import mirror_repository
 from greenzone.sync.mirror import CloudRegistry
 from greenzone.sync.push import CHART_LAYER, chart_layer
+from tests.support.charts import our_chart
 from tests.support.cli import Run
 from tests.support.health_standins import Engine, serve
 from tests.support.registry import running_registry
@@ -87,7 +88,7 @@ def test_sync_mirrors_every_chart_and_image_with_the_bundles_digests(run_cli: Ru
     for chart in charts:
         layer = chart_layer(cloud, target.chart_repository(chart.name), chart.version)
         assert layer == f"sha256:{hashes[chart.paths[0]]}", chart.name  # same archive, same version tag
-    _, body = cloud.get_manifest(target.chart_repository("greenzone-inference"), "0.1.0")
+    _, body = cloud.get_manifest(target.chart_repository("greenzone-inference"), our_chart("greenzone-inference")[0])
     assert json.loads(body)["layers"][0]["mediaType"] == CHART_LAYER
     # The GitOps output pins every image to the cloud registry by digest.
     index = (setup.root / "gitops" / "releases.yaml").read_text()

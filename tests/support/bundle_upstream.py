@@ -21,7 +21,13 @@ BASE = os.urandom(400_000)  # the base layer three images share
 K3S = os.urandom(2_500_000)  # big enough for a 1 MiB split to give three parts
 INSTALL_SH = b"#!/bin/sh\necho install k3s\n"
 WEIGHTS = os.urandom(1_200_000)
-HF_FILES = {"config.json": b'{"architectures": ["Gemma3ForCausalLM"]}', "model.safetensors": os.urandom(300_000)}
+HF_FILES = {
+    "config.json": b'{"architectures": ["Gemma3ForConditionalGeneration"]}',
+    "tokenizer.json": b'{"version": "1.0"}',
+    "tokenizer_config.json": b'{"chat_template": "{{ messages }}"}',
+    "preprocessor_config.json": b'{"image_processor_type": "Gemma3ImageProcessor"}',
+    "model.safetensors": os.urandom(300_000),
+}
 SINGLE = ("ollama", "open-webui", "dcgm-exporter")
 
 
@@ -127,6 +133,7 @@ models:
     vram_bytes: 6442450944
   - name: google/gemma-3-4b-it
     engine: vllm
+    architecture: Gemma3ForConditionalGeneration
     vram_bytes: 12884901888
     files:
 {hf}

@@ -23,6 +23,14 @@ from greenzone.refs import qualify
 
 ROOT = REPO
 CHARTS = ROOT / "charts"
+
+
+def our_chart(name: str) -> tuple[str, str]:
+    """(version, archive path inside a bundle) of one of our charts, as `helm package` names it."""
+    version = str(yaml.safe_load((CHARTS / name / "Chart.yaml").read_text())["version"])
+    return version, f"charts/{name}-{version}.tgz"
+
+
 LOCK = ROOT / "airgap" / "bundle.lock.yaml"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.charts import CHARTS, helm_path
+from tests.support.charts import CHARTS, helm_path, our_chart
 
 from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.manifest import (
@@ -78,7 +78,8 @@ def make_bundle(out: Path, *, site_from: Path | None = None) -> Path:
             check=True,
             capture_output=True,
         )
-        components.append(Component(name=chart, version="0.1.0", kind="chart", paths=[f"charts/{chart}-0.1.0.tgz"]))
+        version, archive = our_chart(chart)
+        components.append(Component(name=chart, version=version, kind="chart", paths=[archive]))
     for chart, version in (("gpu-operator", "v25.10.1"), ("harbor", "1.19.1"), ("kube-prometheus-stack", "88.5.3")):
         _tgz(out / f"charts/{chart}-{version}.tgz", {f"{chart}/Chart.yaml": f"name: {chart}\n".encode()})
         components.append(Component(name=chart, version=version, kind="chart", paths=[f"charts/{chart}-{version}.tgz"]))

@@ -21,6 +21,19 @@ def free_port() -> int:
         return port
 
 
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    """Until something on 127.0.0.1 accepts connections on `port`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def running_registry(workdir: Path, *, auth: str = "", tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """Starts `docker-registry serve` with its own storage; yields its URL; stops it after.

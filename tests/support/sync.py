@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.charts import CHARTS, helm_path
+from tests.support.charts import CHARTS, helm_path, our_chart
 from tests.support.deploy import public_key, sign_bundle
 
 from greenzone.answers.files import load_valid_answers
@@ -80,7 +80,8 @@ def make_sync_bundle(out: Path) -> Path:
     components = []
     for chart in ("greenzone-inference", "greenzone-guardrails"):
         _run("package", str(CHARTS / chart), "--destination", str(out / "charts"))
-        components.append(Component(name=chart, version="0.1.0", kind="chart", paths=[f"charts/{chart}-0.1.0.tgz"]))
+        version, archive = our_chart(chart)
+        components.append(Component(name=chart, version=version, kind="chart", paths=[archive]))
     for name, (version, repository, tag) in STAND_INS.items():
         _run(
             "package", str(_stand_in_chart(work, name, version, repository, tag)), "--destination", str(out / "charts")

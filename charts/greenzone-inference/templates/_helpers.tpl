@@ -94,10 +94,20 @@ resources:
 {{- end -}}
 
 {{/*
-The engine's writable model store and the read-only bundle it is seeded from. The seed copies
-with `cp -a -n`, so a restart copies nothing it already has and never touches the network.
+The engine's writable model store, the read-only bundle it is seeded from, and the seeder. The
+seeder (files/seed-models.sh) checks each copy against the bundle's SHA256SUMS and renames it into
+place, so a restart copies nothing it already has, repairs what is wrong and never touches the network.
 */}}
+{{- define "gzi.seedMounts" -}}
+- {name: bundle-models, mountPath: /bundle, readOnly: true}
+- {name: model-store, mountPath: /store}
+- {name: seed, mountPath: /seed, readOnly: true}
+{{- end -}}
+
 {{- define "gzi.storeVolumes" -}}
+- name: seed
+  configMap:
+    name: {{ include "gzi.fullname" . }}-seed
 - name: bundle-models
 {{- if .Values.modelStore.bundleClaim }}
   persistentVolumeClaim:

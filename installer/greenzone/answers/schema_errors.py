@@ -196,12 +196,13 @@ def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: P
             description,
         )
     if kind == "value_error":
-        message = str(error["msg"]).removeprefix("Value error, ")
+        # A validator may carry its own fix after "\nhint: ": it knows better than the schema's example.
+        message, _, own_hint = str(error["msg"]).removeprefix("Value error, ").partition("\nhint: ")
         if secret and isinstance(value, str) and value:
             message = message.replace(repr(value), "the value").replace(value, "…")
         _, info = _walk_model(root, path)
         example = _example(info)
-        hint = f"for example `{leaf}: {example}`" if example != "<value>" else "correct the value"
+        hint = own_hint or (f"for example `{leaf}: {example}`" if example != "<value>" else "correct the value")
         return Problem("error", path, message, hint, file, positions.of_value(path), description)
     if kind in _TYPE_WORDS:
         wanted = _TYPE_WORDS[kind]

@@ -8,6 +8,7 @@ lock's content however many runs it took.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -24,8 +25,9 @@ import yaml
 from greenzone import __version__
 from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.download import fetch
-from greenzone.bundle.lock import Lock, LockedChart
+from greenzone.bundle.lock import Lock, LockedChart, LockedModel
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
+from greenzone.bundle.model_files import SUMS_NAME, config_architecture, sums_text
 from greenzone.bundle.oci import Layout
 from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
 from greenzone.bundle.registry import Registries, load_auths
@@ -178,6 +180,7 @@ class Builder:
     def pull_models(self) -> None:
         if not self.lock.models:
             return
+        sums: dict[str, str] = {}  # path under models/ -> sha256, for the seeders on the nodes
         with self.options.progress_for("models") as meter:
             for model in self.lock.models:
                 if model.engine == "ollama":
@@ -196,6 +199,9 @@ class Builder:
                     )
                     size = sum(blob.size for blob in blobs)
                     paths = [self.keep(path), *(self.keep(store.blob_path(blob.digest)) for blob in blobs)]
+                    for blob in blobs:
+                        sums[self._under_models(store.blob_path(blob.digest))] = blob.digest.removeprefix("sha256:")
+                    sums[self._under_models(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
                 else:
                     size, paths = 0, []
                     for item in model.files:
@@ -204,12 +210,34 @@ class Builder:
                         self._count(got.reused)
                         size += got.size
                         paths.append(self.keep(dest))
+                        sums[self._under_models(dest)] = item.sha256
+                    self._check_architecture(model)
                 self.models.append(
                     BundleModel(name=model.name, engine=model.engine, size_bytes=size, vram_bytes=model.vram_bytes)
                 )
                 self.components.append(
                     Component(name=model.name, version=model.digest or "files", kind="model", paths=paths)
                 )
+
+        target = self.out / "models" / SUMS_NAME
+        write_bytes_atomic(target, sums_text(sums).encode())
+        self.components.append(Component(name="model-sums", version="1", kind="model", paths=[self.keep(target)]))
+
+    def _under_models(self, path: Path) -> str:
+        return path.relative_to(self.out / "models").as_posix()
+
+    def _check_architecture(self, model: LockedModel) -> None:
+        """The lock's `architecture` decided which files it had to pin; the config.json fetched must
+        agree, or the lock's file rule checked the wrong needs."""
+        config = self.out / "models" / "hf" / model.name / "config.json"
+        found = config_architecture(config.read_bytes())
+        if found != model.architecture:
+            raise InputError(
+                f"{model.name}: its config.json names the architecture {found or '(none)'}, "
+                f"the lock says {model.architecture}",
+                hint=f"set `architecture: {found}` for {model.name} in the lock, run `greenzone bundle lock` "
+                "for the files that architecture needs, and build again",
+            )
 
     def wheels(self) -> None:
         spec = self.lock.wheels

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from greenzone.answers.problems import Problem
 from greenzone.answers.schema_errors import problems_from_validation_error
+from greenzone.bundle.model_files import missing_files
 from greenzone.yamlpos import KeyPath, Position, Positions, load
 
 UNRESOLVED = "unresolved"
@@ -136,6 +137,10 @@ class LockedModel(_Section):
     files: list[LockedModelFile] = Field(default_factory=list)
     """vLLM: the Hugging Face files, each pinned by sha256."""
 
+    architecture: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    """vLLM: `architectures[0]` of the model's config.json (e.g. `Gemma3ForConditionalGeneration`);
+    says which files the engine needs. `bundle build` checks it against the config.json it fetches."""
+
     vram_bytes: int = Field(ge=0)
     """GPU memory one replica needs (weights + default KV cache); preflight checks it against the GPUs."""
 
@@ -145,6 +150,23 @@ class LockedModel(_Section):
             raise ValueError("an Ollama model needs `source` and `digest` (and no `files`)")
         if self.engine == "vllm" and (not self.files or self.source is not None):
             raise ValueError("a vLLM model needs `files` (Hugging Face URLs with sha256) and no `source`")
+        if self.engine == "ollama" and self.architecture is not None:
+            raise ValueError("`architecture` is for vLLM models; an Ollama model's manifest says what it is")
+        if self.engine == "vllm":
+            if self.architecture is None:
+                raise ValueError(
+                    "a vLLM model needs `architecture`, which says which files the engine reads"
+                    "\nhint: copy the first entry of `architectures` in the model's config.json, "
+                    "e.g. `architecture: Gemma3ForConditionalGeneration`"
+                )
+            missing = missing_files([item.path for item in self.files], self.architecture)
+            if missing:
+                raise ValueError(
+                    f"vLLM cannot start {self.name} ({self.architecture}) without: "
+                    + "; ".join(missing)
+                    + "\nhint: add each to `files` with its URL in the model's repository and `sha256: unresolved`, "
+                    "then run `greenzone bundle lock --update`"
+                )
         return self
 
 

@@ -15,6 +15,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,12 +27,32 @@ from typing import IO, Any
 from greenzone import peers
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Descriptor, Layout
 from greenzone.errors import EnvironmentProblem, InputError
-from greenzone.parallel import Stoppable, map_all
+from greenzone.parallel import STOP, Stoppable, Stopped, map_all
 from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
 ACCEPT_MANIFESTS = ", ".join([MANIFEST, *INDEX_TYPES, DOCKER_MANIFEST])
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_RANGE = re.compile(r"^(?:bytes=)?0-(\d+)$")
+
+# Blob uploads go in chunks (the distribution spec's PATCH with Content-Range), each sized to take
+# about CHUNK_SECONDS at the rate the previous one achieved. A proxy in front of the registry may cut
+# any request that lasts longer than its deadline, body included: Traefik v3, which k3s puts in
+# front of Harbor, reads a request for at most 60 s by default (entryPoints' respondingTimeouts,
+# readTimeout; goharbor/harbor#18484 shows pushes of big layers cancelled after 60 s). A sixth of
+# that leaves room for a link whose rate halves mid-push.
+CHUNK_SECONDS = 10.0
+# The first chunk, before any rate is known; blobs no bigger go up in one PUT.
+FIRST_CHUNK = 8 << 20
+# Object-storage back ends (S3 multipart, and registries built on it) refuse parts under 5 MiB
+# except the last; a registry that needs more says so in OCI-Chunk-Min-Length.
+MIN_CHUNK = 5 << 20
+MAX_CHUNK = 512 << 20
+# A chunk cut by a proxy is sent again, smaller (each retry divides size and time by 4).
+CHUNK_RETRIES = 4
+# What a proxy answers when it cut a request, or when a body is over its size limit: a smaller
+# chunk can pass where the bigger one could not.
+_CUT_STATUSES = (408, 413, 499, 500, 502, 503, 504)
 
 
 class RegistryError(EnvironmentProblem):
@@ -41,6 +62,50 @@ class RegistryError(EnvironmentProblem):
 class RegistryUnreachable(RegistryError):
     """The registry could not be reached or did not answer in time: no request to it can succeed, so
     callers that treat a refused request as "not there" must not treat this one so."""
+
+    def __init__(self, message: str, *, hint: str, cause: BaseException | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.cause = getattr(cause, "reason", cause)
+
+    @property
+    def cut(self) -> bool:
+        """Dropped mid-request, the way a proxy ends a request past its deadline; a refused or
+        silent connection is not a cut, and sending again would only wait again."""
+        return isinstance(self.cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+
+
+class RegistryRefused(RegistryError):
+    """The registry (or a proxy before it) answered with an HTTP error; `status` says which, so an
+    upload can tell a cut request from a refused one."""
+
+    def __init__(self, message: str, *, hint: str, status: int) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class _Chunk:
+    """`length` bytes of a file from `start`: one PATCH body, that the auth retry can send again."""
+
+    def __init__(self, handle: IO[bytes], start: int, length: int) -> None:
+        self._handle = handle
+        self._start = start
+        self._length = length
+        self._left = length
+        handle.seek(start)
+
+    def read(self, size: int = -1) -> bytes:
+        if STOP.is_set():
+            raise Stopped("interrupted")
+        if self._left <= 0:
+            return b""
+        data = self._handle.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._handle.seek(self._start + offset)
+        self._left = self._length - offset
+        return offset
 
 
 @dataclass(frozen=True)
@@ -61,6 +126,9 @@ class Registry:
         credentials: Credentials | None = None,
         ca_file: Path | None = None,
         timeout: float = peers.REGISTRY_CALL,
+        chunk_seconds: float = CHUNK_SECONDS,
+        first_chunk: int = FIRST_CHUNK,
+        min_chunk: int = MIN_CHUNK,
     ) -> None:
         if "://" not in url:
             raise InputError(
@@ -72,6 +140,9 @@ class Registry:
         if credentials:
             REDACTOR.register(credentials.password)
         self.timeout = timeout
+        self.chunk_seconds = chunk_seconds
+        self.first_chunk = first_chunk
+        self.min_chunk = min_chunk
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
         self._tokens: dict[str, str] = {}
@@ -143,7 +214,7 @@ class Registry:
         path: str,
         *,
         scope: str = "",
-        data: bytes | IO[bytes] | Stoppable | None = None,
+        data: bytes | IO[bytes] | Stoppable | _Chunk | None = None,
         headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
     ) -> tuple[int, Any, bytes]:
@@ -170,9 +241,10 @@ class Registry:
                 if error.code in expect:
                     return error.code, error.headers, b""
                 detail = error.read()[:300].decode("utf-8", "replace") if method != "HEAD" else ""
-                raise RegistryError(
+                raise RegistryRefused(
                     f"{method} {self._url(path).split('?')[0]} failed: HTTP {error.code} {detail}".strip(),
                     hint="check the registry's logs, disk space and the user's permissions",
+                    status=error.code,
                 ) from None
             except peers.NETWORK_ERRORS as error:
                 raise self._unreachable(error, f"{method} {path.split('?')[0]}") from None
@@ -185,8 +257,9 @@ class Registry:
                 f"registry {self.base} did not answer within {self.timeout:g} s ({doing})",
                 hint="the registry accepted the connection but stays silent; check that it is not overloaded "
                 "or wedged (its logs, its disk), then run the command again",
+                cause=error,
             )
-        return RegistryUnreachable(f"cannot reach registry {self.base}: {peers.reason(error)}", hint=hint)
+        return RegistryUnreachable(f"cannot reach registry {self.base}: {peers.reason(error)}", hint=hint, cause=error)
 
     # --- distribution API -----------------------------------------------------------------------
 
@@ -244,21 +317,122 @@ class Registry:
                 self.request("DELETE", location, scope=scope, expect=(204, 404, 405))
         return status == 201
 
-    def push_blob(self, repository: str, descriptor: Descriptor, path: Path) -> None:
+    def push_blob(
+        self, repository: str, descriptor: Descriptor, path: Path, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Upload one blob so that no request lasts long enough for a proxy's deadline to cut it.
+
+        A cut (the connection dropped, or a proxy's 5xx/408/413) starts the blob again in a fresh
+        upload session with chunks a quarter the size and time: a cut request may have left part of
+        its body in the old session, which the distribution registry then refuses to resume.
+        `progress` hears of each chunk's bytes; a retry reports its bytes again, after a negative
+        report of what was lost.
+        """
         scope = f"repository:{repository}:pull,push"
+        first, seconds = self.first_chunk, self.chunk_seconds
+        sent = [0]  # bytes this try reported, taken back if it is cut
+
+        def counted(size: int) -> None:
+            sent[0] += size
+            if progress:
+                progress(size)
+
+        for attempt in range(CHUNK_RETRIES + 1):
+            sent[0] = 0
+            try:
+                self._upload(repository, scope, descriptor, path, first, seconds, counted)
+                return
+            except (RegistryUnreachable, RegistryRefused) as error:
+                cut = error.cut if isinstance(error, RegistryUnreachable) else error.status in _CUT_STATUSES
+                if not cut or attempt == CHUNK_RETRIES:
+                    if cut:
+                        raise RegistryError(
+                            f"{self.base} kept cutting the upload of {descriptor.digest[:19]} to {repository} "
+                            f"({CHUNK_RETRIES + 1} tries, down to {first >> 10} KiB chunks): {error}",
+                            hint="check the proxy in front of the registry (its request timeout and body size "
+                            "limit) and the link, then run the command again; blobs already there are kept",
+                        ) from None
+                    raise
+                log.info("upload of %s to %s cut (%s); again with smaller chunks", descriptor.digest, repository, error)
+                if progress and sent[0]:
+                    progress(-sent[0])
+                first = max(first // 4, 64 << 10)
+                seconds /= 4
+
+    def _start_upload(self, repository: str, scope: str) -> tuple[str, int]:
         _, headers, _ = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, data=b"", expect=(202,))
-        location = urllib.parse.urljoin(self.base + "/", headers["Location"])
+        minimum = str(headers.get("OCI-Chunk-Min-Length", "") or "")
+        return self._absolute(headers["Location"]), int(minimum) if minimum.isdigit() else 0
+
+    def _absolute(self, location: str) -> str:
+        return urllib.parse.urljoin(self.base + "/", location)
+
+    def _upload(
+        self,
+        repository: str,
+        scope: str,
+        descriptor: Descriptor,
+        path: Path,
+        first: int,
+        seconds: float,
+        progress: Callable[[int], None],
+    ) -> None:
+        location, minimum = self._start_upload(repository, scope)
+        try:
+            with path.open("rb") as handle:
+                if descriptor.size <= first:  # one request: as short as the first chunk would be
+                    self._finish(location, scope, descriptor, _Chunk(handle, 0, descriptor.size))
+                    progress(descriptor.size)
+                    return
+                offset, length = 0, first
+                while offset < descriptor.size:
+                    length = min(max(length, minimum, min(self.min_chunk, first)), descriptor.size - offset)
+                    started = time.monotonic()
+                    _, headers, _ = self.request(
+                        "PATCH",
+                        location,
+                        scope=scope,
+                        data=_Chunk(handle, offset, length),
+                        headers={
+                            "Content-Type": "application/octet-stream",
+                            "Content-Length": str(length),
+                            "Content-Range": f"{offset}-{offset + length - 1}",
+                        },
+                        expect=(202,),
+                    )
+                    elapsed = max(time.monotonic() - started, 1e-3)
+                    location = self._absolute(headers.get("Location") or location)
+                    stored = _RANGE.match(str(headers.get("Range", "")))
+                    received = int(stored.group(1)) + 1 if stored else offset + length
+                    if received != offset + length:
+                        raise RegistryRefused(
+                            f"{self.base} holds {received} bytes of {descriptor.digest[:19]} after a chunk "
+                            f"that ended at {offset + length}",
+                            hint="the registry lost part of the upload; run the command again",
+                            status=500,
+                        )
+                    progress(length)
+                    offset = received
+                    # Aim the next chunk at `seconds` at this chunk's rate, growing at most fourfold
+                    # so one fast chunk (a cache, a burst) does not make the next one too long.
+                    length = min(int(length / elapsed * seconds), length * 4, MAX_CHUNK)
+                self._finish(location, scope, descriptor, b"")
+        except RegistryError:
+            with contextlib.suppress(RegistryError):  # free what the registry holds for a dead session
+                self.request("DELETE", location, scope=scope, expect=(204, 404, 405))
+            raise
+
+    def _finish(self, location: str, scope: str, descriptor: Descriptor, body: _Chunk | bytes) -> None:
         separator = "&" if "?" in location else "?"
-        with path.open("rb") as handle:
-            body = Stoppable(handle)
-            self.request(
-                "PUT",
-                f"{location}{separator}digest={urllib.parse.quote(descriptor.digest)}",
-                scope=scope,
-                data=body,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(descriptor.size)},
-                expect=(201,),
-            )
+        length = descriptor.size if isinstance(body, _Chunk) else 0
+        self.request(
+            "PUT",
+            f"{location}{separator}digest={urllib.parse.quote(descriptor.digest)}",
+            scope=scope,
+            data=body,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
+            expect=(201,),
+        )
 
     def put_manifest(self, repository: str, reference: str, media_type: str, body: bytes) -> str:
         scope = f"repository:{repository}:pull,push"
@@ -366,10 +540,11 @@ def push_layout(
             with lock:
                 stats.mounted += 1
         else:
-            registry.push_blob(repository, blob, layout.blob_path(blob.digest))
+            registry.push_blob(repository, blob, layout.blob_path(blob.digest), progress)
             with lock:
                 stats.uploaded += 1
                 stats.bytes_uploaded += blob.size
+            return
         if progress:
             progress(blob.size)
 
