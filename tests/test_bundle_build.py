@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greenzone.bundle.oci import Layout
+from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Layout
 from tests.support import bundle_upstream as up
 from tests.support.charts import helm_path
 from tests.support.cli import Run
@@ -73,6 +73,15 @@ def test_build_pulls_everything_once_verifies_and_inspects(
 
     layout = Layout(out / "images")
     assert {image.ref for image in layout.index()} == set(upstream.digests)
+    # Each distinct blob fetched once, however many images share it (the base is in four).
+    blobs = {
+        blob.digest
+        for image in layout.index()
+        for blob in layout.walk(image)
+        if blob.media_type not in (*INDEX_TYPES, MANIFEST, DOCKER_MANIFEST)
+    }
+    files = 2 + 3 + len(up.HF_FILES)  # k3s and its script, the Ollama model's blobs, the vLLM model's files
+    assert f"downloads: {len(blobs) + files} fetched, 0 already" in built.stdout, built.stdout
     separate, stored = layout.sizes()
     assert separate - stored >= 3 * len(up.BASE)  # the base layer (in 4 images) is stored once
 
@@ -136,6 +145,27 @@ def test_rerun_downloads_nothing_and_resumes_a_partial_file(
     assert files.requests == [("/k3s", "bytes=1000000-")]  # only the rest of k3s, with Range
     assert k3s.read_bytes() == up.K3S and layer.read_bytes() == up.BASE
     assert not (out / "bin" / "k3s.part").exists()
+
+
+def test_a_blob_damaged_on_disk_between_runs_is_fetched_again(
+    run_cli: Run, repo: Path, tmp_path: Path, world: tuple[Files, up.Upstream, Path]
+) -> None:
+    """A re-run takes a layout blob of the right size as it is (it reached its name only after its
+    check) and sealing hashes it once: a byte changed on disk is found there, never sealed."""
+    out = tmp_path / "bundle"
+    assert _build(run_cli, repo, out).returncode == 0
+    blob = Layout(out / "images").blob_path("sha256:" + up.sha(up.BASE))
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+    refused = _build(run_cli, repo, out)
+    assert refused.returncode == 3, refused.stdout
+    assert f"{blob} holds bytes with sha256" in refused.stderr and "run the build again" in refused.stderr
+    assert not (out / "bundle.yaml").exists() and not blob.exists()
+    again = _build(run_cli, repo, out)
+    assert again.returncode == 0, again.stderr
+    assert "downloads: 1 fetched" in again.stdout
+    assert blob.read_bytes() == up.BASE
 
 
 def test_a_file_that_does_not_match_its_pin_is_refused_and_nothing_is_sealed(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from greenzone.bundle.oci import Layout, add_image
-from greenzone.bundle.pull import pull_image
+from greenzone.bundle.pull import ImageSource, pull_images
 from greenzone.bundle.registry import Credentials, Registry, RegistryError, push_layout
 from greenzone.refs import split_ref
 from tests.support import registry_auth as auth
@@ -87,18 +87,21 @@ def test_basic_auth_over_tls_with_a_site_ca(tmp_path: Path) -> None:
         # Read back through the same client into a fresh layout: same digests, every byte re-hashed.
         copy = Layout(tmp_path / "copy")
         copy.init()
-        for image in layout.index():
-            assert image.ref
-            _, repository, _ = split_ref(image.ref)
-            pulled = pull_image(registry, repository, image.ref, image.digest, copy, ["linux/amd64"])
-            assert pulled.digest == image.digest
+        images = [image for image in layout.index() if image.ref]
+        sources = [
+            ImageSource(registry, split_ref(image.ref)[1], image.ref, image.digest, ["linux/amd64"])
+            for image in images
+            if image.ref
+        ]
+        pulled = pull_images(sources, copy)
+        assert [item.digest for item in pulled] == [image.digest for image in images]
         assert copy.sizes() == layout.sizes()
 
         without_ca = Registry(url, credentials=Credentials(auth.USER, auth.PASSWORD))
         with pytest.raises(RegistryError, match="CERTIFICATE_VERIFY_FAILED") as error:
-            without_ca.has_blob("greenzone-test/ollama", image.digest)
+            without_ca.has_blob("greenzone-test/ollama", images[0].digest)
         assert "CA file" in error.value.hint
 
         wrong = Registry(url, credentials=Credentials(auth.USER, "wrong-password"), ca_file=ca)
         with pytest.raises(RegistryError, match=r"refused user .vendor. for HEAD"):
-            wrong.has_blob("greenzone-test/ollama", image.digest)
+            wrong.has_blob("greenzone-test/ollama", images[0].digest)

@@ -75,3 +75,18 @@ def test_cli_help_loads_no_heavy_library() -> None:
     )
     external = [name for name in FORBIDDEN if not name.startswith("greenzone.")]
     assert not _forbidden(loaded, [*external, "pydantic", "yaml"])
+
+
+def test_the_wizards_first_screen_loads_no_models_session_or_crypto() -> None:
+    """What `greenzone install` imports before the wizard's first paint (cli, the install command,
+    the app with its Welcome screen, the starting state): the session, the pydantic models, the
+    deploy workspace and cryptography load after it, in `GreenzoneApp.ready` (issue: speed)."""
+    code = (
+        "import sys, json, greenzone.cli, greenzone.commands.install, greenzone.tui.app as app;"
+        "app.wizard_state(None, None); print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    heavy = ["pydantic", "cryptography", "greenzone.answers.model", "greenzone.install.session", "greenzone.deploy"]
+    assert not _forbidden(loaded, heavy)
+    assert "textual.app" in loaded and "greenzone.tui.screens.welcome" in loaded

@@ -54,7 +54,7 @@ def make_app(
     bundle: Path, state: Path, *, answers: Path | None = None, hold_at: str = "", fail_at: str = ""
 ) -> GreenzoneApp:
     scripted = ScriptedSession(state, forced=HOST_SHORTFALLS, hold_at=hold_at, fail_at=fail_at)
-    return GreenzoneApp(scripted, wizard_state(answers, bundle))
+    return GreenzoneApp(lambda: scripted, wizard_state(answers, bundle))
 
 
 def text(app: GreenzoneApp, selector: str) -> str:

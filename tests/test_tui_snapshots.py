@@ -97,7 +97,7 @@ def bundle() -> Path:
 def app(bundle: Path, *, gpu_lost: bool = False) -> GreenzoneApp:
     shutil.rmtree(ROOT / "state", ignore_errors=True)
     session = FixedSession(ROOT / "state", facts=server_facts(gpu_lost=gpu_lost))
-    return GreenzoneApp(session, wizard_state(None, bundle))
+    return GreenzoneApp(lambda: session, wizard_state(None, bundle))
 
 
 async def _to_welcome(pilot: Pilot[Any]) -> GreenzoneApp:

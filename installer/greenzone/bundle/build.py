@@ -24,15 +24,15 @@ import yaml
 
 from greenzone import __version__
 from greenzone.atomic import write_bytes_atomic
-from greenzone.bundle.download import fetch
+from greenzone.bundle.download import Fetched, fetch
 from greenzone.bundle.lock import Lock, LockedChart, LockedModel
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
 from greenzone.bundle.model_files import SUMS_NAME, config_architecture, sums_text
 from greenzone.bundle.oci import Layout
-from greenzone.bundle.pull import OllamaStore, pull_image, pull_ollama_model
+from greenzone.bundle.pull import ImageSource, OllamaStore, pull_images, pull_ollama_model
 from greenzone.bundle.registry import Registries, load_auths
 from greenzone.bundle.seal import BUILD_MARKER as MARKER
-from greenzone.bundle.seal import seal
+from greenzone.bundle.seal import Verified, seal
 from greenzone.cluster.helm import find_helm
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.progress import Meter
@@ -59,6 +59,12 @@ class BuildOptions:
     jobs: int | None = None
     progress_for: ProgressFor = _no_progress
 
+    @property
+    def pull_jobs(self) -> int:
+        """Blobs downloaded at once: `--jobs`, else 6, the layer downloads skopeo and podman run at
+        once (containers/image's copy `maxParallelDownloads`)."""
+        return self.jobs or 6
+
 
 @dataclass
 class BuildResult:
@@ -78,6 +84,7 @@ class Builder:
         self.kept: set[str] = set()
         self.components: list[Component] = []
         self.images: list[BundleImage] = []
+        self.verified: dict[str, Verified] = {}
         self.models: list[BundleModel] = []
         self.result_downloaded = 0
         self.result_reused = 0
@@ -97,7 +104,7 @@ class Builder:
             for item in self.lock.files:
                 got = fetch(item.url, self.out / item.dest, item.sha256, progress=meter.advance)
                 (self.out / item.dest).chmod(int(item.mode, 8))
-                self._count(got.reused)
+                self._count(got)
                 self.components.append(
                     Component(name=item.name, version=item.version, kind=item.kind, paths=[self.keep(got.path)])
                 )
@@ -109,7 +116,7 @@ class Builder:
             for chart in self.lock.charts:
                 dest = self.out / chart.dest
                 if chart.url and chart.sha256:
-                    self._count(fetch(chart.url, dest, chart.sha256, progress=meter.advance).reused)
+                    self._count(fetch(chart.url, dest, chart.sha256, progress=meter.advance))
                 else:
                     self._package(chart, dest)
                 self.components.append(
@@ -145,28 +152,25 @@ class Builder:
             return
         layout = Layout(self.out / "images")
         layout.init()
+        sources = []
+        for image in self.lock.images:
+            host, repository, _ = split_ref(image.ref)
+            platforms = list(image.platforms or self.lock.platforms)
+            sources.append(ImageSource(self.registries.get(host), repository, image.ref, image.digest, platforms))
         with self.options.progress_for("images") as meter:
-            for image in self.lock.images:
-                host, repository, _ = split_ref(image.ref)
-                pulled = pull_image(
-                    self.registries.get(host),
-                    repository,
-                    image.ref,
-                    image.digest,
-                    layout,
-                    list(image.platforms or self.lock.platforms),
-                    progress=meter.advance,
-                    on_blob=self._count,
+            pulled_images = pull_images(
+                sources, layout, jobs=self.options.pull_jobs, progress=meter.advance, on_blob=self._count
+            )
+        for image, pulled in zip(self.lock.images, pulled_images, strict=True):
+            self.images.append(
+                BundleImage(
+                    ref=image.ref,
+                    digest=pulled.digest,
+                    source_digest=pulled.source_digest if pulled.source_digest != pulled.digest else None,
+                    platforms=list(pulled.platforms),
+                    bootstrap=image.bootstrap,
                 )
-                self.images.append(
-                    BundleImage(
-                        ref=image.ref,
-                        digest=pulled.digest,
-                        source_digest=pulled.source_digest if pulled.source_digest != pulled.digest else None,
-                        platforms=list(pulled.platforms),
-                        bootstrap=image.bootstrap,
-                    )
-                )
+            )
         # index.json names exactly the lock's images, and only their blobs stay.
         wanted = {image.ref for image in self.lock.images}
         self.removed += [f"images/blobs/{digest}" for digest in layout.retain(wanted)]
@@ -207,7 +211,7 @@ class Builder:
                     for item in model.files:
                         dest = self.out / "models" / "hf" / model.name / item.path
                         got = fetch(item.url, dest, item.sha256, progress=meter.advance)
-                        self._count(got.reused)
+                        self._count(got)
                         size += got.size
                         paths.append(self.keep(dest))
                         sums[self._under_models(dest)] = item.sha256
@@ -302,11 +306,16 @@ class Builder:
         write_bytes_atomic(dest, source.read_bytes(), mode=0o755)
         self.components.append(Component(name="bootstrap", version=__version__, kind="script", paths=[self.keep(dest)]))
 
-    def _count(self, reused: bool) -> None:
-        if reused:
+    def _count(self, fetched: Fetched) -> None:
+        if fetched.reused:
             self.result_reused += 1
         else:
             self.result_downloaded += 1
+        if fetched.sha256:  # every byte was hashed just now: sealing need not read them again
+            stat = fetched.path.stat()
+            self.verified[fetched.path.relative_to(self.out).as_posix()] = Verified(
+                stat.st_size, stat.st_mtime_ns, fetched.sha256
+            )
 
     # --- the whole build --------------------------------------------------------------------------
 
@@ -346,6 +355,8 @@ class Builder:
                 models=self.models,
                 jobs=self.options.jobs,
                 progress=meter.advance,
+                verified=self.verified,
+                check_names=True,
             )
         (self.out / MARKER).unlink()  # only now: a kill while sealing still leaves a resumable build
         return BuildResult(manifest, self.result_downloaded, self.result_reused, removed)

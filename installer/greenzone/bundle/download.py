@@ -24,6 +24,7 @@ from typing import Any
 from greenzone import peers
 from greenzone.bundle.hashing import sha256_file
 from greenzone.errors import EnvironmentProblem, InputError
+from greenzone.parallel import STOP, Stopped
 from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Fetched:
     size: int
     reused: bool  # already complete and correct: nothing was downloaded
     resumed_from: int = 0
+    sha256: str | None = None  # what every byte hashed to, when this call read them all; None when trusted by size
 
 
 def _hash_prefix(path: Path) -> tuple[hashlib._Hash, int]:
@@ -89,19 +91,27 @@ def fetch(
     request_for: Callable[[int], urllib.request.Request] | None = None,
     opener: Callable[..., Any] = urllib.request.urlopen,
     reauthenticate: Callable[[], None] | None = None,
+    known_size: int | None = None,
 ) -> Fetched:
     """Download `url` to `dest` unless `dest` already holds exactly `sha256`.
 
     `request_for(offset)` builds each attempt's request (a registry adds its bearer token there);
     `reauthenticate` is called once on HTTP 401, for tokens that expire during long downloads.
+    `known_size`: `dest` is named by its content (a layout's blob) and a file only ever reaches that
+    name after this function checked it, so one of that size is taken as it is, without reading it
+    again; `seal` hashes it for the manifest and refuses a name its bytes do not match.
     """
     request_for = request_for or (lambda offset: _plain_request(url, offset))
+    if known_size is not None and dest.is_file() and dest.stat().st_size == known_size:
+        if progress:
+            progress(known_size)
+        return Fetched(dest, known_size, reused=True)
     if dest.is_file():
         existing = sha256_file(dest)
         if existing.sha256 == sha256:
             if progress:
                 progress(existing.size)
-            return Fetched(dest, existing.size, reused=True)
+            return Fetched(dest, existing.size, reused=True, sha256=sha256)
         log.warning("%s does not match the lock; downloading it again", dest)
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +133,8 @@ def fetch(
                 total = _expected_total(response.headers, offset)
                 with part.open("ab") as out:
                     while chunk := response.read(CHUNK):
+                        if STOP.is_set():  # interrupted: the part file stays for the next run to resume
+                            raise Stopped("interrupted")
                         out.write(chunk)
                         digest.update(chunk)
                         offset += len(chunk)
@@ -161,7 +173,7 @@ def fetch(
             hint="the upstream file changed or was tampered with; check it, then update the lock (`bundle lock --update`)",
         )
     part.replace(dest)
-    return Fetched(dest, offset, reused=False, resumed_from=first_offset)
+    return Fetched(dest, offset, reused=False, resumed_from=first_offset, sha256=got)
 
 
 def hash_url(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from greenzone.atomic import write_bytes_atomic
-from greenzone.bundle.download import ChecksumMismatch, fetch
+from greenzone.bundle.download import ChecksumMismatch, Fetched, fetch
 from greenzone.bundle.oci import (
     DOCKER_MANIFEST,
     INDEX,
@@ -31,9 +31,10 @@ from greenzone.bundle.oci import (
 )
 from greenzone.bundle.registry import Registry
 from greenzone.errors import InputError
+from greenzone.parallel import map_all
 
 Progress = Callable[[int], None]
-Counter = Callable[[bool], None]  # told, per blob, whether it was already complete (True) or downloaded
+Counter = Callable[[Fetched], None]  # told of each blob: downloaded, or already complete (`reused`)
 
 
 class BlobStore(Protocol):
@@ -102,6 +103,7 @@ def pull_blob(
         request_for=lambda offset: registry.blob_request(repository, blob.digest, offset),
         opener=registry.open,
         reauthenticate=lambda: registry.renew(repository, blob.digest),
+        known_size=blob.size,
     )
     if fetched.size != blob.size:
         raise ChecksumMismatch(
@@ -109,7 +111,7 @@ def pull_blob(
             hint="the manifest and its blob disagree; check the upstream image",
         )
     if on_blob:
-        on_blob(fetched.reused)
+        on_blob(fetched)
     return not fetched.reused
 
 
@@ -117,55 +119,89 @@ def _blobs_of(manifest: dict[str, Any]) -> list[Descriptor]:
     return [Descriptor.from_json(manifest["config"]), *(Descriptor.from_json(layer) for layer in manifest["layers"])]
 
 
-def _pull_manifest_tree(
-    registry: Registry,
-    repository: str,
-    digest: str,
-    ref: str,
-    store: Layout,
-    progress: Progress | None,
-    on_blob: Counter | None,
-) -> tuple[str, bytes]:
-    media_type, body = fetch_manifest(registry, repository, digest, ref)
-    if media_type not in (MANIFEST, DOCKER_MANIFEST):
-        raise InputError(f"{ref}: {digest} is a {media_type}, not an image manifest", hint="pin an image manifest")
-    for blob in _blobs_of(json.loads(body)):
-        pull_blob(registry, repository, blob, store, progress, on_blob)
-    store.put_blob(body, media_type)
-    return media_type, body
+@dataclass(frozen=True)
+class ImageSource:
+    """One image the lock pins, and where to pull it from."""
+
+    registry: Registry
+    repository: str
+    ref: str
+    digest: str
+    platforms: list[str]
 
 
-def pull_image(
-    registry: Registry,
-    repository: str,
-    ref: str,
-    digest: str,
+@dataclass(frozen=True)
+class _Manifests:
+    """An image's manifests, fetched and checked, before any of its blobs."""
+
+    source: ImageSource
+    media_type: str
+    body: bytes
+    chosen: list[dict[str, Any]]  # the index entries kept; empty for a single-platform image
+    images: list[tuple[str, str, bytes]]  # (digest, media type, body) of each image manifest
+
+
+def _manifests(source: ImageSource) -> _Manifests:
+    ref, registry, repository = source.ref, source.registry, source.repository
+    media_type, body = fetch_manifest(registry, repository, source.digest, ref)
+    if media_type in INDEX_TYPES:
+        chosen = select_platforms(json.loads(body), source.platforms, ref)
+        wanted = [(entry["digest"], *fetch_manifest(registry, repository, entry["digest"], ref)) for entry in chosen]
+    else:
+        chosen, wanted = [], [(source.digest, media_type, body)]
+    for digest, kind, _ in wanted:
+        if kind not in (MANIFEST, DOCKER_MANIFEST):
+            raise InputError(f"{ref}: {digest} is a {kind}, not an image manifest", hint="pin an image manifest")
+    return _Manifests(source, media_type, body, chosen, wanted)
+
+
+def pull_images(
+    sources: list[ImageSource],
     layout: Layout,
-    platforms: list[str],
     *,
+    jobs: int = 4,
     progress: Progress | None = None,
     on_blob: Counter | None = None,
-) -> PulledImage:
-    media_type, body = fetch_manifest(registry, repository, digest, ref)
-    if media_type not in INDEX_TYPES:
-        manifest_type, manifest = _pull_manifest_tree(registry, repository, digest, ref, layout, progress, on_blob)
-        config = json.loads(layout.read_blob(Descriptor.from_json(json.loads(manifest)["config"]).digest))
-        platform = f"{config.get('os', '?')}/{config.get('architecture', '?')}"
-        stored = Descriptor(manifest_type, digest, len(manifest))
-        layout.tag(ref, stored)
-        return PulledImage(ref, digest, digest, (platform,))
-    index = json.loads(body)
-    chosen = select_platforms(index, platforms, ref)
-    for entry in chosen:
-        _pull_manifest_tree(registry, repository, entry["digest"], ref, layout, progress, on_blob)
-    if len(chosen) == len(index.get("manifests", [])):
-        stored = layout.put_blob(body, media_type)
+) -> list[PulledImage]:
+    """Pull every image into `layout`, in three steps so that the bytes move at the link's speed:
+    all manifests first (small, checked against their digests); then each distinct blob once,
+    `jobs` at a time, across images, so a base layer shared by ten images is fetched once and a
+    slow layer never holds up the others; then manifests and tags in the lock's order, so the
+    layout only names images whose every blob is in place."""
+    trees = map_all(_manifests, sources, jobs)
+    blobs: dict[str, tuple[ImageSource, Descriptor]] = {}
+    for tree in trees:
+        for _, _, body in tree.images:
+            for blob in _blobs_of(json.loads(body)):
+                blobs.setdefault(blob.digest, (tree.source, blob))
+
+    def one(item: tuple[ImageSource, Descriptor]) -> bool:
+        source, blob = item
+        return pull_blob(source.registry, source.repository, blob, layout, progress, on_blob)
+
+    # Biggest first: the longest downloads start at once instead of last, behind the small ones.
+    map_all(one, sorted(blobs.values(), key=lambda item: -item[1].size), jobs)
+    return [_store(tree, layout) for tree in trees]
+
+
+def _store(tree: _Manifests, layout: Layout) -> PulledImage:
+    ref, digest = tree.source.ref, tree.source.digest
+    for _, media_type, body in tree.images:
+        layout.put_blob(body, media_type)
+    if not tree.chosen:
+        (_, media_type, body) = tree.images[0]
+        config = json.loads(layout.read_blob(Descriptor.from_json(json.loads(body)["config"]).digest))
+        layout.tag(ref, Descriptor(media_type, digest, len(body)))
+        return PulledImage(ref, digest, digest, (f"{config.get('os', '?')}/{config.get('architecture', '?')}",))
+    index = json.loads(tree.body)
+    if len(tree.chosen) == len(index.get("manifests", [])):
+        stored = layout.put_blob(tree.body, tree.media_type)
     else:
         # Keep the index's other fields (annotations, subject); list only the platforms kept.
-        filtered = {**index, "manifests": chosen}
-        stored = layout.put_blob(json.dumps(filtered, indent=2).encode(), media_type if media_type else INDEX)
+        filtered = {**index, "manifests": tree.chosen}
+        stored = layout.put_blob(json.dumps(filtered, indent=2).encode(), tree.media_type or INDEX)
     layout.tag(ref, stored)
-    return PulledImage(ref, digest, stored.digest, tuple(platform_of(entry) for entry in chosen))
+    return PulledImage(ref, digest, stored.digest, tuple(platform_of(entry) for entry in tree.chosen))
 
 
 class OllamaStore:

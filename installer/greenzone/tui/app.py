@@ -1,46 +1,53 @@
 """The install wizard: wiring only. Screens live in `screens/`, one per file; the work is done by
-`install/session.py`, the same session the unattended mode uses."""
+`install/session.py`, the same session the unattended mode uses.
+
+The first screen is drawn before anything heavy is imported or computed: the session (pydantic
+models, the deploy workspace, cryptography), the answer file's validation and the later screens
+are loaded by `ready()`, which a worker runs right after the first paint and which anything that
+needs them calls first (it returns at once when the worker is done, and waits for it otherwise).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from greenzone.answers.files import load_answers, read_text
-from greenzone.errors import InputError
-from greenzone.install.session import InstallSession
 from greenzone.results import ExitCode
-from greenzone.tui.form import initial_document
+from greenzone.textfiles import read_text
 from greenzone.tui.messages import StepFinished
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.screens.confirm import Confirm
-from greenzone.tui.screens.done import DoneScreen
-from greenzone.tui.screens.install import InstallScreen
-from greenzone.tui.screens.preflight import PreflightScreen
-from greenzone.tui.screens.review import ReviewScreen
-from greenzone.tui.screens.settings import SettingsScreen
 from greenzone.tui.screens.welcome import WelcomeScreen
-from greenzone.tui.state import WizardState
+from greenzone.tui.state import WizardState, initial_document
 from greenzone.yamlpos import load
 
-STEPS: tuple[type[WizardScreen], ...] = (
-    WelcomeScreen,
-    PreflightScreen,
-    SettingsScreen,
-    ReviewScreen,
-    InstallScreen,
-    DoneScreen,
-)
+if TYPE_CHECKING:
+    from greenzone.install.session import InstallSession
+
+STEP_NAMES = ("welcome", "preflight", "settings", "review", "install", "done")
 """The wizard's one order. Up to Install each step is pushed over the one before it, so Esc goes
 back (Install itself refuses to); once the install has run, Done replaces it: there is no way back."""
-NO_WAY_BACK = STEPS.index(InstallScreen)
+NO_WAY_BACK = STEP_NAMES.index("install")
+
+
+def steps() -> tuple[type[WizardScreen], ...]:
+    """The screens in STEP_NAMES' order; all but Welcome are imported on first use."""
+    from greenzone.tui.screens.done import DoneScreen
+    from greenzone.tui.screens.install import InstallScreen
+    from greenzone.tui.screens.preflight import PreflightScreen
+    from greenzone.tui.screens.review import ReviewScreen
+    from greenzone.tui.screens.settings import SettingsScreen
+
+    return (WelcomeScreen, PreflightScreen, SettingsScreen, ReviewScreen, InstallScreen, DoneScreen)
 
 
 class GreenzoneApp(App[int]):
@@ -48,14 +55,42 @@ class GreenzoneApp(App[int]):
     TITLE = "Greenzone installer"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit_wizard", "Quit", priority=True)]
 
-    def __init__(self, session: InstallSession, state: WizardState) -> None:
+    def __init__(self, session: Callable[[], InstallSession], state: WizardState, *, check: bool = False) -> None:
         super().__init__()
-        self.session = session
+        self._make_session = session
+        self._session: InstallSession | None = None
+        self._loading = threading.Lock()
         self.state = state
         self.terminating = False
         """A signal asked to quit while phases ran: the install screen exits once they stopped."""
-        if session.check:
+        if check:
             self.sub_title = "check mode: nothing will be changed"
+
+    def ready(self) -> None:
+        """Load what the first screen did not need: the session, the answer file's validation, the
+        other screens. Idempotent and thread-safe; a second caller waits for the first."""
+        with self._loading:
+            if self._session is not None:
+                return
+            session = self._make_session()
+            if self.state.answers_file is not None and self.state.answers is None:
+                from greenzone.answers.files import load_answers
+
+                # Valid answers tell Preflight which nodes this machine is; invalid ones are fixed in Settings.
+                validation = load_answers(self.state.answers_file, bundle_dir=self.state.bundle)
+                self.state.answers = validation.answers if validation.ok else None
+            steps()
+            self._session = session
+
+    @property
+    def session(self) -> InstallSession:
+        self.ready()
+        assert self._session is not None
+        return self._session
+
+    @work(thread=True, exit_on_error=False, group="warm-up")
+    def _warm_up(self) -> None:
+        self.ready()
 
     def on_mount(self) -> None:
         # SIGTERM (systemd, an operator's kill) and SIGHUP (the console's SSH session dropped) end the
@@ -64,32 +99,36 @@ class GreenzoneApp(App[int]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.terminate)
-        self.push_screen(STEPS[0]())
+        self.push_screen(WelcomeScreen())
+        self.call_after_refresh(self._warm_up)
 
     def terminate(self) -> None:
         """Quit without asking: stop now when nothing runs, else cancel and quit once the phase stopped."""
-        if self.state.installing:
+        if self.state.installing and self._session is not None:
             self.terminating = True
-            self.session.cancel()
+            self._session.cancel()
         else:
             self.exit(int(ExitCode.INTERRUPTED) if self.state.result is None else int(self.state.exit_code()))
 
     @on(StepFinished)
     def _next_step(self, finished: StepFinished) -> None:
-        index = STEPS.index(finished.step) + 1
-        if index == len(STEPS):
+        self.ready()
+        order = steps()
+        index = order.index(finished.step) + 1
+        if index == len(order):
             self.exit(int(self.state.exit_code()))
         elif index > NO_WAY_BACK:
-            self.switch_screen(STEPS[index]())
+            self.switch_screen(order[index]())
         else:
-            self.push_screen(STEPS[index]())
+            self.push_screen(order[index]())
 
     def action_quit_wizard(self) -> None:
         running = self.state.installing
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.session.cancel()
+                if self._session is not None:
+                    self._session.cancel()
                 self.exit(int(ExitCode.INTERRUPTED))
 
         question = (
@@ -105,14 +144,11 @@ class GreenzoneApp(App[int]):
 
 def wizard_state(answers_file: Path | None, bundle: Path | None, key: Path | None = None) -> WizardState:
     """The wizard's starting point: a given answer file prefills every screen (its bundle too); a
-    given bundle and key (the drive's bootstrap passes both) prefill the Welcome screen."""
+    given bundle and key (the drive's bootstrap passes both) prefill the Welcome screen. The file is
+    only read and parsed here; `GreenzoneApp.ready` validates it after the first paint."""
     document = None
     if answers_file is not None:
-        text, problem = read_text(answers_file)
-        if problem is not None or text is None:
-            raise InputError(
-                problem.message if problem else f"cannot read {answers_file}", hint="give a readable answer file"
-            )
+        text = read_text(answers_file, "an answer file", limit=1024 * 1024)
         loaded = load(text).data
         document = loaded if isinstance(loaded, dict) else None
     section = (document or {}).get("bundle") or {}
@@ -120,22 +156,22 @@ def wizard_state(answers_file: Path | None, bundle: Path | None, key: Path | Non
     bundle_path = bundle or (base / section["path"] if isinstance(section, dict) and section.get("path") else None)
     if key is None and isinstance(section, dict) and section.get("public_key"):
         key = base / section["public_key"]
-    state = WizardState(
+    return WizardState(
         initial_document(document, str(bundle_path or ""), str(key or "")),
         answers_file=answers_file,
         bundle=bundle_path,
         public_key=key,
     )
-    if answers_file is not None:
-        # Valid answers tell Preflight which nodes this machine is; invalid ones are fixed in Settings.
-        validation = load_answers(answers_file, bundle_dir=bundle)
-        state.answers = validation.answers if validation.ok else None
-    return state
 
 
 def run_wizard(
-    session: InstallSession, *, answers_file: Path | None, bundle: Path | None, key: Path | None = None
+    session: Callable[[], InstallSession],
+    *,
+    answers_file: Path | None,
+    bundle: Path | None,
+    key: Path | None = None,
+    check: bool = False,
 ) -> ExitCode:
-    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key))
+    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key), check=check)
     code = app.run()
     return ExitCode(code) if code is not None else ExitCode.INTERRUPTED

@@ -170,18 +170,3 @@ def field_of(path: KeyPath) -> str:
         if tuple(path[: len(prefix)]) == prefix and len(prefix) > length:
             best, length = name, len(prefix)
     return best
-
-
-def initial_document(answers_document: Mapping[str, Any] | None, bundle: str, public_key: str) -> dict[str, Any]:
-    """The document the wizard starts from: the given answer file, else the fewest keys a valid file needs."""
-    document = copy.deepcopy(dict(answers_document or {}))
-    document.setdefault("version", 1)
-    document.setdefault("appliance", {"name": "greenzone"})
-    document.setdefault("network", {"hostname": ""})
-    bundle_section = document.setdefault("bundle", {})
-    if isinstance(bundle_section, dict):
-        if bundle:
-            bundle_section["path"] = bundle
-        if public_key:
-            bundle_section["public_key"] = public_key
-    return document

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from greenzone.answers.model import Answers
-from greenzone.bundle.manifest import Manifest
-from greenzone.deploy.report import run_exit_code
-from greenzone.install.gate import Gate
-from greenzone.preflight.facts_model import Facts
 from greenzone.results import ExitCode, Report
+
+if TYPE_CHECKING:  # the models load after the first paint (tui/app.py)
+    from greenzone.answers.model import Answers
+    from greenzone.bundle.manifest import Manifest
+    from greenzone.install.gate import Gate
+    from greenzone.preflight.facts_model import Facts
 
 
 @dataclass
@@ -36,8 +39,25 @@ class WizardState:
 
     def exit_code(self) -> ExitCode:
         """What the wizard exits with once the install has run (130 when it was canceled)."""
+        from greenzone.deploy.report import run_exit_code
+
         return ExitCode.FAIL if self.result is None else run_exit_code(self.result)
 
     @property
     def bundle_ok(self) -> bool:
         return self.verified is not None and self.verified.status.value != "fail"
+
+
+def initial_document(answers_document: Mapping[str, Any] | None, bundle: str, public_key: str) -> dict[str, Any]:
+    """The document the wizard starts from: the given answer file, else the fewest keys a valid file needs."""
+    document = copy.deepcopy(dict(answers_document or {}))
+    document.setdefault("version", 1)
+    document.setdefault("appliance", {"name": "greenzone"})
+    document.setdefault("network", {"hostname": ""})
+    bundle_section = document.setdefault("bundle", {})
+    if isinstance(bundle_section, dict):
+        if bundle:
+            bundle_section["path"] = bundle
+        if public_key:
+            bundle_section["public_key"] = public_key
+    return document

@@ -9,11 +9,11 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Button
 
-from greenzone.install.session import InstallSession
 from greenzone.tui.messages import StepFinished
 from greenzone.tui.state import WizardState
 
 if TYPE_CHECKING:
+    from greenzone.install.session import InstallSession
     from greenzone.tui.app import GreenzoneApp
 
 

@@ -87,7 +87,7 @@ class WelcomeScreen(WizardScreen):
         if self.wizard.bundle_ok:
             self._show_report(self.wizard.verified)
         elif self.wizard.bundle and self.wizard.public_key:
-            self.start_verify()
+            self.call_after_refresh(self.start_verify)  # the screen first: verifying loads the session
         else:
             self.bundle_input.focus()
 
