@@ -244,7 +244,13 @@ def _add_bundle(commands: Subparsers) -> None:
         "--split", type=_size, default=None, metavar="SIZE", help="cut the tar into parts, e.g. 4000M for FAT32"
     )
     build.add_argument("--pip-arg", action="append", metavar="ARG", help="extra argument for pip (repeatable)")
-    build.add_argument("--jobs", type=_whole(1), default=None, metavar="N", help="files hashed at once when sealing")
+    build.add_argument(
+        "--jobs",
+        type=_whole(1),
+        default=None,
+        metavar="N",
+        help="blobs pulled at once (default 6), files hashed at once",
+    )
     pack = _command(
         actions,
         "pack",
