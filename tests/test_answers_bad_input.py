@@ -201,6 +201,31 @@ def test_model_not_in_bundle() -> None:
     assert "did you mean `llama3.1:8b`?" in problem.hint
 
 
+BOTH_ENGINES = Context(
+    bundle_models=frozenset({"gemma3:4b", "google/gemma-3-4b-it"}),
+    bundle_source="/b",
+    model_engines={"gemma3:4b": "ollama", "google/gemma-3-4b-it": "vllm"},
+)
+
+
+def test_a_model_the_engine_cannot_serve_is_refused_at_its_line() -> None:
+    """An Ollama tag under `engine: vllm` (what the wizard once saved): refused before install."""
+    text = MINIMAL + "inference:\n  engine: vllm\n  models: [google/gemma-3-4b-it, gemma3:4b]\n"
+    problem = _only_error(text, BOTH_ENGINES)
+    assert problem.key == "inference.models[1]" and problem.position is not None
+    assert problem.position.line == text.splitlines().index("  models: [google/gemma-3-4b-it, gemma3:4b]") + 1
+    assert problem.message == "`gemma3:4b` is in the bundle for Ollama; vLLM cannot serve it"
+    assert problem.hint == "vLLM models in the bundle: google/gemma-3-4b-it"
+
+
+def test_an_engine_the_bundle_has_no_model_for_is_named() -> None:
+    context = Context(bundle_models=frozenset({"gemma3:4b"}), model_engines={"gemma3:4b": "ollama"})
+    problem = _only_error(MINIMAL + "inference:\n  engine: vllm\n  models: [gemma3:4b]\n", context)
+    assert problem.key == "inference.engine"
+    assert problem.message == "the bundle holds no model for vLLM"
+    assert problem.hint.startswith("choose Ollama, whose models it holds")
+
+
 def test_even_number_of_servers() -> None:
     text = MINIMAL + "nodes:\n  - address: 192.168.1.3\n  - address: 192.168.1.2\n"
     problem = _only_error(text)

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, RichLog, Static
+from textual.widgets import Button, Input, Label, RichLog, Select, SelectionList, Static
 
 from greenzone.answers.files import load_valid_answers
+from greenzone.bundle.manifest import BundleModel
 from greenzone.results import ExitCode
 from greenzone.tui.app import GreenzoneApp, wizard_state
 from greenzone.tui.screens.confirm import Confirm
@@ -337,3 +338,141 @@ def test_no_color_is_respected(bundle: Path, tmp_path: Path, monkeypatch: pytest
     from greenzone.tui.widgets import GLYPH
 
     assert all(any(word in glyph.lower() for word in ("pass", "warn", "fail", "skip")) for glyph in GLYPH.values())
+
+
+VLLM_MODELS = (
+    BundleModel(name="google/gemma-3-4b-it", engine="vllm", size_bytes=1024, vram_bytes=12 * 2**30),
+    BundleModel(name="meta-llama/Llama-3.1-8B-Instruct", engine="vllm", size_bytes=1024, vram_bytes=18 * 2**30),
+)
+
+
+def models_offered(app: GreenzoneApp) -> tuple[list[str], list[str]]:
+    """(every model in the list, the ones selected)."""
+    models = app.screen.query_one("#models", SelectionList)
+    offered = [str(models.get_option_at_index(i).value) for i in range(models.option_count)]
+    return offered, [str(value) for value in models.selected]
+
+
+async def to_settings(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
+    await verified(app, pilot, public_key(bundle))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+    await pilot.press("ctrl+n")
+    await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+    await pilot.press(*"ai.test.local")
+    await until(pilot, lambda: next_enabled(app))
+
+
+def test_the_model_list_follows_the_engine_and_next_waits_for_a_servable_model(
+    fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """Switching the engine offers only the bundle's models for it; the Ollama tag chosen before
+    never reaches a vLLM answer file; switching back restores a valid choice."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    bundle = make_bundle(tmp_path / "bundle", extra_models=VLLM_MODELS)
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_settings(app, pilot, bundle)
+        assert models_offered(app) == (["gemma3:4b"], ["gemma3:4b"])
+        app.screen.query_one("#engine", Select).value = "vllm"
+        await until(pilot, lambda: models_offered(app)[0] == [model.name for model in VLLM_MODELS])
+        assert models_offered(app)[1] == ["google/gemma-3-4b-it"]
+        assert app.state.document["inference"] == {"engine": "vllm", "models": ["google/gemma-3-4b-it"]} | {
+            key: value for key, value in app.state.document["inference"].items() if key not in ("engine", "models")
+        }
+        await until(pilot, lambda: next_enabled(app))
+        app.screen.query_one("#models", SelectionList).deselect_all()
+        await until(pilot, lambda: not next_enabled(app))
+        app.screen.query_one("#engine", Select).value = "ollama"
+        await until(pilot, lambda: models_offered(app) == (["gemma3:4b"], ["gemma3:4b"]) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        assert app.state.answers is not None and app.state.answers.inference.models == ["gemma3:4b"]
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_a_bundle_without_a_model_for_the_engine_says_so_and_blocks_next(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_settings(app, pilot, bundle)
+        app.screen.query_one("#engine", Select).value = "vllm"
+        await until(pilot, lambda: "holds no model for vLLM" in text(app, "#engine-error"))
+        assert "choose Ollama, whose models it holds" in text(app, "#engine-error")
+        assert models_offered(app) == ([], [])
+        assert not next_enabled(app)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+@pytest.mark.parametrize("way", ["palette", "ctrl+c"])
+def test_every_way_out_during_an_install_asks_first(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path, way: str
+) -> None:
+    """The command palette's Quit and Ctrl+C ask the question Ctrl+Q asks; "No" keeps the install
+    running, "Yes" cancels at the next task and quits with 130."""
+    app, session = held_at_k3s(bundle, fake_nvml_dir, tmp_path)
+
+    async def leave() -> None:
+        if way == "palette":
+            await app.action_quit()  # what the palette's "Quit" command runs
+        else:
+            await pilot_ref[0].press("ctrl+c")
+
+    pilot_ref: list[Pilot[int]] = []
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        pilot_ref.append(pilot)
+        await to_held_install(app, pilot, bundle, session)
+        await leave()
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen))
+        assert not session._stop.is_set() and app.is_running
+        await leave()
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await until(pilot, lambda: session._stop.is_set())
+        await pilot.pause(5)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_where_am_i_and_what_has_focus_show_without_colour(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under NO_COLOR: each screen names its step in the header; the focused field's label is in
+    reverse video; focusing a filled field keeps its text (no select-all that the next key wipes)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    def label_reversed(name: str) -> bool:
+        return bool(app.screen.query_one(f"#row-{name} .field-label", Label).rich_style.reverse)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        assert app.screen.sub_title == "Step 1 of 6 · Bundle"
+        await to_settings(app, pilot, bundle)
+        assert app.screen.sub_title == "Step 3 of 6 · Settings"
+        assert label_reversed("hostname") and not label_reversed("appliance_name")
+        await pilot.press("shift+tab")  # to the appliance name, which holds "greenzone"
+        await until(pilot, lambda: label_reversed("appliance_name") and not label_reversed("hostname"))
+        await pilot.press("2")  # with select-all on focus this replaced the whole name
+        assert sorted(app.screen.query_one("#appliance_name", Input).value) == sorted("greenzone2")
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)

@@ -47,7 +47,8 @@ def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, hos
     ]  # fmt: skip
     with terminal(command, cwd=REPO, env={"GREENZONE_STATE_DIR": str(state)}, exit_file=exit_file) as term:
         shown = term.wait_for("every file matches the signed manifest")
-        assert "Bundle 0.1.0" in shown and "check mode: nothing will be changed" in shown
+        assert "Bundle 0.1.0" in shown and "Step 1 of 6 · Bundle · check mode" in shown
+        assert "Check mode: the install only predicts; nothing will be changed." in shown
         term.keys("C-n")
         shown = term.wait_for("nothing blocks the install")
         assert "this machine" in shown  # the only node is remote: its preflight runs in the phase

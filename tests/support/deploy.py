@@ -53,9 +53,10 @@ def _tgz(path: Path, members: dict[str, bytes]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def make_bundle(out: Path, *, site_from: Path | None = None) -> Path:
+def make_bundle(out: Path, *, site_from: Path | None = None, extra_models: tuple[BundleModel, ...] = ()) -> Path:
     """A signed bundle of stand-ins; `site_from` (a bundle `bundle build` made) adds what the site
-    bootstrap needs from it: the Python runtime, the wheels and `install.sh`."""
+    bootstrap needs from it: the Python runtime, the wheels and `install.sh`. `extra_models` are
+    listed in the manifest beside the Ollama model (their files are not needed where they are used)."""
     out.mkdir(parents=True)
     components = [
         Component(name="k3s", version="v1.34.1+k3s1", kind="binary", paths=["bin/k3s"]),
@@ -113,7 +114,10 @@ def make_bundle(out: Path, *, site_from: Path | None = None) -> Path:
         out,
         components=components,
         images=images,
-        models=[BundleModel(name="gemma3:4b", engine="ollama", size_bytes=128 * 1024, vram_bytes=4 * 2**30)],
+        models=[
+            BundleModel(name="gemma3:4b", engine="ollama", size_bytes=128 * 1024, vram_bytes=4 * 2**30),
+            *extra_models,
+        ],
         jobs=1,
     )
     sign_bundle(out)

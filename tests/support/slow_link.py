@@ -40,7 +40,15 @@ def throttle(rate: str) -> None:
         subprocess.run(command, check=True)
 
 
-def caddy_config(port: int, upstream: str, deadline: str, log: Path) -> dict[str, Any]:
+def caddy_config(
+    port: int, upstream: str, deadline: str, log: Path, *, body_limit: int = 0, stuck_range: bool = False
+) -> dict[str, Any]:
+    """`body_limit`: refuse bodies over that many bytes with 413, as GHCR refuses uploads over 4 MiB;
+    `stuck_range`: answer every chunk with `Range: 0-0`, as ECR stops advancing it after the second."""
+    proxy: dict[str, Any] = {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}
+    if stuck_range:
+        proxy["headers"] = {"response": {"set": {"Range": ["0-0"]}}}
+    handlers = ([{"handler": "request_body", "max_size": body_limit}] if body_limit else []) + [proxy]
     return {
         "admin": {"disabled": True},
         "logging": {
@@ -54,7 +62,7 @@ def caddy_config(port: int, upstream: str, deadline: str, log: Path) -> dict[str
                         "read_timeout": deadline,
                         "automatic_https": {"disable": True},
                         "logs": {},
-                        "routes": [{"handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}]}],
+                        "routes": [{"handle": handlers}],
                     }
                 }
             }
@@ -85,7 +93,10 @@ def main(args: dict[str, Any]) -> dict[str, Any]:
         port = free_port()
         log = work / "caddy.log"
         config = work / "caddy.json"
-        config.write_text(json.dumps(caddy_config(port, url.removeprefix("http://"), args["deadline"], log)))
+        settings = {key: args[key] for key in ("body_limit", "stuck_range") if key in args}
+        config.write_text(
+            json.dumps(caddy_config(port, url.removeprefix("http://"), args["deadline"], log, **settings))
+        )
         proxy = subprocess.Popen(
             [caddy, "run", "--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -8,17 +8,19 @@
 set -eu
 from=$1 to=$2
 find "$to" -name '*.greenzone-seeding' -exec rm -f {} +
+list="$to/.greenzone-seed-list"
 cd "$from"
-find . ! -type d | sed 's|^\./||' | {
-  copied=0
-  while IFS= read -r entry; do
-    if [ -e "$to/$entry" ] || [ -L "$to/$entry" ]; then
-      continue
-    fi
-    mkdir -p "$(dirname "$to/$entry")"
-    cp -P --preserve=mode,timestamps "$entry" "$to/$entry.greenzone-seeding"
-    mv -f "$to/$entry.greenzone-seeding" "$to/$entry"
-    copied=$((copied + 1))
-  done
-  echo "seed: $copied files copied from $from to $to; what $to already held is kept"
-}
+find . ! -type d > "$list"  # a file first, so that an unreadable directory fails the seed
+copied=0
+while IFS= read -r entry; do
+  entry=${entry#./}
+  if [ -e "$to/$entry" ] || [ -L "$to/$entry" ]; then
+    continue
+  fi
+  mkdir -p "$(dirname "$to/$entry")"
+  cp -P --preserve=mode,timestamps "./$entry" "$to/$entry.greenzone-seeding"
+  mv -f "$to/$entry.greenzone-seeding" "$to/$entry"
+  copied=$((copied + 1))
+done < "$list"
+rm -f "$list"
+echo "seed: $copied files copied from $from to $to; what $to already held is kept"

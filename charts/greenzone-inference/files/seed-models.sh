@@ -6,7 +6,9 @@
 # - each copy goes to a temporary name, is checked against the bundle's sha256, then renamed;
 # - a file already in the store is kept when it matches (checked once, then remembered by size,
 #   mtime and sha256 under STORE/.seed/), and replaced when it does not;
-# - seeders on one node (replicas sharing one store directory) take turns through a lock on the store.
+# - seeders on one node (replicas sharing one store directory) take turns through a lock on the store
+#   (a store on NFS needs a mount that allows locks);
+# the store holds the bundle's files: one edited there is put back as the bundle has it.
 set -eu
 bundle=$1 store=$2 prefix=$3
 sums="$bundle/SHA256SUMS"
@@ -28,7 +30,8 @@ while read -r sum path; do
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum $(stat -c '%s %Y' "$target")" ]; then
       kept=$((kept + 1)); continue
     fi
-    if [ "$(sha256sum < "$target" | cut -d' ' -f1)" = "$sum" ]; then
+    found=$(sha256sum "$target")
+    if [ "${found%% *}" = "$sum" ]; then
       mkdir -p "$(dirname "$stamp")"
       echo "$sum $(stat -c '%s %Y' "$target")" > "$stamp"
       kept=$((kept + 1)); continue
@@ -41,12 +44,14 @@ while read -r sum path; do
   fi
   mkdir -p "$(dirname "$target")" "$(dirname "$stamp")"
   cp "$source" "$target.greenzone-seeding"
-  got=$(sha256sum < "$target.greenzone-seeding" | cut -d' ' -f1)
+  got=$(sha256sum "$target.greenzone-seeding")
+  got=${got%% *}
   if [ "$got" != "$sum" ]; then
     rm -f "$target.greenzone-seeding"
     echo "seed: $source has sha256 $got, the bundle says $sum: this node's copy of the bundle is damaged; run greenzone install again" >&2
     exit 1
   fi
+  sync "$target.greenzone-seeding"  # on disk before it takes the real name: a power cut leaves no hole
   mv -f "$target.greenzone-seeding" "$target"
   echo "$sum $(stat -c '%s %Y' "$target")" > "$stamp"
   copied=$((copied + 1))

@@ -6,6 +6,7 @@ file is valid on the vendor's laptop and yet not installable on a box where the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Iterator, Mapping
@@ -190,6 +191,7 @@ def bundle_context(bundle_dir: Path) -> Context | None:
         bundle_models=frozenset(model.name for model in manifest.models),
         bundle_source=str(bundle_dir),
         bundle_images=frozenset(image.ref for image in manifest.images),
+        model_engines={model.name: model.engine for model in manifest.models},
     )
 
 
@@ -222,7 +224,7 @@ def load_answers(
                     )
                 ],
             )
-        context = Context(context.gpus_present, found.bundle_models, found.bundle_source)
+        context = dataclasses.replace(found, gpus_present=context.gpus_present)
     validation = validate_text(text, str(path), context)
     if validation.answers is None or validation.errors:
         return validation

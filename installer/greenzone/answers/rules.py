@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from greenzone.answers.model import Answers, Cloud
@@ -41,6 +41,8 @@ class Context:
     bundle_models: frozenset[str] | None = None
     bundle_source: str = ""
     bundle_images: frozenset[str] | None = None
+    model_engines: Mapping[str, str] | None = None
+    """The bundle's models and the engine whose store format each is in."""
 
 
 Rule = Callable[[Answers, Context], Iterator[Problem]]
@@ -238,17 +240,51 @@ def operator_driver_rule(answers: Answers, context: Context) -> Iterator[Problem
         )
 
 
+ENGINE_NAMES = {"ollama": "Ollama", "vllm": "vLLM"}
+
+
+def no_model_for_engine(engine: str, context: Context) -> Problem | None:
+    """The bundle has models, none of them for `engine`: said of the engine, in words (the wizard
+    shows it while the model list is empty, before the answers can even be checked)."""
+    engines = context.model_engines or {}
+    if not engines or engine in engines.values():
+        return None
+    where = f" at {context.bundle_source}" if context.bundle_source else ""
+    others = sorted({ENGINE_NAMES.get(other, other) for other in engines.values()})
+    return _error(
+        ("inference", "engine"),
+        f"the bundle{where} holds no model for {ENGINE_NAMES.get(engine, engine)}",
+        f"choose {' or '.join(others)}, whose models it holds, or use a bundle built with "
+        f"{ENGINE_NAMES.get(engine, engine)} models",
+    )
+
+
 def bundle_models_rule(answers: Answers, context: Context) -> Iterator[Problem]:
+    """Each model is in the bundle, in the store format of the engine that is to serve it: an
+    Ollama tag cannot be served by vLLM, nor a Hugging Face repository by Ollama."""
     if context.bundle_models is None:
         return
-    available = sorted(context.bundle_models)
     where = f" at {context.bundle_source}" if context.bundle_source else ""
+    engine = answers.inference.engine
+    engines = context.model_engines or {}
+    served = sorted(name for name in context.bundle_models if engines.get(name, engine) == engine)
+    missing_engine = no_model_for_engine(engine, context)
+    if missing_engine is not None:
+        yield missing_engine
+        return
+    listed = f"{ENGINE_NAMES.get(engine, engine)} models in the bundle: {', '.join(served) or '(none)'}"
     for index, name in enumerate(answers.inference.models):
         if name not in context.bundle_models:
-            guess = did_you_mean(name, available)
-            hint = f"did you mean `{guess}`? " if guess else ""
-            hint += f"Models in the bundle: {', '.join(available) or '(none)'}"
+            guess = did_you_mean(name, served or sorted(context.bundle_models))
+            hint = (f"did you mean `{guess}`? " if guess else "") + listed
             yield _error(("inference", "models", index), f"model `{name}` is not in the bundle{where}", hint)
+        elif engines.get(name, engine) != engine:
+            yield _error(
+                ("inference", "models", index),
+                f"`{name}` is in the bundle for {ENGINE_NAMES.get(engines[name], engines[name])}; "
+                f"{ENGINE_NAMES.get(engine, engine)} cannot serve it",
+                listed,
+            )
 
 
 def departments_rule(answers: Answers, context: Context) -> Iterator[Problem]:

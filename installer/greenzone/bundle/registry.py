@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import http.client
 import json
 import logging
 import re
@@ -33,7 +34,6 @@ from greenzone.redact import REDACTOR
 log = logging.getLogger(__name__)
 ACCEPT_MANIFESTS = ", ".join([MANIFEST, *INDEX_TYPES, DOCKER_MANIFEST])
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-_RANGE = re.compile(r"^(?:bytes=)?0-(\d+)$")
 
 # Blob uploads go in chunks (the distribution spec's PATCH with Content-Range), each sized to take
 # about CHUNK_SECONDS at the rate the previous one achieved. A proxy in front of the registry may cut
@@ -50,9 +50,10 @@ MIN_CHUNK = 5 << 20
 MAX_CHUNK = 512 << 20
 # A chunk cut by a proxy is sent again, smaller (each retry divides size and time by 4).
 CHUNK_RETRIES = 4
-# What a proxy answers when it cut a request, or when a body is over its size limit: a smaller
-# chunk can pass where the bigger one could not.
-_CUT_STATUSES = (408, 413, 499, 500, 502, 503, 504)
+# What a proxy answers when it cut a request, and what a registry or proxy answers to a body over
+# its size limit (413; GHCR answers 416 "the request body is too large" past 4 MiB, ocx-sh/ocx#237;
+# a proxy in front may turn either into 502): a smaller request can pass where a bigger one did not.
+_CUT_STATUSES = (408, 413, 416, 499, 500, 502, 503, 504)
 
 
 class RegistryError(EnvironmentProblem):
@@ -71,7 +72,17 @@ class RegistryUnreachable(RegistryError):
     def cut(self) -> bool:
         """Dropped mid-request, the way a proxy ends a request past its deadline; a refused or
         silent connection is not a cut, and sending again would only wait again."""
-        return isinstance(self.cause, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+        return isinstance(
+            self.cause,
+            (
+                ConnectionResetError,
+                BrokenPipeError,
+                ConnectionAbortedError,
+                http.client.IncompleteRead,
+                ssl.SSLEOFError,  # a TLS proxy that drops the connection mid-request
+                ssl.SSLZeroReturnError,
+            ),
+        )
 
 
 class RegistryRefused(RegistryError):
@@ -89,7 +100,7 @@ class _Chunk:
     def __init__(self, handle: IO[bytes], start: int, length: int) -> None:
         self._handle = handle
         self._start = start
-        self._length = length
+        self.length = length
         self._left = length
         handle.seek(start)
 
@@ -104,7 +115,7 @@ class _Chunk:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._handle.seek(self._start + offset)
-        self._left = self._length - offset
+        self._left = self.length - offset
         return offset
 
 
@@ -143,6 +154,8 @@ class Registry:
         self.chunk_seconds = chunk_seconds
         self.first_chunk = first_chunk
         self.min_chunk = min_chunk
+        self.max_chunk = MAX_CHUNK
+        self._sending = threading.local()  # the size of the request each thread has in flight
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
         self._tokens: dict[str, str] = {}
@@ -322,42 +335,60 @@ class Registry:
     ) -> None:
         """Upload one blob so that no request lasts long enough for a proxy's deadline to cut it.
 
-        A cut (the connection dropped, or a proxy's 5xx/408/413) starts the blob again in a fresh
-        upload session with chunks a quarter the size and time: a cut request may have left part of
-        its body in the old session, which the distribution registry then refuses to resume.
-        `progress` hears of each chunk's bytes; a retry reports its bytes again, after a negative
-        report of what was lost.
+        A cut (the connection dropped, or a 408/413/416/5xx) starts the blob again in a fresh upload
+        session with chunks a quarter the size and time: a cut request may have left part of its
+        body in the old session, which the distribution registry then refuses to resume. What a
+        cut taught (a proxy's deadline, a body-size limit) is kept for the next blobs. `progress`
+        hears each byte once, however many tries it takes.
         """
         scope = f"repository:{repository}:pull,push"
-        first, seconds = self.first_chunk, self.chunk_seconds
-        sent = [0]  # bytes this try reported, taken back if it is cut
+        reported = [0, 0]  # bytes this try sent, bytes already reported
 
         def counted(size: int) -> None:
-            sent[0] += size
-            if progress:
-                progress(size)
+            reported[0] += size
+            if progress and reported[0] > reported[1]:
+                progress(reported[0] - reported[1])
+                reported[1] = reported[0]
 
         for attempt in range(CHUNK_RETRIES + 1):
-            sent[0] = 0
+            reported[0] = 0
+            first, seconds = self.first_chunk, self.chunk_seconds
             try:
                 self._upload(repository, scope, descriptor, path, first, seconds, counted)
                 return
             except (RegistryUnreachable, RegistryRefused) as error:
                 cut = error.cut if isinstance(error, RegistryUnreachable) else error.status in _CUT_STATUSES
-                if not cut or attempt == CHUNK_RETRIES:
-                    if cut:
-                        raise RegistryError(
-                            f"{self.base} kept cutting the upload of {descriptor.digest[:19]} to {repository} "
-                            f"({CHUNK_RETRIES + 1} tries, down to {first >> 10} KiB chunks): {error}",
-                            hint="check the proxy in front of the registry (its request timeout and body size "
-                            "limit) and the link, then run the command again; blobs already there are kept",
-                        ) from None
+                if not cut:
                     raise
+                if self._arrived(repository, descriptor.digest):
+                    return  # only the answer to the last request was lost: the registry has the blob
+                if attempt == CHUNK_RETRIES:
+                    raise RegistryError(
+                        f"{self.base} kept cutting the upload of {descriptor.digest[:19]} to {repository} "
+                        f"({CHUNK_RETRIES + 1} tries, the last in {max(first, 1 << 10) >> 10} KiB requests): {error}",
+                        hint="check the registry's logs and disk, and any proxy in front of it (its request "
+                        "timeout and body size limit), then run the command again; blobs already there are kept",
+                    ) from None
                 log.info("upload of %s to %s cut (%s); again with smaller chunks", descriptor.digest, repository, error)
-                if progress and sent[0]:
-                    progress(-sent[0])
-                first = max(first // 4, 64 << 10)
-                seconds /= 4
+                self._learn(getattr(self._sending, "size", first), seconds)
+                with self._lock:  # a token may have expired during a long blob; the next try asks anew
+                    self._tokens.pop(scope, None)
+
+    def _learn(self, cut: int, seconds: float) -> None:
+        """From now on, requests at most half the one that was cut (whatever cut it: a deadline, a
+        body-size limit) and chunks aimed at a quarter of the time; the object-storage part size
+        (MIN_CHUNK) gives way only when that limit falls below it."""
+        ceiling = max(cut // 2, 64 << 10)
+        self.max_chunk = min(self.max_chunk, ceiling)
+        self.first_chunk = min(self.first_chunk, ceiling)
+        self.min_chunk = min(self.min_chunk, ceiling)
+        self.chunk_seconds = min(self.chunk_seconds, seconds / 4)
+
+    def _arrived(self, repository: str, digest: str) -> bool:
+        try:
+            return self.has_blob(repository, digest)
+        except RegistryError:
+            return False
 
     def _start_upload(self, repository: str, scope: str) -> tuple[str, int]:
         _, headers, _ = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, data=b"", expect=(202,))
@@ -377,16 +408,21 @@ class Registry:
         seconds: float,
         progress: Callable[[int], None],
     ) -> None:
+        """POST, PATCH each chunk but the last, then PUT the last one with the digest. The offset
+        is counted here, not read back from the registry's `Range`: ECR stops advancing that header
+        after the second chunk though it keeps the bytes (aws/containers-roadmap#2831), and some
+        registries refuse an empty final PUT (cirruslabs/tart#159)."""
         location, minimum = self._start_upload(repository, scope)
         try:
             with path.open("rb") as handle:
-                if descriptor.size <= first:  # one request: as short as the first chunk would be
-                    self._finish(location, scope, descriptor, _Chunk(handle, 0, descriptor.size))
-                    progress(descriptor.size)
-                    return
                 offset, length = 0, first
-                while offset < descriptor.size:
-                    length = min(max(length, minimum, min(self.min_chunk, first)), descriptor.size - offset)
+                while True:
+                    length = max(min(max(length, self.min_chunk), self.max_chunk), minimum)
+                    self._sending.size = min(length, descriptor.size - offset)
+                    if descriptor.size - offset <= length:
+                        self._finish(location, scope, descriptor, _Chunk(handle, offset, descriptor.size - offset))
+                        progress(descriptor.size - offset)
+                        return
                     started = time.monotonic()
                     _, headers, _ = self.request(
                         "PATCH",
@@ -402,35 +438,24 @@ class Registry:
                     )
                     elapsed = max(time.monotonic() - started, 1e-3)
                     location = self._absolute(headers.get("Location") or location)
-                    stored = _RANGE.match(str(headers.get("Range", "")))
-                    received = int(stored.group(1)) + 1 if stored else offset + length
-                    if received != offset + length:
-                        raise RegistryRefused(
-                            f"{self.base} holds {received} bytes of {descriptor.digest[:19]} after a chunk "
-                            f"that ended at {offset + length}",
-                            hint="the registry lost part of the upload; run the command again",
-                            status=500,
-                        )
                     progress(length)
-                    offset = received
+                    offset += length
                     # Aim the next chunk at `seconds` at this chunk's rate, growing at most fourfold
                     # so one fast chunk (a cache, a burst) does not make the next one too long.
                     length = min(int(length / elapsed * seconds), length * 4, MAX_CHUNK)
-                self._finish(location, scope, descriptor, b"")
         except RegistryError:
             with contextlib.suppress(RegistryError):  # free what the registry holds for a dead session
                 self.request("DELETE", location, scope=scope, expect=(204, 404, 405))
             raise
 
-    def _finish(self, location: str, scope: str, descriptor: Descriptor, body: _Chunk | bytes) -> None:
+    def _finish(self, location: str, scope: str, descriptor: Descriptor, body: _Chunk) -> None:
         separator = "&" if "?" in location else "?"
-        length = descriptor.size if isinstance(body, _Chunk) else 0
         self.request(
             "PUT",
             f"{location}{separator}digest={urllib.parse.quote(descriptor.digest)}",
             scope=scope,
             data=body,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(body.length)},
             expect=(201,),
         )
 
@@ -563,7 +588,17 @@ def push_layout(
             if descriptor.media_type in (*INDEX_TYPES, MANIFEST, DOCKER_MANIFEST):
                 reference = tag if descriptor.digest == image.digest else descriptor.digest
                 body = layout.read_blob(descriptor.digest)
-                got = registry.put_manifest(repository, reference, descriptor.media_type, body)
+                try:
+                    got = registry.put_manifest(repository, reference, descriptor.media_type, body)
+                except RegistryRefused as error:
+                    if "BLOB_UNKNOWN" not in str(error):
+                        raise
+                    # A blob the registry took is not linked yet (object storage that is only
+                    # eventually consistent, an upload whose answer was lost): send what it lacks, once.
+                    for blob in blobs:
+                        if not registry.has_blob(repository, blob.digest):
+                            registry.push_blob(repository, blob, layout.blob_path(blob.digest))
+                    got = registry.put_manifest(repository, reference, descriptor.media_type, body)
                 if got and got != descriptor.digest:
                     raise RegistryError(
                         f"{registry.base} stored {repository}:{reference} as {got}, not {descriptor.digest}",

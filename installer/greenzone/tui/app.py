@@ -53,7 +53,12 @@ def steps() -> tuple[type[WizardScreen], ...]:
 class GreenzoneApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Greenzone installer"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit_wizard", "Quit", priority=True)]
+    # Every way out asks the same question: Ctrl+Q, Ctrl+C (what a console user presses first) and
+    # the command palette's Quit (which calls `action_quit`).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit_wizard", "Quit", priority=True),
+        Binding("ctrl+c", "quit_wizard", "Quit", show=False, priority=True),
+    ]
 
     def __init__(self, session: Callable[[], InstallSession], state: WizardState, *, check: bool = False) -> None:
         super().__init__()
@@ -63,8 +68,8 @@ class GreenzoneApp(App[int]):
         self.state = state
         self.terminating = False
         """A signal asked to quit while phases ran: the install screen exits once they stopped."""
-        if check:
-            self.sub_title = "check mode: nothing will be changed"
+        self.check = check
+        """Check mode: every screen's header says that nothing will be changed."""
 
     def ready(self) -> None:
         """Load what the first screen did not need: the session, the answer file's validation, the
@@ -121,6 +126,9 @@ class GreenzoneApp(App[int]):
             self.switch_screen(order[index]())
         else:
             self.push_screen(order[index]())
+
+    async def action_quit(self) -> None:
+        self.action_quit_wizard()
 
     def action_quit_wizard(self) -> None:
         running = self.state.installing

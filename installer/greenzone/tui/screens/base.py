@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button
 
 from greenzone.tui.messages import StepFinished
@@ -22,6 +23,27 @@ class WizardScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("ctrl+n", "next", "Next"),
     ]
+    STEP: ClassVar[str] = ""
+    """Where the administrator is, in the header: "Step 3 of 6 · Settings"."""
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_row(event.widget, focused=True)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._mark_row(event.widget, focused=False)
+
+    @staticmethod
+    def _mark_row(widget: Widget, *, focused: bool) -> None:
+        """The field row holding the focus gets `focused`, which app.tcss draws in reverse video:
+        a class change restyles the row's label at once, where `:focus-within` did not."""
+        for node in widget.ancestors_with_self:
+            if isinstance(node, Widget) and node.has_class("row"):
+                node.set_class(focused, "focused")
+                return
+
+    def on_screen_resume(self) -> None:
+        check = " · check mode" if self.wizard_app.check else ""  # the sentence does not fit 80 columns
+        self.sub_title = self.STEP + check
 
     @property
     def wizard_app(self) -> GreenzoneApp:

@@ -14,6 +14,8 @@ from greenzone.tui.widgets import GLYPH, PHASE_GLYPH, NavBar
 
 
 class DoneScreen(WizardScreen):
+    STEP = "Step 6 of 6 · Done"
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):

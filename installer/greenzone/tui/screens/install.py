@@ -24,6 +24,8 @@ from greenzone.tui.widgets import PHASE_GLYPH, NavBar
 
 
 class InstallScreen(WizardScreen):
+    STEP = "Step 5 of 6 · Install"
+
     def __init__(self) -> None:
         super().__init__()
         self.tracker: Tracker | None = None

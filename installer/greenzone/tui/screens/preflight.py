@@ -23,6 +23,8 @@ GiB = 2**30
 
 
 class PreflightScreen(WizardScreen):
+    STEP = "Step 2 of 6 · This machine"
+
     @property
     def gpu_table(self) -> DataTable[str]:
         return self.query_one("#gpus", DataTable)

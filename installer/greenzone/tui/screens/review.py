@@ -21,6 +21,8 @@ from greenzone.tui.widgets import NavBar
 
 
 class ReviewScreen(WizardScreen):
+    STEP = "Step 4 of 6 · Review"
+
     @property
     def saved_line(self) -> Static:
         return self.query_one("#saved", Static)
@@ -38,7 +40,7 @@ class ReviewScreen(WizardScreen):
             yield TextArea(text, read_only=True, id="answers-yaml", compact=True, show_line_numbers=False)
             with Horizontal(classes="row"):
                 yield Label("Save to", classes="field-label")
-                yield Input(str(default), id="save-path", compact=True)
+                yield Input(str(default), id="save-path", compact=True, select_on_focus=False)
             yield Static("", id="saved")
         yield NavBar(Button("Save", id="save"), next_label="Check ›" if check else "Install ›")
         yield Footer()

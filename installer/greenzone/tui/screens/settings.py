@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 
-from greenzone.answers.rules import Context
+from greenzone.answers.rules import Context, no_model_for_engine
 from greenzone.install.session import has_local_node
 from greenzone.preflight.rules import fit_checks
 from greenzone.results import Status
@@ -36,7 +36,9 @@ def _row(label: str, widget: Widget) -> ComposeResult:
 
 
 def _text(form: Form, name: str, label: str, placeholder: str = "") -> ComposeResult:
-    return _row(label, Input(getattr(form, name), placeholder=placeholder, id=name, compact=True))
+    return _row(
+        label, Input(getattr(form, name), placeholder=placeholder, id=name, compact=True, select_on_focus=False)
+    )
 
 
 def _choice(form: Form, name: str, label: str, options: list[tuple[str, str]]) -> ComposeResult:
@@ -55,6 +57,9 @@ def _value(widget: Widget) -> Any:
 
 
 class SettingsScreen(WizardScreen):
+    STEP = "Step 3 of 6 · Settings"
+    _models_engine = ""  # the engine the models list was filled for
+
     def compose(self) -> ComposeResult:
         form = form_from_document(self.wizard.document)
         yield Header(show_clock=False)
@@ -86,9 +91,12 @@ class SettingsScreen(WizardScreen):
         self.query_one("#hostname", Input).focus()
 
     def _fill_models(self, form: Form) -> None:
+        """The bundle's models for the chosen engine, and only those: a switch of engine replaces
+        the list, keeping what was chosen when the other engine can serve it too."""
         models = self.query_one("#models", SelectionList)
         models.clear_options()
         engine = str(self.query_one("#engine", Select).value)
+        self._models_engine = engine
         manifest = self.wizard.manifest
         offered = [model for model in (manifest.models if manifest else ()) if model.engine == engine]
         # Nothing chosen yet (a fresh wizard, or the engine just changed): start with the first model.
@@ -105,6 +113,8 @@ class SettingsScreen(WizardScreen):
     @on(SelectionList.SelectedChanged)
     @on(Checkbox.Changed)
     def revalidate(self) -> None:
+        if str(self.query_one("#engine", Select).value) != self._models_engine:
+            self._fill_models(self._form())  # before reading the form: its models must follow the engine
         form = self._form()
         for name in ("cert_file", "key_file"):
             self.query_one(f"#row-{name}").display = form.tls_mode == "provided"
@@ -118,9 +128,14 @@ class SettingsScreen(WizardScreen):
             gpus_present=gpus,
             bundle_models=frozenset(model.name for model in manifest.models) if manifest else None,
             bundle_source=str(self.wizard.bundle or ""),
+            model_engines={model.name: model.engine for model in manifest.models} if manifest else None,
         )
         validation = validate_document(document, context)
         problems = [*problems, *validation.problems]
+        # With no model to offer, the answers fail on the empty list before any rule runs: say why.
+        missing_engine = no_model_for_engine(form.engine, context)
+        if missing_engine is not None and not form.models:
+            problems = [missing_engine, *(p for p in problems if p.path[:2] != ("inference", "models"))]
         errors: dict[str, list[str]] = {}
         unowned = []
         for problem in problems:
@@ -163,10 +178,6 @@ class SettingsScreen(WizardScreen):
         failing = any(line.startswith(GLYPH[Status.FAIL]) for line in lines)
         fit.set_class(failing, "blocked")
         return not failing
-
-    @on(Select.Changed, "#engine")
-    def _engine_changed(self) -> None:
-        self._fill_models(self._form())
 
     def leave(self) -> bool:
         return self.wizard.answers is not None

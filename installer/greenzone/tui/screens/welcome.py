@@ -46,6 +46,8 @@ class _Throttle:
 
 
 class WelcomeScreen(WizardScreen):
+    STEP = "Step 1 of 6 · Bundle"
+
     @property
     def bundle_input(self) -> Input:
         return self.query_one("#bundle", Input)
@@ -67,14 +69,23 @@ class WelcomeScreen(WizardScreen):
                 "data to a public AI service. Everything it installs comes from the signed bundle below.",
                 id="intro",
             )
+            if self.wizard_app.check:
+                yield Static("[b]Check mode[/b]: the install only predicts; nothing will be changed.", id="check-mode")
             yield Label("Bundle directory")
-            yield Input(str(wizard.bundle or ""), placeholder="/media/usb/greenzone-bundle", id="bundle", compact=True)
+            yield Input(
+                str(wizard.bundle or ""),
+                placeholder="/media/usb/greenzone-bundle",
+                id="bundle",
+                compact=True,
+                select_on_focus=False,
+            )
             yield Label("Vendor public key")
             yield Input(
                 str(wizard.public_key or ""),
                 placeholder="/media/usb/greenzone-bundle.pub",
                 id="public-key",
                 compact=True,
+                select_on_focus=False,
             )
             yield Static("", id="bundle-info")
             yield ProgressBar(total=None, show_eta=False, id="verify-progress")
