@@ -58,6 +58,12 @@ def make_app(
     return GreenzoneApp(lambda: scripted, wizard_state(answers, bundle))
 
 
+async def quit_confirmed(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+    await pilot.press("ctrl+q")
+    await until(pilot, lambda: isinstance(app.screen, Confirm))
+    await pilot.press("y")
+
+
 def text(app: GreenzoneApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
 
@@ -150,9 +156,7 @@ def test_a_failing_gpu_blocks_next_and_shows_the_remedy(
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, PreflightScreen)  # Next stays shut, by key as by button
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
 
@@ -196,9 +200,7 @@ def test_prefilled_answers_validate_inline_and_save_the_file_the_unattended_mode
         await pilot.click("#save")
         await until(pilot, lambda: saved.exists())
         assert f"greenzone install --answers {saved} --yes" in text(app, "#saved")
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     drive(app, scenario)
     assert load_valid_answers(saved) == app.state.answers
@@ -231,9 +233,7 @@ def test_remote_nodes_are_not_judged_by_this_machines_gpus(bundle: Path, fake_nv
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
         assert not text(app, "#departments-error")
         assert "No node is this machine" in text(app, "#fit")
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     drive(app, scenario)
 
@@ -323,9 +323,7 @@ def test_fits_80x24_and_survives_resizing(bundle: Path, fake_nvml_dir: Path, tmp
             for button in ("#back", "#next"):
                 region = app.screen.query_one(button).region
                 assert region.right <= size[0] and region.bottom <= size[1], (button, region, size)
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     drive(app, scenario)
 
@@ -389,9 +387,7 @@ def test_the_model_list_follows_the_engine_and_next_waits_for_a_servable_model(
         await pilot.press("ctrl+n")
         await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
         assert app.state.answers is not None and app.state.answers.inference.models == ["gemma3:4b"]
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
 
@@ -409,9 +405,7 @@ def test_a_bundle_without_a_model_for_the_engine_says_so_and_blocks_next(
         assert "choose Ollama, whose models it holds" in text(app, "#engine-error")
         assert models_offered(app) == ([], [])
         assert not next_enabled(app)
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
 
@@ -471,8 +465,6 @@ def test_where_am_i_and_what_has_focus_show_without_colour(
         await until(pilot, lambda: label_reversed("appliance_name") and not label_reversed("hostname"))
         await pilot.press("2")  # with select-all on focus this replaced the whole name
         assert sorted(app.screen.query_one("#appliance_name", Input).value) == sorted("greenzone2")
-        await pilot.press("ctrl+q")
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("y")
+        await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
