@@ -217,3 +217,42 @@ def test_a_cancel_before_the_first_phase_records_it_canceled_without_starting_it
     assert run.report.data["outcome"] == "canceled"
     assert InstallState.load(state.install_state).phases["preflight"].status == "failed"
     assert not state.install_log.exists()  # no playbook was started
+
+
+def test_the_wizard_knows_the_last_phase_without_importing_the_plan() -> None:
+    from greenzone.commands.install import LAST_PHASE
+    from greenzone.deploy.plan import ALL_PHASES
+
+    assert ALL_PHASES[-1].name == LAST_PHASE
+
+
+@pytest.mark.parametrize(
+    ("phases", "unfinished"),
+    [
+        (None, False),  # nothing ran here
+        ({"preflight": "done", "k3s": "running"}, True),  # canceled in k3s
+        ({"preflight": "done", "k3s": "failed"}, True),
+        ({"preflight": "done", "k3s": "done"}, True),  # stopped between phases
+        ({"preflight": "done", "k3s": "done", "guardrails": "done"}, False),  # finished
+    ],
+)
+def test_an_unfinished_install_is_told_from_a_finished_one(
+    tmp_path: Path, phases: dict[str, str] | None, unfinished: bool
+) -> None:
+    from greenzone.commands.install import _unfinished
+    from greenzone.statedir import StateDir
+
+    state = StateDir(tmp_path)
+    if phases is not None:
+        records = {name: {"status": status} for name, status in phases.items()}
+        state.install_state.write_text(json.dumps({"format": 1, "phases": records}))
+    assert _unfinished(state) is unfinished
+
+
+def test_an_unreadable_install_state_offers_nothing(tmp_path: Path) -> None:
+    from greenzone.commands.install import _unfinished
+    from greenzone.statedir import StateDir
+
+    state = StateDir(tmp_path)
+    state.install_state.write_text("{not json")
+    assert _unfinished(state) is False

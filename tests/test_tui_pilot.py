@@ -468,3 +468,58 @@ def test_where_am_i_and_what_has_focus_show_without_colour(
         await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_review_states_the_effective_choices_defaults_included(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """The saved file leaves defaults out (engine, egress, dashboards); the summary above it does not."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_settings(app, pilot, bundle)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        summary = text(app, "#summary")
+        for line in (
+            "Engine       Ollama",
+            "Models       gemma3:4b",
+            "Egress       deny (DNS only)",
+            "Dashboards   yes",
+        ):
+            assert line in summary, summary
+        assert "engine" not in app.screen.query_one("#answers-yaml").text  # type: ignore[attr-defined]
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_an_unfinished_install_is_offered_for_resuming_with_its_saved_answers(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """What `greenzone install` offers after a cancel (commands/install.py finds the saved answers):
+    Resume brings back every setting; the wizard does not start empty."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(
+        f"version: 1\nappliance: {{name: resumed}}\nnetwork: {{hostname: ai.resumed.local}}\n"
+        f"bundle: {{path: {bundle}, public_key: {public_key(bundle)}}}\n"
+    )
+    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
+    app = GreenzoneApp(lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle))
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "did not finish" in str(app.screen.query_one("#question", Static).render())
+        await pilot.press("y")
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
+        assert app.screen.query_one("#hostname", Input).value == "ai.resumed.local"
+        assert app.screen.query_one("#appliance_name", Input).value == "resumed"
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)

@@ -8,6 +8,7 @@ unattended run lives in `commands/unattended.py`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,23 @@ def _wants_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and args.output == "text" and sys.stdin.isatty() and sys.stdout.isatty()
 
 
+LAST_PHASE = "guardrails"
+"""deploy.plan.ALL_PHASES[-1] (a test keeps them equal): named here so that starting the wizard
+does not import the plan and the answer model behind it."""
+
+
+def _unfinished(state_dir: StateDir) -> bool:
+    """An install ran here and did not end: a phase not done, or the last phase never reached."""
+    try:
+        phases = json.loads(state_dir.install_state.read_text(encoding="utf-8")).get("phases") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(phases, dict) or not phases:
+        return False
+    statuses = {str(record.get("status")) for record in phases.values() if isinstance(record, dict)}
+    return statuses != {"done"} or LAST_PHASE not in phases
+
+
 def install(args: argparse.Namespace) -> ExitCode | Finished:
     state_dir = StateDir.locate(args.state_dir)
     forced = parse_forced(args.force_preflight)
@@ -36,7 +54,16 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
     if _wants_tui(args):
         from greenzone.tui.app import run_wizard
 
-        return run_wizard(session, answers_file=args.answers, bundle=args.bundle, key=args.key, check=args.check)
+        # "Run the install again to resume": the wizard finds what the unfinished run saved.
+        unfinished = _unfinished(state_dir) and state_dir.saved_answers.is_file()
+        return run_wizard(
+            session,
+            answers_file=args.answers,
+            bundle=args.bundle,
+            key=args.key,
+            check=args.check,
+            resume=state_dir.saved_answers if unfinished else None,
+        )
     if args.answers is None:
         raise InputError(
             "the wizard needs a terminal, and no --answers file was given",

@@ -60,8 +60,17 @@ class GreenzoneApp(App[int]):
         Binding("ctrl+c", "quit_wizard", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, session: Callable[[], InstallSession], state: WizardState, *, check: bool = False) -> None:
+    def __init__(
+        self,
+        session: Callable[[], InstallSession],
+        state: WizardState,
+        *,
+        check: bool = False,
+        resume: Callable[[], WizardState] | None = None,
+    ) -> None:
         super().__init__()
+        self._resume = resume
+        """The state of an install that was started and not finished, offered before the first step."""
         self._make_session = session
         self._session: InstallSession | None = None
         self._loading = threading.Lock()
@@ -104,6 +113,26 @@ class GreenzoneApp(App[int]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.terminate)
+        if self._resume is None:
+            self._start()
+            return
+        resume = self._resume
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.state = resume()
+            self._start()
+
+        self.push_screen(
+            Confirm(
+                "An install was started here and did not finish. Resume it with the answers it saved? "
+                "(No starts again from empty settings.)",
+                yes="Resume",
+            ),
+            answered,
+        )
+
+    def _start(self) -> None:
         self.push_screen(WelcomeScreen())
         self.call_after_refresh(self._warm_up)
 
@@ -179,7 +208,10 @@ def run_wizard(
     bundle: Path | None,
     key: Path | None = None,
     check: bool = False,
+    resume: Path | None = None,
 ) -> ExitCode:
-    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key), check=check)
+    """`resume`: the answers an unfinished install saved, offered first when no answer file is given."""
+    offer = (lambda: wizard_state(resume, bundle, key)) if resume is not None and answers_file is None else None
+    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key), check=check, resume=offer)
     code = app.run()
     return ExitCode(code) if code is not None else ExitCode.INTERRUPTED

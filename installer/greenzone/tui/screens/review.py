@@ -17,6 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static, TextAr
 from greenzone.answers.dump import answers_yaml
 from greenzone.atomic import write_text_atomic
 from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.summary import effective_choices
 from greenzone.tui.widgets import NavBar
 
 
@@ -36,6 +37,12 @@ class ReviewScreen(WizardScreen):
         check = self.session.check
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):
+            width = max(len(name) for name, _ in effective_choices(answers))
+            yield Static(
+                "\n".join(f"{name:<{width}}  {value}" for name, value in effective_choices(answers)),
+                id="summary",
+                markup=False,
+            )
             yield Static("", id="plan")
             yield TextArea(text, read_only=True, id="answers-yaml", compact=True, show_line_numbers=False)
             with Horizontal(classes="row"):
