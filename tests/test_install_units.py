@@ -256,3 +256,40 @@ def test_an_unreadable_install_state_offers_nothing(tmp_path: Path) -> None:
     state = StateDir(tmp_path)
     state.install_state.write_text("{not json")
     assert _unfinished(state) is False
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "said"),
+    [
+        (
+            {"tls_mode": "provided"},
+            "cert_file",
+            "Harbor TLS “provided certificate” needs “certificate” — set “certificate” to the PEM file, "
+            "or use Harbor TLS “self-signed CA”",
+        ),
+        (
+            {"egress": "allow-list"},
+            "allow_cidrs",
+            "Egress “allow-list” with an empty “allowed CIDRs” would deny everything — list the networks "
+            "to allow, or use Egress “deny (DNS only)”",
+        ),
+        ({"models": ()}, "models", "no model is chosen — tick at least one of the bundle's models"),
+        ({"hostname": "Not A Host"}, "hostname", "for example ai.st-mary.local"),
+    ],
+)
+def test_settings_problems_are_told_in_the_forms_words(form: dict[str, object], field: str, said: str) -> None:
+    """No answer-file key (`tls.mode`, `cert_file`, `allow_cidrs`) or raw validator text reaches the
+    Settings screen; every problem lands under the field that fixes it."""
+    from greenzone.tui.form import Form, apply_form, field_of, in_form_terms, validate_document
+    from greenzone.tui.state import initial_document
+
+    values = {"hostname": "ai.test.local", "models": ("gemma3:4b",), **form}
+    document, problems = apply_form(initial_document(None, "/b", "/k"), Form(**values))  # type: ignore[arg-type]
+    problems = [*problems, *validate_document(document, Context()).problems]
+    told = [
+        " — ".join(part for part in in_form_terms(p.message, p.hint, p.path) if part)
+        for p in problems
+        if p.severity == "error" and field_of(p.path) == field
+    ]
+    assert any(said in line for line in told), told
+    assert not [line for line in told if "`" in line or "correct the value" in line]

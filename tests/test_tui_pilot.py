@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Label, RichLog, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, RichLog, Select, SelectionList, Static
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.bundle.manifest import BundleModel
@@ -112,7 +112,10 @@ def test_walks_every_screen_forward_and_back_then_installs(bundle: Path, fake_nv
         await pilot.press("ctrl+n")
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
         assert not next_enabled(app)  # no host name yet
-        assert "not a valid host name" in text(app, "#hostname-error")
+        assert text(app, "#hostname-error") == ""  # nothing typed yet: no error shouted
+        await pilot.press("ctrl+n")  # Next says why, and shows what is missing
+        await until(pilot, lambda: "not a valid host name" in text(app, "#hostname-error"))
+        assert any("1 field(s) marked ↳" in n.message for n in app._notifications)
         await pilot.press(*"ai.test.local")
         await until(pilot, lambda: next_enabled(app))
         assert "✔ pass model gemma3:4b: needs 4.0 GiB per replica" in text(app, "#fit")
@@ -520,6 +523,67 @@ def test_an_unfinished_install_is_offered_for_resuming_with_its_saved_answers(
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
         assert app.screen.query_one("#hostname", Input).value == "ai.resumed.local"
         assert app.screen.query_one("#appliance_name", Input).value == "resumed"
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_ticked_and_unticked_differ_in_shape_and_space_ticks_the_item_under_the_cursor(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_settings(app, pilot, bundle)
+        models = app.screen.query_one("#models", SelectionList)
+        assert models.render_line(0).text.startswith("  [x] gemma3:4b")
+        models.focus()
+        await pilot.pause()
+        assert models.render_line(0).text.startswith("› [x] gemma3:4b")  # where the cursor is, without colour
+        await pilot.press("space")  # no ↓ first: the cursor starts on the first item
+        await until(pilot, lambda: models.render_line(0).text.startswith("› [ ] gemma3:4b") and not next_enabled(app))
+        dashboards = app.screen.query_one("#monitoring", Checkbox)
+        assert "[x]" in str(dashboards.render())
+        dashboards.value = False
+        await pilot.pause()
+        assert "[ ]" in str(dashboards.render())
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_a_failing_check_says_why_next_is_shut_and_can_be_accepted_like_force_preflight(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "gpu-lost.json")
+    app = make_app(bundle, tmp_path / "state")
+    session = app.session
+    assert isinstance(session, ScriptedSession)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await verified(app, pilot, public_key(bundle))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and app.state.gate is not None)
+        gate = app.state.gate
+        assert gate is not None and not gate.open
+        failing = sorted(check.name for check in gate.blocking)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: any("Next is blocked by failing checks" in n.message for n in app._notifications))
+        assert isinstance(app.screen, PreflightScreen)
+        await pilot.click("#accept")
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        question = str(app.screen.query_one("#question", Static).render())
+        assert f"--force-preflight {','.join(failing)}" in question
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        assert set(failing) <= session.forced
+        accepted = [check for check in app.state.gate.checks if check.name in failing]  # type: ignore[union-attr]
+        assert accepted and all(
+            check.status.value == "warn" and check.detail.endswith("(overridden by --force-preflight)")
+            for check in accepted
+        )
+        assert "nothing blocks the install" in text(app, "#blocking")
         await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)

@@ -159,8 +159,15 @@ def test_preflight_blocked_by_a_lost_gpu(snap_compare: SnapCompare, bundle: Path
     assert snap_compare(app(bundle, gpu_lost=True), run_before=to_preflight)
 
 
+async def to_settings_after_next(pilot: Pilot[Any]) -> None:
+    """Next pressed with the host name still empty: it says why and shows the field's error."""
+    await to_settings(pilot)
+    await pilot.press("ctrl+n")
+    await pilot.pause(0.2)
+
+
 def test_settings_with_inline_errors(snap_compare: SnapCompare, bundle: Path) -> None:
-    assert snap_compare(app(bundle), run_before=to_settings)
+    assert snap_compare(app(bundle), run_before=to_settings_after_next)
 
 
 def test_review(snap_compare: SnapCompare, bundle: Path) -> None:

@@ -8,6 +8,7 @@ unattended mode as is. Problems come back with their key path; `field_of` says w
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -170,3 +171,51 @@ def field_of(path: KeyPath) -> str:
         if tuple(path[: len(prefix)]) == prefix and len(prefix) > length:
             best, length = name, len(prefix)
     return best
+
+
+FIELD_LABELS = {
+    "appliance_name": "Appliance name",
+    "hostname": "Host name",
+    "advertise_ip": "Advertise IP",
+    "tls_mode": "Harbor TLS",
+    "cert_file": "certificate",
+    "key_file": "private key",
+    "engine": "Engine",
+    "models": "Models",
+    "gpus_per_replica": "GPUs per replica",
+    "departments": "Departments",
+    "egress": "Egress",
+    "allow_cidrs": "allowed CIDRs",
+    "monitoring": "Dashboards",
+}
+"""The labels the Settings screen shows; problems are told in these words, not the file's keys."""
+
+# The answer file's phrasing -> the form's, most specific first. Keys the form has no field for
+# keep their name, said to be set in an answer file.
+_FORM_TERMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"for example `[a-z_]+: ([^`]+)`", r"for example \1"),
+        (r"`tls\.mode: provided`", "Harbor TLS “provided certificate”"),
+        (r"`mode: self-signed`", "Harbor TLS “self-signed CA”"),
+        (r"`egress: allow-list`", "Egress “allow-list”"),
+        (r"`egress: deny`", "Egress “deny (DNS only)”"),
+        (r"`?(?:registry\.tls\.)?cert_file`?", "“certificate”"),
+        (r"`?(?:registry\.tls\.)?key_file`?", "“private key”"),
+        (r"`?(?:green_zone\.)?allow_cidrs`?", "“allowed CIDRs”"),
+        (r"the departments' gpu_quota", "the departments' GPU quotas"),
+        (r"replicas or gpus_per_replica", "“GPUs per replica”"),
+        (r"`?gpu\.time_slicing_replicas`?", "GPU sharing (gpu.time_slicing_replicas, set in an answer file)"),
+        (r"`?bundle\.path`?", "the bundle directory"),
+    )
+)
+
+
+def in_form_terms(message: str, hint: str, path: KeyPath) -> tuple[str, str]:
+    """A problem as the Settings screen says it: field labels for keys, the value itself for an
+    example, and no hint where the validator had nothing better than "correct the value"."""
+    if tuple(path[:2]) == FIELD_PATHS["models"] and message.startswith("List should have at least 1 item"):
+        return "no model is chosen", "tick at least one of the bundle's models"
+    for pattern, replacement in _FORM_TERMS:
+        message, hint = pattern.sub(replacement, message), pattern.sub(replacement, hint)
+    return message, "" if hint == "correct the value" else hint

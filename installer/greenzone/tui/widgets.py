@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button
+from textual.content import Content
+from textual.strip import Strip
+from textual.widgets import Button, Checkbox, OptionList, SelectionList
 
 from greenzone.results import Status
 
@@ -34,3 +37,42 @@ class NavBar(Horizontal):
         yield Button("‹ Back", id="back", disabled=not self._back)
         yield from self._extra
         yield Button(self._next_label, id="next", variant="primary", disabled=True)
+
+
+CHECKED, UNCHECKED = "[x]", "[ ]"
+"""Ticked and not ticked differ in shape, not only in colour (Textual draws both as ▐X▌)."""
+CURSOR = "›"
+
+
+class TickBox(Checkbox):
+    """A checkbox drawn `[x]`/`[ ]`, readable on a 16-colour console and under NO_COLOR."""
+
+    @property
+    def _button(self) -> Content:
+        return Content.assemble((CHECKED if self.value else UNCHECKED, self.get_visual_style("toggle--button")))
+
+
+class TickList(SelectionList[str]):
+    """A selection list drawn `› [x] name`: the shape says what is ticked and where the cursor is.
+
+    Space ticks the item under the cursor; the cursor starts on the first item, so the first Space
+    after Tab already ticks something instead of only moving the highlight.
+    """
+
+    def _get_left_gutter_width(self) -> int:
+        return len(f"{CURSOR} {CHECKED} ")
+
+    def render_line(self, y: int) -> Strip:
+        line = OptionList.render_line(self, y)
+        index = self.scroll_offset[1] + y
+        if index >= self.option_count:
+            return line
+        option = self.get_option_at_index(index)
+        style = next(iter(line)).style or self.rich_style
+        cursor = CURSOR if self.highlighted == index and self.has_focus else " "
+        tick = CHECKED if option.value in self._selected else UNCHECKED
+        return Strip([Segment(f"{cursor} {tick} ", style=style), *line])
+
+    def on_focus(self) -> None:
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0

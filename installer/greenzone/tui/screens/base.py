@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events, on
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button
@@ -68,6 +69,7 @@ class WizardScreen(Screen[None]):
 
     def allow_next(self, allowed: bool) -> None:
         self.next_button.disabled = not allowed
+        self.refresh_bindings()
 
     def leave(self) -> bool:
         """What must still happen before the next step (save a file, say); False stays here."""
@@ -77,8 +79,24 @@ class WizardScreen(Screen[None]):
         if not self.back_button.disabled:
             self.app.pop_screen()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer lists only keys that do something here: no Back on the first step or after
+        the install began (Next stays listed: pressing it while shut says why)."""
+        if action == "back":
+            try:
+                return not self.back_button.disabled
+            except NoMatches:
+                return True
+        return True
+
+    def why_blocked(self) -> str:
+        """What keeps Next disabled, in words, for the administrator who presses it anyway."""
+        return "Next waits until this step is complete."
+
     def action_next(self) -> None:
-        if not self.next_button.disabled and self.leave():
+        if self.next_button.disabled:
+            self.notify(self.why_blocked(), title="Not yet", severity="warning")
+        elif self.leave():
             self.post_message(StepFinished(type(self)))
 
     @on(Button.Pressed, "#back")

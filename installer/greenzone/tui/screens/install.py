@@ -26,6 +26,9 @@ from greenzone.tui.widgets import PHASE_GLYPH, NavBar
 class InstallScreen(WizardScreen):
     STEP = "Step 5 of 6 · Install"
 
+    def why_blocked(self) -> str:
+        return "Next waits for the install to finish; Cancel stops it at its next task."
+
     def __init__(self) -> None:
         super().__init__()
         self.tracker: Tracker | None = None

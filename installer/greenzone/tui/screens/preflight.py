@@ -1,8 +1,8 @@
 """Preflight: this machine's checks as they come in, the GPUs NVML sees, and what blocks the install.
 
-A failing check keeps Next disabled and shows its remedy; the wizard has no override on purpose
-(a site administrator at the console fixes the machine). Unattended installs can name overrides
-with `--force-preflight`.
+A failing check keeps Next disabled and shows its remedy. The administrator may accept the named
+failures after a confirmation, which is exactly `--force-preflight NAMES` of an unattended install:
+the install's own preflight on the nodes is told the same names, and the run's log records them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
-from greenzone.install.gate import Gate
+from greenzone.install.gate import Gate, preflight_gate
 from greenzone.install.session import has_local_node
 from greenzone.preflight.facts_model import Facts
 from greenzone.results import Status
 from greenzone.tui.screens.base import WizardScreen
+from greenzone.tui.screens.confirm import Confirm
 from greenzone.tui.widgets import GLYPH, NavBar
 
 GiB = 2**30
@@ -44,10 +45,11 @@ class PreflightScreen(WizardScreen):
             yield Static("", id="blocking")
             yield DataTable(id="gpus", cursor_type="none", zebra_stripes=True)
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
-        yield NavBar(Button("Re-run", id="rerun"))
+        yield NavBar(Button("Re-run", id="rerun"), Button("Accept failures", id="accept", variant="warning"))
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#accept", Button).display = False
         self.gpu_table.add_columns("GPU", "model", "memory", "temp", "ECC")
         self.check_table.add_columns("status", "check", "detail")
         if self.wizard.gate is not None and self.wizard.facts is not None:
@@ -91,12 +93,54 @@ class PreflightScreen(WizardScreen):
             f"{counts[Status.WARN]} warn, {counts[Status.FAIL]} fail"
         )
         blocking = self.query_one("#blocking", Static)
+        warnings = [
+            f"{GLYPH[Status.WARN]} {check.name}: {check.detail}"
+            + (f"\n    fix: {check.remedy}" if check.remedy else "")
+            for check in gate.checks
+            if check.status is Status.WARN
+        ]
+        notes = ("\nThe install goes on with these warnings:\n" + "\n".join(warnings)) if warnings else ""
         if gate.open:
-            blocking.update(f"{GLYPH[Status.PASS]} nothing blocks the install.")
+            blocking.update(f"{GLYPH[Status.PASS]} nothing blocks the install.{notes}")
         else:
             lines = [
                 f"{GLYPH[Status.FAIL]} {check.name}: {check.detail}\n    fix: {check.remedy}" for check in gate.blocking
             ]
-            blocking.update("These must be fixed before installing (then Re-run):\n" + "\n".join(lines))
+            blocking.update(
+                "These must be fixed before installing (then Re-run), or accepted with “Accept failures”:\n"
+                + "\n".join(lines)
+                + notes
+            )
         blocking.set_class(not gate.open, "blocked")
+        self.query_one("#accept", Button).display = not gate.open
         self.allow_next(gate.open)
+        # Enter goes on (or accepts) at once, and the focus is visible from the start.
+        (self.next_button if gate.open else self.query_one("#accept", Button)).focus()
+
+    def why_blocked(self) -> str:
+        gate = self.wizard.gate
+        if gate is None:
+            return "Next waits for the checks of this machine to finish."
+        names = ", ".join(check.name for check in gate.blocking)
+        return f"Next is blocked by failing checks: {names}. Fix them and Re-run, or choose “Accept failures”."
+
+    @on(Button.Pressed, "#accept")
+    def accept_failures(self) -> None:
+        gate, facts = self.wizard.gate, self.wizard.facts
+        if gate is None or facts is None or gate.open:
+            return
+        names = sorted(check.name for check in gate.blocking)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.session.forced = self.session.forced | frozenset(names)
+                self._show(facts, preflight_gate(gate.checks, self.session.forced))
+
+        self.app.push_screen(
+            Confirm(
+                f"Install although these checks fail: {', '.join(names)}? The install may not work; this is "
+                f"`--force-preflight {','.join(names)}`, and the install log records it.",
+                yes="Accept",
+            ),
+            answered,
+        )

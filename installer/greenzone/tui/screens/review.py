@@ -55,6 +55,7 @@ class ReviewScreen(WizardScreen):
     def on_mount(self) -> None:
         self._show_plan()
         self.allow_next(True)
+        self.query_one("#save", Button).focus()  # visible focus in the docked bar; Enter saves, Ctrl+N goes on
 
     def _show_plan(self) -> None:
         answers, bundle = self.wizard.answers, self.wizard.bundle

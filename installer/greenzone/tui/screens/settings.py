@@ -12,6 +12,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 
@@ -19,9 +20,17 @@ from greenzone.answers.rules import Context, no_model_for_engine
 from greenzone.install.session import has_local_node
 from greenzone.preflight.rules import fit_checks
 from greenzone.results import Status
-from greenzone.tui.form import FIELD_PATHS, Form, apply_form, field_of, form_from_document, validate_document
+from greenzone.tui.form import (
+    FIELD_PATHS,
+    Form,
+    apply_form,
+    field_of,
+    form_from_document,
+    in_form_terms,
+    validate_document,
+)
 from greenzone.tui.screens.base import WizardScreen
-from greenzone.tui.widgets import GLYPH, NavBar
+from greenzone.tui.widgets import GLYPH, NavBar, TickBox, TickList
 
 GiB = 2**30
 
@@ -60,6 +69,19 @@ class SettingsScreen(WizardScreen):
     STEP = "Step 3 of 6 · Settings"
     _models_engine = ""  # the engine the models list was filled for
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._touched: set[str] = set()
+        self._reveal = False
+        self._blocked: list[str] = []
+
+    def why_blocked(self) -> str:
+        self._reveal = True
+        self.revalidate()
+        if self._blocked:
+            return f"Next waits for valid settings: {len(self._blocked)} field(s) marked ↳ need a change."
+        return "Next waits for valid settings: a chosen model does not fit this machine's GPUs (see above)."
+
     def compose(self) -> ComposeResult:
         form = form_from_document(self.wizard.document)
         yield Header(show_clock=False)
@@ -72,14 +94,14 @@ class SettingsScreen(WizardScreen):
             yield from _text(form, "cert_file", "  certificate", "/etc/ssl/site.pem")
             yield from _text(form, "key_file", "  private key", "/etc/ssl/site.key")
             yield from _choice(form, "engine", "Engine", [("Ollama", "ollama"), ("vLLM", "vllm")])
-            yield from _row("Models", SelectionList[str](id="models", compact=True))
+            yield from _row("Models", TickList(id="models", compact=True))
             yield from _text(form, "gpus_per_replica", "GPUs per replica")
             yield Static("", id="fit")
             yield from _text(form, "departments", "Departments", "none yet, e.g. legal:1:32Gi, hr:0:8Gi")
             yield from _choice(form, "egress", "Egress", [("deny (DNS only)", "deny"), ("allow-list", "allow-list")])
             yield from _text(form, "allow_cidrs", "  allowed CIDRs", "10.20.0.0/16")
             yield from _row(
-                "Dashboards", Checkbox("GPU and usage dashboards", form.monitoring, id="monitoring", compact=True)
+                "Dashboards", TickBox("GPU and usage dashboards", form.monitoring, id="monitoring", compact=True)
             )
             yield Static("", id="problems")
         yield NavBar()
@@ -112,7 +134,10 @@ class SettingsScreen(WizardScreen):
     @on(Select.Changed)
     @on(SelectionList.SelectedChanged)
     @on(Checkbox.Changed)
-    def revalidate(self) -> None:
+    def revalidate(self, event: Message | None = None) -> None:
+        control = getattr(event, "control", None)
+        if control is not None and control.id:
+            self._touched.add(control.id)
         if str(self.query_one("#engine", Select).value) != self._models_engine:
             self._fill_models(self._form())  # before reading the form: its models must follow the engine
         form = self._form()
@@ -141,17 +166,23 @@ class SettingsScreen(WizardScreen):
         for problem in problems:
             if problem.severity != "error" and problem.severity != "warning":
                 continue
-            text = f"{problem.message} — {problem.hint}" if problem.hint else problem.message
+            message, hint = in_form_terms(problem.message, problem.hint, problem.path)
+            text = f"{message} — {hint}" if hint else message
             owner = field_of(problem.path)
             if owner:
                 errors.setdefault(owner, []).append(("" if problem.severity == "error" else "warning: ") + text)
             else:
-                unowned.append(f"{'.'.join(str(p) for p in problem.path) or 'file'}: {text}")
+                unowned.append(text)
         for name in FIELD_PATHS:
+            # An empty field nobody has touched yet is not an error to shout about; pressing Next shows all.
+            shown = name in errors and (self._reveal or name in self._touched or _value(self.query_one(f"#{name}")))
             label = self.query_one(f"#{name}-error", Static)
-            label.update("\n".join(f"↳ {line}" for line in errors.get(name, [])))
-            label.display = name in errors
-            self.query_one(f"#row-{name}").set_class(name in errors, "invalid")
+            label.update("\n".join(f"↳ {line}" for line in errors.get(name, [])) if shown else "")
+            label.display = bool(shown)
+            self.query_one(f"#row-{name}").set_class(bool(shown), "invalid")
+        self._blocked = sorted(
+            name for name, lines in errors.items() if any(not ln.startswith("warning:") for ln in lines)
+        )
         self.query_one("#problems", Static).update("\n".join(unowned))
         answers = validation.answers if validation.ok and not [p for p in problems if p.severity == "error"] else None
         fits = self._show_fit(answers)

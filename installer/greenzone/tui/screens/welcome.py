@@ -48,6 +48,9 @@ class _Throttle:
 class WelcomeScreen(WizardScreen):
     STEP = "Step 1 of 6 · Bundle"
 
+    def why_blocked(self) -> str:
+        return "Next waits until the bundle verifies: give its directory and the vendor's public key, then Verify."
+
     @property
     def bundle_input(self) -> Input:
         return self.query_one("#bundle", Input)
