@@ -587,3 +587,42 @@ def test_a_failing_check_says_why_next_is_shut_and_can_be_accepted_like_force_pr
         await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_welcome_guesses_the_key_beside_the_bundle_and_believes_nothing_unverified(
+    fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """`<bundle>.pub` beside the bundle is taken as the key; a tampered bundle shows no version, no
+    size and no full bar, only why it does not verify; a key that is not there says so at once."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    bundle = make_bundle(tmp_path / "bundle")
+    app = make_app(bundle, tmp_path / "state")
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        key = app.screen.query_one("#public-key", Input)
+        assert key.value == ""
+        await pilot.click("#verify")
+        await until(pilot, lambda: next_enabled(app))
+        assert key.value == str(public_key(bundle))
+        info = text(app, "#bundle-info")
+        assert info.startswith("Bundle 0.1.0 (") and " UTC): " in info and "not verified" not in info
+
+        key.value = str(tmp_path / "missing.pub")
+        key.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: "missing.pub is not a file" in text(app, "#verify-result"))
+        assert not app.screen.query_one("#verify-progress").display and text(app, "#bundle-info") == ""
+        assert not next_enabled(app)
+
+        manifest = bundle / "bundle.yaml"
+        manifest.write_text(manifest.read_text().replace("product_version: 0.1.0", "product_version: 9.9.9"))
+        key.value = str(public_key(bundle))
+        key.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: "does not verify" in text(app, "#verify-result"))
+        assert "9.9.9" not in text(app, "#bundle-info") and not app.screen.query_one("#verify-progress").display
+        assert not next_enabled(app)
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)

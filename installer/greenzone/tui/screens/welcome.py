@@ -6,9 +6,11 @@ the bundle's manifest (checksums, model sizes) and its files.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,7 +23,28 @@ from greenzone.results import Report, Status
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.widgets import GLYPH, NavBar
 
+if TYPE_CHECKING:
+    from greenzone.bundle.manifest import Manifest
+
 REFRESH_SECONDS = 0.1
+
+
+def _date(created: str) -> str:
+    """`2026-11-01T09:00:00+00:00` as `2026-11-01 09:00 UTC`; anything else as it is."""
+    try:
+        moment = datetime.datetime.fromisoformat(created)
+    except ValueError:
+        return created or "no date"
+    if moment.utcoffset() is not None:
+        moment = moment.astimezone(datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
+
+
+def guess_key(bundle: Path) -> Path | None:
+    """The vendor's key where `bundle pack` and the drive's layout put it: `<bundle>.pub` beside the
+    bundle directory (never inside it: a key carried by the bundle would vouch for itself)."""
+    candidate = bundle.with_name(bundle.name + ".pub")
+    return candidate if bundle.name and candidate.is_file() else None
 
 
 def _size(size: int) -> str:
@@ -77,7 +100,7 @@ class WelcomeScreen(WizardScreen):
             yield Label("Bundle directory")
             yield Input(
                 str(wizard.bundle or ""),
-                placeholder="/media/usb/greenzone-bundle",
+                placeholder="e.g. /media/usb/greenzone-bundle (empty: this directory)",
                 id="bundle",
                 compact=True,
                 select_on_focus=False,
@@ -85,7 +108,7 @@ class WelcomeScreen(WizardScreen):
             yield Label("Vendor public key")
             yield Input(
                 str(wizard.public_key or ""),
-                placeholder="/media/usb/greenzone-bundle.pub",
+                placeholder="e.g. /media/usb/greenzone-bundle.pub",
                 id="public-key",
                 compact=True,
                 select_on_focus=False,
@@ -108,13 +131,24 @@ class WelcomeScreen(WizardScreen):
     @on(Button.Pressed, "#verify")
     @on(Input.Submitted)
     def start_verify(self) -> None:
-        bundle = Path(self.bundle_input.value.strip()).expanduser()
-        key = Path(self.query_one("#public-key", Input).value.strip()).expanduser()
+        typed = self.bundle_input.value.strip()
+        bundle = Path(typed).expanduser() if typed else Path.cwd()  # empty: the directory it was started in
+        key_input = self.query_one("#public-key", Input)
+        if not key_input.value.strip() and (guessed := guess_key(bundle.resolve())) is not None:
+            key_input.value = str(guessed)
+        key = Path(key_input.value.strip()).expanduser()
         self.allow_next(False)
         self.wizard.verified = None
         result = self.verify_result
-        if not str(bundle) or not key.name:
-            result.update("Give the bundle directory and the vendor's public key.")
+        self._unverified()
+        if not key.name:
+            result.update(
+                "Give the vendor's public key (the .pub file that came with the bundle, apart from the drive "
+                "when the vendor sent it separately)."
+            )
+            return
+        if not key.is_file():
+            result.update(f"✘ {key} is not a file\nfix: give the vendor's public key file, e.g. {bundle}.pub")
             return
         try:
             manifest = self.session.manifest(bundle.resolve())
@@ -123,12 +157,7 @@ class WelcomeScreen(WizardScreen):
             return
         self.wizard.bundle, self.wizard.public_key, self.wizard.manifest = bundle.resolve(), key.resolve(), manifest
         self.wizard.document["bundle"] = {"path": str(bundle.resolve()), "public_key": str(key.resolve())}
-        models = ", ".join(model.name for model in manifest.models) or "none"
-        self.query_one("#bundle-info", Static).update(
-            f"Bundle {manifest.product_version} ({manifest.created or 'no date'}): "
-            f"{len(manifest.components)} components, {len(manifest.images)} images, models: {models}; "
-            f"{_size(sum(item.size for item in manifest.files))}"
-        )
+        self._show_info(manifest, verified=False)
         result.update("Verifying: checking the signature and hashing every file…")
         self.verify_bar.display = True
         self._verify(bundle.resolve(), key.resolve())
@@ -151,9 +180,25 @@ class WelcomeScreen(WizardScreen):
                 on_advance=advance,
             )
         except GreenzoneError as error:
+            self.app.call_from_thread(self._unverified)
             self.app.call_from_thread(self.verify_result.update, f"✘ {error.title}\nfix: {error.hint}")
             return
         self.app.call_from_thread(self._verified, report)
+
+    def _show_info(self, manifest: Manifest, *, verified: bool) -> None:
+        models = ", ".join(model.name for model in manifest.models) or "none"
+        self.query_one("#bundle-info", Static).update(
+            f"Bundle {manifest.product_version} ({_date(manifest.created)})"
+            + ("" if verified else ", not verified yet")
+            + f": {len(manifest.components)} components, {len(manifest.images)} images, models: {models}; "
+            f"{_size(sum(item.size for item in manifest.files))}"
+        )
+
+    def _unverified(self) -> None:
+        """No bar left spinning or full, no version claimed, for a bundle that has not verified."""
+        self.verify_bar.display = False
+        self.verify_bar.update(total=None, progress=0)
+        self.query_one("#bundle-info", Static).update("")
 
     def _verified(self, report: Report) -> None:
         bar = self.verify_bar
@@ -172,8 +217,11 @@ class WelcomeScreen(WizardScreen):
             ]
             more = f"\n… and {len(failed) - 6} more" if len(failed) > 6 else ""
             result.update("The bundle does not verify; nothing can be installed from it.\n" + "\n".join(lines) + more)
+            self._unverified()  # what its manifest claims (a version, a size) is not to be believed
             self.allow_next(False)
             return
+        if self.wizard.manifest is not None:
+            self._show_info(self.wizard.manifest, verified=True)
         result.update(f"{GLYPH[Status.PASS]} the signature is valid and every file matches the signed manifest.")
         self.allow_next(True)
         self.next_button.focus()
