@@ -232,6 +232,9 @@ def test_remote_nodes_are_not_judged_by_this_machines_gpus(bundle: Path, fake_nv
         await verified(app, pilot, public_key(bundle))
         await pilot.press("ctrl+n")
         await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
+        summary = text(app, "#preflight-summary")
+        assert "No node of the answers is this machine" in summary and "gz-1 (10.0.0.5, server)" in summary
+        assert "0 pass" not in summary and not app.screen.query_one("#gpus").display
         await pilot.press("ctrl+n")
         await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and next_enabled(app))
         assert not text(app, "#departments-error")

@@ -85,6 +85,21 @@ class PreflightScreen(WizardScreen):
         order = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
         for check in sorted(gate.checks, key=lambda c: order[c.status]):
             table.add_row(GLYPH[check.status], check.name, check.detail)
+        answers = self.wizard.answers
+        if not has_local_node(answers):
+            # This machine is not a node: its GPUs and counts would only mislead.
+            assert answers is not None
+            gpus.display = False
+            nodes = ", ".join(f"{node.name or node.address} ({node.address}, {node.role})" for node in answers.nodes)
+            self.summary_line.update(
+                f"No node of the answers is this machine. The install's preflight phase checks each node over "
+                f"SSH before anything changes: {nodes}. GPU quotas and model fit are checked there too."
+            )
+        else:
+            self._summarise(facts, gate)
+        self._show_gate(gate)
+
+    def _summarise(self, facts: Facts, gate: Gate) -> None:
         counts = {status: sum(c.status is status for c in gate.checks) for status in Status}
         driver = f"driver {facts.nvml.driver_version}, " if facts.nvml.driver_version else ""
         self.summary_line.update(
@@ -92,6 +107,8 @@ class PreflightScreen(WizardScreen):
             f"{facts.host.memory_bytes / GiB:.0f} GiB RAM — {counts[Status.PASS]} pass, "
             f"{counts[Status.WARN]} warn, {counts[Status.FAIL]} fail"
         )
+
+    def _show_gate(self, gate: Gate) -> None:
         blocking = self.query_one("#blocking", Static)
         warnings = [
             f"{GLYPH[Status.WARN]} {check.name}: {check.detail}"
