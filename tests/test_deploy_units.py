@@ -24,6 +24,8 @@ from greenzone.deploy.ansible_events import PhaseProgress, apply_event, failure_
 from greenzone.deploy.credentials import ensure_credentials
 from greenzone.deploy.inventory import build_inventory
 from greenzone.deploy.plan import ALL_PHASES
+from greenzone.deploy.report import phase_checks
+from greenzone.deploy.state import InstallState
 from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
 from greenzone.deploy.workspace import prepare
 from greenzone.errors import InputError
@@ -295,3 +297,26 @@ def test_deploy_refuses_an_unknown_phase_and_a_missing_bundle(tmp_path: Path) ->
         unknown.returncode == 3 and "no phase harbour" in unknown.stderr and "phases: preflight, k3s" in unknown.stderr
     )
     assert not (tmp_path / "state" / "credentials.yaml").exists()  # refused before anything was written
+
+
+def test_a_failed_or_canceled_phase_never_reads_as_whole() -> None:
+    """The install screen's bars follow `fraction`: a phase stopped at task 2 of 8 stays at a quarter."""
+    for outcome in ("failed", "canceled"):
+        progress = PhaseProgress("k3s", 8, started=0.0)
+        progress.task_index, progress.outcome = 2, outcome
+        assert progress.fraction == 0.25
+
+
+def test_phase_results_say_would_change_in_check_mode_and_canceled_after_a_cancel(tmp_path: Path) -> None:
+    done = PhaseProgress("preflight", 3, started=0.0, finished=1.0)
+    done.outcome, done.changed = "successful", 2
+    stopped = PhaseProgress("k3s", 3, started=1.0, finished=2.0)
+    stopped.task_index, stopped.outcome = 1, "canceled"
+    state = InstallState(tmp_path / "state.json")
+    checks = {
+        c.name: c
+        for c in phase_checks(["preflight", "k3s", "images"], [done, stopped], state, "x", tmp_path / "log", check=True)
+    }
+    assert checks["preflight"].detail == "2 would change in 1 s"
+    assert checks["images"].detail == "not run (the install was canceled before it)"
+    assert checks["images"].remedy == "run the same command again to resume"

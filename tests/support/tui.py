@@ -90,7 +90,7 @@ class ScriptedSession(InstallSession):
             if progress.outcome != "successful":
                 break
         names = [view.phase.name for view in tracker.views]
-        checks = phase_checks(names, ran, prepared.state, prepared.inputs, self.state_dir.install_log)
+        checks = phase_checks(names, ran, prepared.state, prepared.inputs, self.state_dir.install_log, check=self.check)
         report = Report(
             "install",
             checks,

@@ -48,7 +48,9 @@ class PhaseProgress:
 
     @property
     def fraction(self) -> float:
-        if self.outcome != "running":
+        """Share of the phase done: whole only when it succeeded; a failed or canceled phase stays
+        where it stopped, so no bar claims it finished."""
+        if self.outcome == "successful":
             return 1.0
         return min(self.task_index / self.tasks_total, 0.99) if self.tasks_total else 0.0
 

@@ -11,10 +11,18 @@ from greenzone.results import Check, ExitCode, Report, Status
 
 
 def phase_checks(
-    selected: Sequence[str], ran: Sequence[PhaseProgress], state: InstallState, inputs: str, log_file: Path
+    selected: Sequence[str],
+    ran: Sequence[PhaseProgress],
+    state: InstallState,
+    inputs: str,
+    log_file: Path,
+    *,
+    check: bool = False,
 ) -> tuple[Check, ...]:
+    """`check`: Ansible's check mode ran, so changes are what would change."""
     checks = []
     by_name = {progress.phase: progress for progress in ran}
+    canceled = any(progress.outcome == "canceled" for progress in ran)
     for phase in selected:
         progress = by_name.get(phase)
         if progress is None:
@@ -26,13 +34,22 @@ def phase_checks(
                     Status.PASS if done else Status.WARN,
                     "done earlier with these answers and bundle; skipped"
                     if done
+                    else "not run (the install was canceled before it)"
+                    if canceled
                     else "not run (an earlier phase failed)",
-                    "" if done else "fix the failed phase first; this one runs after it",
+                    ""
+                    if done
+                    else "run the same command again to resume"
+                    if canceled
+                    else "fix the failed phase first; this one runs after it",
                     group="deploy",
                 )
             )
         elif progress.outcome == "successful":
-            what = f"{progress.changed} changed" if progress.changed else "no change"
+            if check:
+                what = f"{progress.changed} would change" if progress.changed else "nothing would change"
+            else:
+                what = f"{progress.changed} changed" if progress.changed else "no change"
             checks.append(Check(phase, Status.PASS, f"{what} in {progress.elapsed(0):.0f} s", group="deploy"))
         elif progress.outcome == "canceled":
             checks.append(

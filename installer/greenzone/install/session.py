@@ -222,7 +222,7 @@ class InstallSession:
             break
         names = [phase.name for phase in prepared.phases]
         log = self.state_dir.check_log if self.check else self.state_dir.install_log
-        checks = phase_checks(names, ran, prepared.state, prepared.inputs, log)
+        checks = phase_checks(names, ran, prepared.state, prepared.inputs, log, check=self.check)
         mode = " (check mode: nothing changed)" if self.check else ""
         report = Report(
             command="install",
