@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from greenzone.bundle.download import ChecksumMismatch, DownloadError, fetch
+from tests.support.loopback import Quiet, serving
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 123)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -34,10 +32,7 @@ class Upstream:
 def upstream() -> Iterator[tuple[str, Upstream]]:
     state = Upstream()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(Quiet):
         def do_GET(self) -> None:
             if self.path != "/k3s":
                 self.send_error(404)
@@ -62,14 +57,8 @@ def upstream() -> Iterator[tuple[str, Upstream]]:
                 return
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as (url, _):
+        yield url, state
 
 
 def test_download_verifies_and_reuses(upstream: tuple[str, Upstream], tmp_path: Path) -> None:

@@ -219,13 +219,6 @@ def test_a_cancel_before_the_first_phase_records_it_canceled_without_starting_it
     assert not state.install_log.exists()  # no playbook was started
 
 
-def test_the_wizard_knows_the_last_phase_without_importing_the_plan() -> None:
-    from greenzone.commands.install import LAST_PHASE
-    from greenzone.deploy.plan import ALL_PHASES
-
-    assert ALL_PHASES[-1].name == LAST_PHASE
-
-
 @pytest.mark.parametrize(
     ("phases", "unfinished"),
     [

@@ -81,8 +81,7 @@ async def verified(app: GreenzoneApp, pilot: Pilot[int], key: Path) -> None:
     assert "every file matches the signed manifest" in text(app, "#verify-result")
 
 
-async def to_install(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
-    """Straight through to the Install screen, typing only the host name."""
+async def to_settings(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
     await verified(app, pilot, public_key(bundle))
     await pilot.press("ctrl+n")
     await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
@@ -90,6 +89,11 @@ async def to_install(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None
     await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
     await pilot.press(*"ai.test.local")
     await until(pilot, lambda: next_enabled(app))
+
+
+async def to_install(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
+    """Straight through to the Install screen, typing only the host name."""
+    await to_settings(app, pilot, bundle)
     await pilot.press("ctrl+n")
     await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
     await pilot.press("ctrl+n")
@@ -355,16 +359,6 @@ def models_offered(app: GreenzoneApp) -> tuple[list[str], list[str]]:
     models = app.screen.query_one("#models", SelectionList)
     offered = [str(models.get_option_at_index(i).value) for i in range(models.option_count)]
     return offered, [str(value) for value in models.selected]
-
-
-async def to_settings(app: GreenzoneApp, pilot: Pilot[int], bundle: Path) -> None:
-    await verified(app, pilot, public_key(bundle))
-    await pilot.press("ctrl+n")
-    await until(pilot, lambda: isinstance(app.screen, PreflightScreen) and next_enabled(app))
-    await pilot.press("ctrl+n")
-    await until(pilot, lambda: isinstance(app.screen, SettingsScreen))
-    await pilot.press(*"ai.test.local")
-    await until(pilot, lambda: next_enabled(app))
 
 
 def test_the_model_list_follows_the_engine_and_next_waits_for_a_servable_model(

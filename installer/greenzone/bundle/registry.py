@@ -28,7 +28,7 @@ from typing import IO, Any
 from greenzone import peers
 from greenzone.bundle.oci import DOCKER_MANIFEST, INDEX_TYPES, MANIFEST, Descriptor, Layout
 from greenzone.errors import EnvironmentProblem, InputError
-from greenzone.parallel import STOP, Stoppable, Stopped, map_all
+from greenzone.parallel import Stoppable, map_all
 from greenzone.redact import REDACTOR
 
 log = logging.getLogger(__name__)
@@ -95,28 +95,34 @@ class RegistryRefused(RegistryError):
 
 
 class _Chunk:
-    """`length` bytes of a file from `start`: one PATCH body, that the auth retry can send again."""
+    """`length` bytes of a file from `start`: one PATCH body, that the auth retry can send again.
+    Reads go through `Stoppable`, so an interrupt stops the upload between blocks."""
 
     def __init__(self, handle: IO[bytes], start: int, length: int) -> None:
-        self._handle = handle
+        self._source = Stoppable(handle)
         self._start = start
         self.length = length
         self._left = length
-        handle.seek(start)
+        self._source.seek(start)
 
     def read(self, size: int = -1) -> bytes:
-        if STOP.is_set():
-            raise Stopped("interrupted")
         if self._left <= 0:
             return b""
-        data = self._handle.read(self._left if size < 0 else min(size, self._left))
+        data = self._source.read(self._left if size < 0 else min(size, self._left))
         self._left -= len(data)
         return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        self._handle.seek(self._start + offset)
+        self._source.seek(self._start + offset)
         self._left = self.length - offset
         return offset
+
+
+def _cut(error: RegistryError) -> bool:
+    """A request the proxy or registry cut, where a smaller one may pass."""
+    if isinstance(error, RegistryUnreachable):
+        return error.cut
+    return isinstance(error, RegistryRefused) and error.status in _CUT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,6 @@ class Registry:
         self.first_chunk = first_chunk
         self.min_chunk = min_chunk
         self.max_chunk = MAX_CHUNK
-        self._sending = threading.local()  # the size of the request each thread has in flight
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
         self._tokens: dict[str, str] = {}
@@ -352,13 +357,12 @@ class Registry:
 
         for attempt in range(CHUNK_RETRIES + 1):
             reported[0] = 0
-            first, seconds = self.first_chunk, self.chunk_seconds
+            first = self.first_chunk
             try:
-                self._upload(repository, scope, descriptor, path, first, seconds, counted)
+                self._upload(repository, scope, descriptor, path, counted)
                 return
-            except (RegistryUnreachable, RegistryRefused) as error:
-                cut = error.cut if isinstance(error, RegistryUnreachable) else error.status in _CUT_STATUSES
-                if not cut:
+            except RegistryError as error:
+                if not _cut(error):
                     raise
                 if self._arrived(repository, descriptor.digest):
                     return  # only the answer to the last request was lost: the registry has the blob
@@ -370,7 +374,6 @@ class Registry:
                         "timeout and body size limit), then run the command again; blobs already there are kept",
                     ) from None
                 log.info("upload of %s to %s cut (%s); again with smaller chunks", descriptor.digest, repository, error)
-                self._learn(getattr(self._sending, "size", first), seconds)
                 with self._lock:  # a token may have expired during a long blob; the next try asks anew
                     self._tokens.pop(scope, None)
 
@@ -399,26 +402,23 @@ class Registry:
         return urllib.parse.urljoin(self.base + "/", location)
 
     def _upload(
-        self,
-        repository: str,
-        scope: str,
-        descriptor: Descriptor,
-        path: Path,
-        first: int,
-        seconds: float,
-        progress: Callable[[int], None],
+        self, repository: str, scope: str, descriptor: Descriptor, path: Path, progress: Callable[[int], None]
     ) -> None:
         """POST, PATCH each chunk but the last, then PUT the last one with the digest. The offset
         is counted here, not read back from the registry's `Range`: ECR stops advancing that header
         after the second chunk though it keeps the bytes (aws/containers-roadmap#2831), and some
-        registries refuse an empty final PUT (cirruslabs/tart#159)."""
+        registries refuse an empty final PUT (cirruslabs/tart#159). A cut request teaches the
+        client (`_learn`) before the error goes up."""
         location, minimum = self._start_upload(repository, scope)
+        # Read once per try: another thread's cut may lower them meanwhile, and `_learn` must
+        # divide this try's time, not one another thread already divided.
+        seconds = self.chunk_seconds
+        offset, length, sending = 0, self.first_chunk, 0
         try:
             with path.open("rb") as handle:
-                offset, length = 0, first
                 while True:
                     length = max(min(max(length, self.min_chunk), self.max_chunk), minimum)
-                    self._sending.size = min(length, descriptor.size - offset)
+                    sending = min(length, descriptor.size - offset)
                     if descriptor.size - offset <= length:
                         self._finish(location, scope, descriptor, _Chunk(handle, offset, descriptor.size - offset))
                         progress(descriptor.size - offset)
@@ -443,7 +443,9 @@ class Registry:
                     # Aim the next chunk at `seconds` at this chunk's rate, growing at most fourfold
                     # so one fast chunk (a cache, a burst) does not make the next one too long.
                     length = min(int(length / elapsed * seconds), length * 4, MAX_CHUNK)
-        except RegistryError:
+        except RegistryError as error:
+            if _cut(error):
+                self._learn(sending, seconds)
             with contextlib.suppress(RegistryError):  # free what the registry holds for a dead session
                 self.request("DELETE", location, scope=scope, expect=(204, 404, 405))
             raise

@@ -85,8 +85,7 @@ def seal(
     for path in paths:
         relative = path.relative_to(bundle_dir).as_posix()
         seen = (verified or {}).get(relative)
-        stat = path.stat()
-        if seen and (seen.size, seen.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+        if seen and (seen.size, seen.mtime_ns) == ((stat := path.stat()).st_size, stat.st_mtime_ns):
             known[relative] = BundleFile(path=relative, size=seen.size, sha256=seen.sha256)
         else:
             unknown.append(path)

@@ -8,7 +8,6 @@ unattended run lives in `commands/unattended.py`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -25,21 +24,15 @@ def _wants_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and args.output == "text" and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-LAST_PHASE = "guardrails"
-"""deploy.plan.ALL_PHASES[-1] (a test keeps them equal): named here so that starting the wizard
-does not import the plan and the answer model behind it."""
-
-
 def _unfinished(state_dir: StateDir) -> bool:
-    """An install ran here and did not end: a phase not done, or the last phase never reached."""
+    """What the install state says of the last install here; an unreadable state offers nothing."""
+    from greenzone.deploy.plan import ALL_PHASES
+    from greenzone.deploy.state import InstallState
+
     try:
-        phases = json.loads(state_dir.install_state.read_text(encoding="utf-8")).get("phases") or {}
-    except (OSError, ValueError, AttributeError):
+        return InstallState.load(state_dir.install_state).unfinished(ALL_PHASES[-1].name)
+    except InputError:
         return False
-    if not isinstance(phases, dict) or not phases:
-        return False
-    statuses = {str(record.get("status")) for record in phases.values() if isinstance(record, dict)}
-    return statuses != {"done"} or LAST_PHASE not in phases
 
 
 def install(args: argparse.Namespace) -> ExitCode | Finished:

@@ -10,8 +10,10 @@ before anything else can be pushed into it, and the workloads pull from Harbor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from greenzone.answers.model import Answers
+if TYPE_CHECKING:  # annotations only: the wizard reads plans and states before the model loads
+    from greenzone.answers.model import Answers
 
 
 @dataclass(frozen=True)

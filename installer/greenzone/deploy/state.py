@@ -17,11 +17,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from greenzone.answers.model import Answers
 from greenzone.atomic import write_text_atomic
 from greenzone.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: the wizard reads plans and states before the model loads
+    from greenzone.answers.model import Answers
 
 STATE_FORMAT = 1
 PhaseStatus = Literal["pending", "running", "done", "failed"]
@@ -64,6 +66,11 @@ class InstallState:
 
     def record(self, phase: str) -> PhaseRecord:
         return self.phases.setdefault(phase, PhaseRecord())
+
+    def unfinished(self, last_phase: str) -> bool:
+        """An install ran and did not end: a phase not done, or the last phase never reached."""
+        statuses = {record.status for record in self.phases.values()}
+        return bool(self.phases) and (statuses != {"done"} or last_phase not in self.phases)
 
     def pending(self, phases: Sequence[str], inputs: str) -> list[str]:
         """The phases still to run, in order: everything from the first one not done with these inputs."""

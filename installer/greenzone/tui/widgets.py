@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.strip import Strip
-from textual.widgets import Button, Checkbox, OptionList, SelectionList
+from textual.widgets import Button, Checkbox, Input, OptionList, SelectionList
 
 from greenzone.results import Status
 
@@ -37,6 +37,14 @@ class NavBar(Horizontal):
         yield Button("‹ Back", id="back", disabled=not self._back)
         yield from self._extra
         yield Button(self._next_label, id="next", variant="primary", disabled=True)
+
+
+class FieldInput(Input):
+    """Every text field of the wizard: compact, and focusing it never selects its text, so typing
+    into what looks like another field cannot wipe this one."""
+
+    def __init__(self, value: str, *, placeholder: str = "", id: str) -> None:
+        super().__init__(value, placeholder=placeholder, id=id, compact=True, select_on_focus=False)
 
 
 CHECKED, UNCHECKED = "[x]", "[ ]"

@@ -18,7 +18,7 @@ from greenzone.answers.dump import answers_yaml
 from greenzone.atomic import write_text_atomic
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.summary import effective_choices
-from greenzone.tui.widgets import NavBar
+from greenzone.tui.widgets import FieldInput, NavBar
 
 
 class ReviewScreen(WizardScreen):
@@ -47,7 +47,7 @@ class ReviewScreen(WizardScreen):
             yield TextArea(text, read_only=True, id="answers-yaml", compact=True, show_line_numbers=False)
             with Horizontal(classes="row"):
                 yield Label("Save to", classes="field-label")
-                yield Input(str(default), id="save-path", compact=True, select_on_focus=False)
+                yield FieldInput(str(default), id="save-path")
             yield Static("", id="saved")
         yield NavBar(Button("Save", id="save"), next_label="Check ›" if check else "Install ›")
         yield Footer()

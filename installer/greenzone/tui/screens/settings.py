@@ -30,7 +30,7 @@ from greenzone.tui.form import (
     validate_document,
 )
 from greenzone.tui.screens.base import WizardScreen
-from greenzone.tui.widgets import GLYPH, NavBar, TickBox, TickList
+from greenzone.tui.widgets import GLYPH, FieldInput, NavBar, TickBox, TickList
 
 GiB = 2**30
 
@@ -45,9 +45,7 @@ def _row(label: str, widget: Widget) -> ComposeResult:
 
 
 def _text(form: Form, name: str, label: str, placeholder: str = "") -> ComposeResult:
-    return _row(
-        label, Input(getattr(form, name), placeholder=placeholder, id=name, compact=True, select_on_focus=False)
-    )
+    return _row(label, FieldInput(getattr(form, name), placeholder=placeholder, id=name))
 
 
 def _choice(form: Form, name: str, label: str, options: list[tuple[str, str]]) -> ComposeResult:
@@ -180,9 +178,7 @@ class SettingsScreen(WizardScreen):
             label.update("\n".join(f"↳ {line}" for line in errors.get(name, [])) if shown else "")
             label.display = bool(shown)
             self.query_one(f"#row-{name}").set_class(bool(shown), "invalid")
-        self._blocked = sorted(
-            name for name, lines in errors.items() if any(not ln.startswith("warning:") for ln in lines)
-        )
+        self._blocked = sorted({field_of(p.path) for p in problems if p.severity == "error"} - {""})
         self.query_one("#problems", Static).update("\n".join(unowned))
         answers = validation.answers if validation.ok and not [p for p in problems if p.severity == "error"] else None
         fits = self._show_fit(answers)

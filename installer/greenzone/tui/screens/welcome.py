@@ -21,7 +21,7 @@ from greenzone import __version__
 from greenzone.errors import GreenzoneError
 from greenzone.results import Report, Status
 from greenzone.tui.screens.base import WizardScreen
-from greenzone.tui.widgets import GLYPH, NavBar
+from greenzone.tui.widgets import GLYPH, FieldInput, NavBar
 
 if TYPE_CHECKING:
     from greenzone.bundle.manifest import Manifest
@@ -98,20 +98,14 @@ class WelcomeScreen(WizardScreen):
             if self.wizard_app.check:
                 yield Static("[b]Check mode[/b]: the install only predicts; nothing will be changed.", id="check-mode")
             yield Label("Bundle directory")
-            yield Input(
+            yield FieldInput(
                 str(wizard.bundle or ""),
                 placeholder="e.g. /media/usb/greenzone-bundle (empty: this directory)",
                 id="bundle",
-                compact=True,
-                select_on_focus=False,
             )
             yield Label("Vendor public key")
-            yield Input(
-                str(wizard.public_key or ""),
-                placeholder="e.g. /media/usb/greenzone-bundle.pub",
-                id="public-key",
-                compact=True,
-                select_on_focus=False,
+            yield FieldInput(
+                str(wizard.public_key or ""), placeholder="e.g. /media/usb/greenzone-bundle.pub", id="public-key"
             )
             yield Static("", id="bundle-info")
             yield ProgressBar(total=None, show_eta=False, id="verify-progress")
