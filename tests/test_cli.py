@@ -90,3 +90,36 @@ def test_unwritable_state_dir_does_not_stop_a_command(run_cli: Run, tmp_path: Pa
     blocker.write_text("not a directory")
     result = run_cli("--state-dir", str(blocker / "state"), "answers", "example")
     assert result.returncode == 0 and "appliance:" in result.stdout
+
+
+def test_a_signal_python_wrapped_while_importing_still_ends_as_an_interrupt(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """A SIGTERM that lands while a class body runs (an import: rich's `Task` dataclass) comes out of
+    Python as `RuntimeError: Error calling __set_name__`, caused by the interrupt. It must end as an
+    interrupt (130, "interrupted"), never as an internal error (70); seen in the random-moment
+    unpack test on a loaded machine."""
+    from greenzone import cli
+
+    def importing(args: argparse.Namespace) -> int:
+        try:
+            raise cli._Terminated("SIGTERM")
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'fields' in 'Task'") from interrupt
+
+    monkeypatch.setattr(cli, "_resolve", lambda target: importing)
+    code = cli.main(["--state-dir", str(tmp_path / "state"), "bundle", "keygen", "--out", str(tmp_path / "k")])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted (SIGTERM)" in err and "internal error" not in err
+
+
+def test_an_ordinary_bug_is_still_an_internal_error(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    from greenzone import cli
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "_resolve", lambda target: broken)
+    code = cli.main(["--state-dir", str(tmp_path / "state"), "bundle", "keygen", "--out", str(tmp_path / "k")])
+    assert code == 70 and "internal error" in capsys.readouterr().err

@@ -605,7 +605,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt as interrupt:
         log.warning("interrupted (%s)", getattr(interrupt, "signal_name", "Ctrl-C"))
         return _interrupted(interrupt)
-    except Exception:
+    except Exception as error:
+        wrapped = _interrupt_within(error)
+        if wrapped is not None:  # a signal that Python re-raised wrapped (during an import, say)
+            log.warning("interrupted (%s), inside %s", getattr(wrapped, "signal_name", "Ctrl-C"), type(error).__name__)
+            return _interrupted(wrapped)
         log.exception("internal error")
         if args.debug:
             raise
@@ -644,6 +648,20 @@ def _signals_interrupt() -> Iterator[None]:
 
     with handling(raise_interrupt):
         yield
+
+
+def _interrupt_within(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind `error`, when Python wrapped one: an exception raised while a class body
+    runs `__set_name__` comes out as a RuntimeError whose cause is the real one, so a SIGTERM that
+    lands while a module is being imported must still end the command as an interrupt (exit 130)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _interrupted(interrupt: KeyboardInterrupt) -> int:
