@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from greenzone.errors import InputError
+from greenzone.interrupts import deferred
 
 
 def make_directory(path: Path) -> None:
@@ -51,17 +52,30 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
     path = writable_target(path)
     make_directory(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    with temporary_beside(path) as (fd, tmp):
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def temporary_beside(path: Path, suffix: str = ".tmp") -> Iterator[tuple[int, Path]]:
+    """A new hidden file beside `path` (its descriptor and name) for the caller to fill and rename.
+
+    Removed when the block ends by an exception, including an interrupt that lands the instant
+    `mkstemp` returns: creating it and taking charge of it are one step for the signal handlers."""
+    made: Path | None = None
+    try:
+        with deferred():
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+            made = Path(name)
+        yield fd, made
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
+        if made is not None:
+            made.unlink(missing_ok=True)
         raise
 
 
@@ -91,12 +105,24 @@ def staged_directory(dest: Path) -> Iterator[Path]:
     if inside is None:
         make_directory(dest.parent)
     home = inside or dest.parent
-    staged = Path(tempfile.mkdtemp(dir=home, prefix=f".{dest.name}.", suffix=".partial"))
-    try:
+    with scratch_directory(f".{dest.name}.", home, suffix=".partial") as staged:
         yield staged
+
+
+@contextlib.contextmanager
+def scratch_directory(prefix: str, parent: Path | None = None, *, suffix: str = "") -> Iterator[Path]:
+    """A fresh private directory (in `parent`, else the system's temporary directory), removed with
+    what it holds when the block ends, however it ends: even an interrupt the instant it is made,
+    which `tempfile.TemporaryDirectory` would leave behind, since creating it and taking charge of
+    it are one step for the signal handlers."""
+    made: Path | None = None
+    try:
+        with deferred():
+            made = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+        yield made
     finally:
-        if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def publish_directory(staged: Path, dest: Path) -> None:

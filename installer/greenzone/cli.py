@@ -638,13 +638,15 @@ def _signals_interrupt() -> Iterator[None]:
     of their own (install, the wizard) install their own handlers inside this and restore these."""
     import signal
 
-    from greenzone.interrupts import ENDING, handling
+    from greenzone.interrupts import ENDING, defer, handling
 
     def raise_interrupt(signum: int, frame: object) -> None:
         for sig in ENDING:
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 signal.signal(sig, signal.SIG_IGN)
-        raise _Terminated("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+        interrupt = _Terminated("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+        if not defer(interrupt):  # inside a deferred block it is raised at the block's end
+            raise interrupt
 
     with handling(raise_interrupt):
         yield

@@ -13,7 +13,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from greenzone import __version__
-from greenzone.atomic import write_bytes_atomic
+from greenzone.atomic import scratch_directory, write_bytes_atomic
 from greenzone.bundle.download import Fetched, fetch
 from greenzone.bundle.lock import Lock, LockedChart, LockedModel
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, BundleImage, BundleModel, Component, Manifest
@@ -137,13 +136,13 @@ class Builder:
                 hint="bump one of them so that they agree",
             )
         helm = find_helm(self.options.helm)
-        with tempfile.TemporaryDirectory() as work:
+        with scratch_directory("greenzone-chart-") as work:
             run = subprocess.run(
-                [str(helm), "package", str(source), "--destination", work], capture_output=True, text=True
+                [str(helm), "package", str(source), "--destination", str(work)], capture_output=True, text=True
             )
             if run.returncode != 0:
                 raise InputError(f"helm package {source} failed: {run.stderr.strip()}", hint="run `helm lint` on it")
-            built = Path(work) / f"{chart.name}-{chart.version}.tgz"
+            built = work / f"{chart.name}-{chart.version}.tgz"
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(built, dest)
 

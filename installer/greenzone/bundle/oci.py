@@ -12,13 +12,12 @@ import io
 import json
 import os
 import tarfile
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenzone.atomic import write_bytes_atomic, write_text_atomic
+from greenzone.atomic import temporary_beside, write_bytes_atomic, write_text_atomic
 
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -222,8 +221,7 @@ def write_archive(layout: Layout, refs: Iterable[str], dest: Path) -> list[str]:
     ]
     members += [(f"blobs/sha256/{sha256_hex(digest)}", layout.blob_path(digest)) for digest in sorted(blobs)]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
+    with temporary_beside(dest) as (fd, tmp):
         with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for directory in ("blobs", "blobs/sha256"):
                 info = tarfile.TarInfo(directory)
@@ -239,9 +237,6 @@ def write_archive(layout: Layout, refs: Iterable[str], dest: Path) -> list[str]:
                 else:
                     info.size = len(content)
                     tar.addfile(info, io.BytesIO(content))
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp.chmod(0o644)
+        tmp.replace(dest)
     return sorted(images)

@@ -27,6 +27,7 @@ from greenzone.bundle.hashing import sha256_many
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError, parse_manifest
 from greenzone.bundle.seal import bundle_files
 from greenzone.errors import InputError
+from greenzone.interrupts import deferred
 from greenzone.results import Check, Status
 from greenzone.textfiles import read_text
 
@@ -62,6 +63,9 @@ class _PartWriter:
         self.progress = progress
         self.parts: list[tuple[Path, str, int]] = []
         self._temporaries: dict[Path, Path] = {}  # final name -> the hidden file written for it
+        # Every hidden file made, for `discard`: tarfile closing its stream after an error still
+        # flushes into this writer, which can start a second file for a name already started.
+        self._made: list[Path] = []
         self._handle: IO[bytes] | None = None
         self._hash = hashlib.sha256()
         self._written = 0
@@ -73,9 +77,11 @@ class _PartWriter:
 
     def _temporary(self, path: Path) -> Path:
         """A hidden name of its own, created exclusively (a planted link is never followed)."""
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+        with deferred():  # an interrupt between creating and recording it would leave it behind
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+            self._temporaries[path] = Path(name)
+            self._made.append(Path(name))
         os.close(fd)
-        self._temporaries[path] = Path(name)
         return Path(name)
 
     def _open(self) -> None:
@@ -122,19 +128,21 @@ class _PartWriter:
         staged.write_text("".join(f"{digest}  {path.name}\n" for path, digest, _ in self.parts), encoding="utf-8")
         listing.unlink(missing_ok=True)
         for path, _, _ in self.parts:
-            self._temporaries.pop(path).replace(path)
+            self._temporaries[path].replace(path)
+            del self._temporaries[path]  # only once renamed: `discard` never misses a hidden part
         current = {path for path, _, _ in self.parts}
         for stale in earlier_pack(self.base):
             if stale not in current and stale != listing:
                 stale.unlink()
-        self._temporaries.pop(listing).replace(listing)
+        self._temporaries[listing].replace(listing)
+        del self._temporaries[listing]
 
     def discard(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        for temporary in self._temporaries.values():
-            temporary.unlink(missing_ok=True)
+        for temporary in self._made:
+            temporary.unlink(missing_ok=True)  # those already renamed are gone under this name
         self._temporaries.clear()
 
 

@@ -10,12 +10,12 @@ second run of the playbook reports zero changes. `check=True` computes the answe
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from greenzone import yamlpos
+from greenzone.atomic import scratch_directory
 from greenzone.bundle.hashing import sha256_file
 from greenzone.bundle.manifest import read_manifest
 from greenzone.bundle.oci import Layout, write_archive
@@ -37,8 +37,8 @@ class ModuleResult:
 def bootstrap_archive(bundle: Path, dest: Path, *, check: bool = False) -> ModuleResult:
     """The bundle's bootstrap images as one OCI archive for k3s's agent images directory."""
     refs = [image.ref for image in read_manifest(bundle).images if image.bootstrap]
-    with tempfile.TemporaryDirectory(dir=dest.parent if dest.parent.is_dir() else None) as work:
-        built = Path(work) / dest.name
+    with scratch_directory(".greenzone-archive-", dest.parent if dest.parent.is_dir() else None) as work:
+        built = work / dest.name
         write_archive(Layout(bundle / "images"), refs, built)
         digest = sha256_file(built).sha256
         same = dest.is_file() and sha256_file(dest).sha256 == digest

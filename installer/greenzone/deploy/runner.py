@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from greenzone.atomic import scratch_directory
 from greenzone.deploy.ansible_events import PhaseProgress, apply_event, tasks_per_phase
 from greenzone.errors import EnvironmentProblem
 from greenzone.redact import REDACTOR
@@ -50,12 +51,12 @@ def _marked(marker: str, place: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
-def _control_dir() -> Path:
+def _control_parent() -> Path:
     """Where this phase's SSH masters keep their sockets: a fresh directory with a short path, since
-    a Unix socket's path is limited to 107 bytes (ssh adds 27 of its own) and TMPDIR may be long."""
+    a Unix socket's path is limited to 107 bytes (ssh adds 27 of its own) and TMPDIR may be long.
+    Resolved: Ansible names the sockets by the real path, and that is what the masters' titles show."""
     base = tempfile.gettempdir()
-    # Resolved: Ansible names the sockets by the real path, and that is what the masters' titles show.
-    return Path(tempfile.mkdtemp(prefix="gz-ssh-", dir=base if len(base) <= 48 else "/tmp")).resolve()
+    return Path(base if len(base) <= 48 else "/tmp").resolve()
 
 
 def reap(marker: str, place: str, grace: float = 3.0) -> list[int]:
@@ -136,11 +137,12 @@ class PlaybookRunner:
         import ansible_runner
 
         progress = PhaseProgress(phase, tasks_total, started=time.time())
-        marker, control = uuid.uuid4().hex, _control_dir()
+        marker = uuid.uuid4().hex
         log_file = self.state.install_log
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
-            tempfile.TemporaryDirectory(prefix=f"greenzone-{phase}-") as private,
+            scratch_directory("gz-ssh-", _control_parent()) as control,
+            scratch_directory(f"greenzone-{phase}-") as private,
             os.fdopen(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a") as log,
         ):
             log.write(f"\n===== phase {phase}{' (check mode)' if check else ''} at {time.ctime()} =====\n")
@@ -157,7 +159,7 @@ class PlaybookRunner:
             cmdline = "--check --diff" if check else ""
             try:
                 result = ansible_runner.run(
-                    private_data_dir=private,
+                    private_data_dir=str(private),
                     project_dir=str(self.playbooks),
                     playbook=self.playbook,
                     inventory=str(self.state.inventory),
@@ -183,7 +185,7 @@ class PlaybookRunner:
                 try:
                     survivors = reap(marker, str(control))
                 finally:  # even when yet another Ctrl-C cuts the reaping short
-                    shutil.rmtree(control, ignore_errors=True)
+                    shutil.rmtree(control, ignore_errors=True)  # and once more on the way out, if so
                 if survivors:
                     log.write(f"===== phase {phase}: stopped {len(survivors)} process(es) it left running =====\n")
             log.write(f"===== phase {phase}: {result.status} (rc {result.rc}) =====\n")

@@ -33,7 +33,7 @@ from greenzone.deploy.workspace import prepare
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.install.gate import Gate, check_forced_names, preflight_gate
 from greenzone.install.tracker import Tracker
-from greenzone.interrupts import handling
+from greenzone.interrupts import deferred, handling
 from greenzone.preflight.facts_model import Facts
 from greenzone.preflight.gather import gather_facts
 from greenzone.preflight.rules import preflight_checks
@@ -161,7 +161,8 @@ class InstallSession:
         parent = self.state_dir.root.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            scratch = tempfile.TemporaryDirectory(prefix=".greenzone-check-", dir=parent)
+            with deferred():  # made and in charge of its finalizer in one step for the signal handlers
+                scratch = tempfile.TemporaryDirectory(prefix=".greenzone-check-", dir=parent)
         except OSError as error:
             raise EnvironmentProblem(
                 f"check mode cannot make its throw-away workspace in {parent}: {error.strerror}",

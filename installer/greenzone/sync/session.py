@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import tempfile
 from pathlib import Path
 
 from greenzone import yamlpos
 from greenzone.answers.files import load_valid_answers
 from greenzone.answers.model import Answers
-from greenzone.atomic import write_text_atomic
+from greenzone.atomic import scratch_directory, write_text_atomic
 from greenzone.bundle.manifest import Manifest, read_bundle_manifest
 from greenzone.bundle.sign import load_public_key
 from greenzone.bundle.verify import read_signed_manifest, signature_check
@@ -140,10 +139,10 @@ def _install(ready: list[Rendered], helm: Path, kubeconfig: Path, context: str, 
 
     check_api_answers(kubeconfig, context, "cloud")
     checks = []
-    with tempfile.TemporaryDirectory(prefix="greenzone-sync-") as work:
+    with scratch_directory("greenzone-sync-") as work:
         for item in ready:
             try:
-                done = install_rendered(helm, kubeconfig, context, item, Path(work), timeout)
+                done = install_rendered(helm, kubeconfig, context, item, work, timeout)
             except HelmError as error:
                 message = (str(error).strip().splitlines() or [type(error).__name__])[-1]
                 checks.append(verdicts.release_failed(item.release.name, context, message))
