@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from greenzone.answers.files import load_answers
 from greenzone.answers.problems import Problem
 from greenzone.answers.rules import Context
@@ -80,6 +82,21 @@ def test_wrong_types_each_located() -> None:
     assert "'two'" in by_key["inference.replicas"].message
     assert "true or false" in by_key["inference.chat_ui"].message
     assert by_key["gpu.time_slicing_replicas"].position.line == 13  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "message", "hint"),
+    [
+        ("99", "must be at most 16, got 99", "use a number from 0 to 16"),
+        ("-2", "must be at least 0, got -2", "use a number from 0 to 16"),
+    ],
+)
+def test_out_of_range_numbers_are_told_in_words_with_the_range(value: str, message: str, hint: str) -> None:
+    """Not pydantic's "Input should be less than or equal to 16": the same words as every other error."""
+    error = _only_error(MINIMAL + f"inference:\n  gpus_per_replica: {value}\n")
+    assert error.key == "inference.gpus_per_replica" and error.position.line == 10  # type: ignore[union-attr]
+    assert error.message == message and error.hint == hint
+    assert "Input should" not in error.one_line()
 
 
 def test_unknown_key_suggests_the_right_one() -> None:

@@ -138,6 +138,12 @@ def test_install_runs_every_phase_then_a_second_run_has_nothing_to_do(
     assert [e["overall"] for e in finals] == sorted(e["overall"] for e in finals)
     assert finals[-1]["overall"] == 1.0 and finals[-1]["eta_seconds"] is None
     assert left_running(state) == []  # SSH masters (ControlPersist) included
+    # One health run says whether the appliance works: here nothing runs k3s (its phase is skipped),
+    # so the cluster-facing layers fail, each named with its fix, and the install's exit code stays 0.
+    health = [e for e in found if e["event"] == "step" and e["name"] == "health"]
+    assert [e["status"] for e in health] == ["running", "fail"], health
+    assert health[-1]["counts"]["fail"] >= 1 and "fail" in health[-1]["detail"]
+    assert any(e["event"] == "check" and e["group"] == "cluster" and "fix:" in e["detail"] for e in found)
 
     second = install(state, answers, "--yes", *SKIP, *FORCE)
     assert second.returncode == 0, second.stdout[-3000:]

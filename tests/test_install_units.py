@@ -4,6 +4,7 @@ the wizard's form, on plain values."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,20 @@ def test_eta_uses_typical_durations_first_then_the_measured_pace() -> None:
     assert fraction > 0.05
     # 100 s for `fraction` of the work -> the rest at the same pace.
     assert tracker.eta(now=100.0) == pytest.approx(100 * (1 - fraction) / fraction)
+
+
+def test_the_eta_takes_this_runs_pace_from_its_first_finished_phase() -> None:
+    """A check run (or a small appliance) finishes preflight in 3 s, not the typical 20: the ETA
+    follows at once instead of announcing a typical first install's 26 minutes."""
+    typical = sum(phase.typical_seconds for phase in ALL_PHASES)
+    tracker = Tracker.for_plan(ALL_PHASES, NAMES, now=0.0)
+    tracker.update(_progress("preflight", 1, 1, "successful"))
+    assert tracker.fraction() < 0.05
+    eta = tracker.eta(now=3.0)
+    assert eta is not None and eta < typical / 5
+    assert eta == pytest.approx(3.0 * (1 - tracker.fraction()) / tracker.fraction())
+    check = Tracker.for_plan(ALL_PHASES, NAMES, now=0.0, check=True)
+    assert check.eta(now=1.0) is None  # no pace yet, and typical durations would mislead a check run
 
 
 def test_tracker_outcome_and_end() -> None:
@@ -268,6 +283,9 @@ def test_an_unreadable_install_state_offers_nothing(tmp_path: Path) -> None:
         ),
         ({"models": ()}, "models", "no model is chosen — tick at least one of the bundle's models"),
         ({"hostname": "Not A Host"}, "hostname", "for example ai.st-mary.local"),
+        ({"gpus_per_replica": "99"}, "gpus_per_replica", "must be at most 16, got 99 — use a number from 0 to 16"),
+        ({"gpus_per_replica": "-1"}, "gpus_per_replica", "“-1” is not a whole number of GPUs"),
+        ({"departments": "legal:0:8Gi, legal:0:8Gi"}, "departments", "department “legal” is listed twice"),
     ],
 )
 def test_settings_problems_are_told_in_the_forms_words(form: dict[str, object], field: str, said: str) -> None:
@@ -286,3 +304,54 @@ def test_settings_problems_are_told_in_the_forms_words(form: dict[str, object], 
     ]
     assert any(said in line for line in told), told
     assert not [line for line in told if "`" in line or "correct the value" in line]
+
+
+def test_the_health_run_after_an_install_reads_every_layer_of_what_was_installed(tmp_path: Path) -> None:
+    """What Done shows: the real health run, here against an appliance that is not there (no
+    kubeconfig, nothing listening), so every cluster-facing layer fails with its fix, promptly."""
+    from greenzone.bundle.manifest import read_bundle_manifest
+    from greenzone.install.session import InstallSession
+    from greenzone.statedir import StateDir
+    from tests.support.deploy import answers_text, make_bundle, ssh_node
+
+    bundle = make_bundle(tmp_path / "bundle")
+    answers_file = tmp_path / "site.yaml"
+    answers_file.write_text(answers_text(bundle, [ssh_node(1, tmp_path / "key", name="gz-1")]))
+    answers = load_valid_answers(answers_file)
+    _, manifest = read_bundle_manifest(bundle)
+    started = time.monotonic()
+    report = InstallSession(StateDir(tmp_path / "state")).health(answers, manifest)
+    assert time.monotonic() - started < 15  # the health budget (10 s) and its reserve, not a hang
+    assert report.command == "health" and report.status is Status.FAIL
+    failing = {check.group for check in report.checks if check.status is Status.FAIL}
+    assert {"cluster", "registry"} <= failing, report.checks
+    assert all(check.remedy for check in report.checks if check.status is Status.FAIL)
+
+
+BAD_VALUES: list[dict[str, object]] = [
+    {"appliance_name": ""}, {"appliance_name": "Bad Name!"}, {"hostname": "a_b"}, {"advertise_ip": "300.1.1.1"},
+    {"gpus_per_replica": "99"}, {"gpus_per_replica": "x"}, {"departments": "legal:x:16Gi"},
+    {"departments": "Legal:1:16Gi"}, {"departments": "legal:1:16GB"}, {"departments": "legal:1:1Gi, legal:1:1Gi"},
+    {"departments": "legal:9:16Gi"}, {"egress": "allow-list", "allow_cidrs": "10.0.0.0/33"},
+    {"egress": "allow-list"}, {"tls_mode": "provided"}, {"models": ()}, {"engine": "vllm", "gpus_per_replica": "0"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("form", BAD_VALUES, ids=lambda form: ",".join(f"{k}={v}" for k, v in form.items()))
+def test_no_problem_reaches_settings_in_the_files_or_the_validators_words(form: dict[str, object]) -> None:
+    """The class, not the examples: whatever is typed wrong, the text under the field names no
+    answer-file key path and carries no raw validator phrasing."""
+    from greenzone.tui.form import FIELD_PATHS, Form, apply_form, in_form_terms, validate_document
+    from greenzone.tui.state import initial_document
+
+    values = {"hostname": "ai.test.local", "models": ("gemma3:4b",), **form}
+    document, problems = apply_form(initial_document(None, "/b", "/k"), Form(**values))  # type: ignore[arg-type]
+    problems = [*problems, *validate_document(document, Context(gpus_present=1)).problems]
+    errors = [problem for problem in problems if problem.severity == "error"]
+    assert errors, "nothing was refused, so nothing was tested"
+    dotted = {".".join(str(part) for part in path) for path in FIELD_PATHS.values() if len(path) > 1}
+    for problem in errors:
+        told = " — ".join(part for part in in_form_terms(problem.message, problem.hint, problem.path) if part)
+        assert not any(raw in told for raw in ("Input should", "Value error", "[0]", "[1]")), told
+        assert not any(key in told for key in dotted), told
+        assert not any(f"`{path[-1]}`" in told for path in FIELD_PATHS.values() if "_" in str(path[-1])), told

@@ -19,7 +19,7 @@ from textual.widgets import Button, Checkbox, Input, Label, RichLog, Select, Sel
 
 from greenzone.answers.files import load_valid_answers
 from greenzone.bundle.manifest import BundleModel
-from greenzone.results import ExitCode
+from greenzone.results import Check, ExitCode, Report, Status
 from greenzone.tui.app import GreenzoneApp, wizard_state
 from greenzone.tui.screens.confirm import Confirm
 from greenzone.tui.screens.done import DoneScreen
@@ -30,7 +30,7 @@ from greenzone.tui.screens.settings import SettingsScreen
 from greenzone.tui.screens.welcome import WelcomeScreen
 from tests.support.deploy import make_bundle, public_key
 from tests.support.paths import SCENARIOS
-from tests.support.tui import HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
+from tests.support.tui import HEALTHY, HOST_SHORTFALLS, ScriptedSession, load_fake_nvml, until
 
 pytestmark = pytest.mark.slow  # each test drives the real app for seconds
 
@@ -52,9 +52,17 @@ def drive(app: GreenzoneApp, scenario: Scenario, size: tuple[int, int] = (80, 24
 
 
 def make_app(
-    bundle: Path, state: Path, *, answers: Path | None = None, hold_at: str = "", fail_at: str = ""
+    bundle: Path,
+    state: Path,
+    *,
+    answers: Path | None = None,
+    hold_at: str = "",
+    fail_at: str = "",
+    health_report: Report = HEALTHY,
 ) -> GreenzoneApp:
-    scripted = ScriptedSession(state, forced=HOST_SHORTFALLS, hold_at=hold_at, fail_at=fail_at)
+    scripted = ScriptedSession(
+        state, forced=HOST_SHORTFALLS, hold_at=hold_at, fail_at=fail_at, health_report=health_report
+    )
     return GreenzoneApp(lambda: scripted, wizard_state(answers, bundle))
 
 
@@ -139,6 +147,7 @@ def test_walks_every_screen_forward_and_back_then_installs(bundle: Path, fake_nv
         await until(pilot, lambda: isinstance(app.screen, DoneScreen))
         assert "The private AI appliance is installed." in text(app, "#outcome")
         assert "chat UI: https://ai.test.local/" in text(app, "#reach")
+        await until(pilot, lambda: "Health: every layer works (1 pass)." in text(app, "#health"))
         await pilot.press("ctrl+n")
 
     assert drive(app, scenario) == int(ExitCode.OK)
@@ -316,9 +325,38 @@ def test_a_failed_phase_is_named_on_done_with_its_fix(bundle: Path, fake_nvml_di
         outcome = text(app, "#outcome")
         assert "failed in phase harbor: gz-1: harbor : step 3: the chart did not install" in outcome
         assert "run the same command again" in outcome
+        assert not app.screen.query_one("#health").display  # nothing to check on a failed install
         await pilot.press("ctrl+n")
 
     assert drive(app, scenario) == int(ExitCode.FAIL)
+    assert isinstance(app.session, ScriptedSession) and app.session.health_runs == 0
+
+
+def test_done_says_whether_the_appliance_works_and_how_to_fix_what_does_not(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    unhealthy = Report(
+        "health",
+        (
+            Check("kubernetes API", Status.PASS, "v1.33.1+k3s1 answered", group="cluster"),
+            Check("model gemma3:4b", Status.FAIL, "no answer within 5 s", "see the engine's log", group="inference"),
+        ),
+    )
+    app = make_app(bundle, tmp_path / "state", health_report=unhealthy)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_install(app, pilot, bundle)
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: "model gemma3:4b" in text(app, "#health"))
+        shown = text(app, "#health")
+        assert "Health: 1 pass, 1 fail; `greenzone health` shows it again:" in shown
+        assert "✘ FAIL model gemma3:4b: no answer within 5 s\n    fix: see the engine's log" in shown
+        assert "The private AI appliance is installed." in text(app, "#outcome")  # the install itself succeeded
+        await pilot.press("ctrl+n")
+
+    assert drive(app, scenario) == int(ExitCode.OK)
 
 
 def test_fits_80x24_and_survives_resizing(bundle: Path, fake_nvml_dir: Path, tmp_path: Path) -> None:
@@ -334,6 +372,37 @@ def test_fits_80x24_and_survives_resizing(bundle: Path, fake_nvml_dir: Path, tmp
                 region = app.screen.query_one(button).region
                 assert region.right <= size[0] and region.bottom <= size[1], (button, region, size)
         await quit_confirmed(app, pilot)
+
+    drive(app, scenario)
+
+
+def test_the_install_log_wraps_inside_its_box_and_again_after_a_resize(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """Ansible's lines are long (a task name, its host, a message): none may lose its end."""
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    app = make_app(bundle, tmp_path / "state")
+    long = "harbor: [gz-1] Wait for Harbor core to report every component healthy " + "0123456789" * 12 + " END"
+
+    def shown(log: RichLog) -> str:
+        width = log.scrollable_content_region.width
+        assert all(strip.cell_length <= width for strip in log.lines), (width, [s.text for s in log.lines])
+        return "".join(strip.text.rstrip() + " " for strip in log.lines)
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await to_install(app, pilot, bundle)
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen) and next_enabled(app))
+        app.screen._log(long)  # type: ignore[attr-defined]
+        await pilot.pause()
+        log = app.screen.query_one("#log", RichLog)
+        assert "0123456789" * 3 in shown(log).replace(" ", "") and shown(log).rstrip().endswith("END")
+        for size in ((60, 24), (132, 43)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            assert shown(log).replace(" ", "").endswith(long.replace(" ", ""))
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, DoneScreen))
+        await pilot.press("ctrl+n")
 
     drive(app, scenario)
 

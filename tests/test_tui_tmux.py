@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.deploy import answers_text, make_bundle, public_key, ssh_node
 from tests.support.paths import REPO
-from tests.support.terminal import terminal, wait_for_exit
+from tests.support.terminal import Terminal, terminal, wait_for_exit
 from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
 
 pytestmark = [
@@ -56,9 +56,28 @@ def test_wizard_in_a_real_terminal_runs_a_check_mode_install(tmp_path: Path, hos
         shown = term.wait_for("Host name")
         assert "ai.test.internal" in shown
         assert "No node is this machine" in shown
+        # The engine switch by keyboard: the test bundle holds Ollama models only, so vLLM is refused
+        # in words and Next stays shut; back on Ollama its model is offered and ticked again.
+        term.keys("Tab", "Tab", "Tab")  # Host name -> Advertise IP -> Harbor TLS -> Engine
+        shown = _choose(term, "Down", "holds no model for vLLM")
+        assert "[x] gemma3:4b" not in shown
+        term.keys("C-n")
+        term.wait_for("Next waits for valid settings")
+        assert "Step 3 of 6" in term.screen()
+        shown = _choose(term, "Up", "[x] gemma3:4b")
+        assert "holds no model" not in shown
         term.keys("C-n")
         term.wait_for("Plan for 1 node(s): preflight, k3s, images")
         term.keys("C-n")
+        # The command palette's Quit during the install asks like Ctrl+Q; No lets the install go on.
+        term.wait_for("elapsed")
+        term.keys("C-p")
+        term.wait_for("Search for commands")
+        term.keys("q", "u", "i", "t")
+        term.wait_for("Quit the application")
+        term.keys("Enter")
+        term.wait_for("Quit now? The running phase is canceled")
+        term.keys("Escape")
         shown = term.wait_for("finished: successful", timeout=240)
         assert shown.count("✔") >= 9
         term.keys("C-n")
@@ -91,3 +110,44 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_a_linux_text_console_gets_ascii_only_and_ctrl_c_asks(tmp_path: Path) -> None:
+    """`TERM=linux`, the server's own console: every screen reaches the terminal as ASCII (tmux shows
+    exactly what was written), the marks still read as marks, and Ctrl+C asks like Ctrl+Q."""
+    bundle = make_bundle(tmp_path / "bundle")
+    state, exit_file = tmp_path / "state", tmp_path / "exit"
+    command = [sys.executable, "-m", "greenzone", "--state-dir", str(state), "install", "--bundle", str(bundle),
+               "--key", str(public_key(bundle))]  # fmt: skip
+    env = {"TERM": "linux"}
+    with terminal(command, cwd=REPO, env=env, exit_file=exit_file) as term:
+        shown = term.wait_for("every file matches the signed manifest")
+        assert shown.isascii(), _not_ascii(shown)
+        assert "Step 1 of 6 - Bundle" in shown and "Next >" in shown and "< Back" in shown
+        term.keys("C-n")
+        shown = term.wait_for("x FAIL nvidia driver")  # no GPU here: it fails, with its fix, in words and marks
+        assert shown.isascii(), _not_ascii(shown)
+        assert "Step 2 of 6 - This machine" in shown and "Re-run" in shown, shown
+        term.keys("C-c")
+        shown = term.wait_for("Quit the installer?")
+        assert shown.isascii(), _not_ascii(shown)
+        term.keys("Escape")  # the question goes away and the wizard stays where it was
+        term.wait_for("Step 2 of 6 - This machine")
+        assert not exit_file.exists()
+        term.keys("C-q")
+        term.wait_for("Quit the installer?")
+        term.keys("y")
+        assert wait_for_exit(exit_file) == "130"
+
+
+def _choose(term: Terminal, move: str, then: str) -> str:
+    """Open the focused dropdown, move once, pick: what a keyboard user does with a Select."""
+    term.keys("Enter")
+    term.wait_for("▲")  # the list is open
+    term.keys(move)
+    term.keys("Enter")
+    return term.wait_for(then)
+
+
+def _not_ascii(shown: str) -> str:
+    return "not ASCII: " + "".join(sorted({char for char in shown if not char.isascii()}))

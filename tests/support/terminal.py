@@ -44,12 +44,15 @@ def terminal(
 ) -> Iterator[Terminal]:
     """`command` in a fresh tmux server of its own, `size` columns × rows; its exit code lands in `exit_file`."""
     name = f"greenzone-test-{os.getpid()}-{time.monotonic_ns()}"
+    # A UTF-8 terminal unless the test says otherwise, whatever locale the test run has; `-u` makes
+    # tmux itself draw UTF-8 too.
+    env = {"LANG": "C.UTF-8", "LC_ALL": "", "LC_CTYPE": "", "TERM": "xterm-256color", **env}
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     shell = (
         f"cd {shlex.quote(str(cwd))} && {assignments} {shlex.join(command)}; echo $? > {shlex.quote(str(exit_file))}"
     )
     started = subprocess.run(
-        ["tmux", "-L", name, "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), shell],
+        ["tmux", "-u", "-L", name, "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), shell],
         capture_output=True,
         text=True,
         check=False,

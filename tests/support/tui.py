@@ -19,10 +19,12 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from greenzone.answers.model import Answers
+from greenzone.bundle.manifest import Manifest
 from greenzone.deploy.ansible_events import Failure, PhaseProgress
 from greenzone.deploy.report import phase_checks
 from greenzone.install.session import InstallRun, InstallSession, Prepared, ProgressListener
-from greenzone.results import Report
+from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
 
 _LOADED: set[Path] = set()
@@ -40,20 +42,36 @@ def load_fake_nvml(library_dir: Path, scenario: Path) -> None:
     os.environ["FAKE_NVML_CONFIG"] = str(scenario)
 
 
+HEALTHY = Report("health", (Check("kubernetes API", Status.PASS, "v1.33.1+k3s1 answered", group="cluster"),))
+
+
 class ScriptedSession(InstallSession):
-    """`run` replays three tasks per pending phase; `fail_at` fails one, `hold_at` waits for cancel()."""
+    """`run` replays three tasks per pending phase; `fail_at` fails one, `hold_at` waits for cancel();
+    `health` answers `health_report` (the real run after an install is tested in test_install_units)."""
 
     def __init__(
-        self, state_dir: Path, *, fail_at: str = "", hold_at: str = "", forced: frozenset[str] = frozenset()
+        self,
+        state_dir: Path,
+        *,
+        fail_at: str = "",
+        hold_at: str = "",
+        forced: frozenset[str] = frozenset(),
+        health_report: Report = HEALTHY,
     ) -> None:
         super().__init__(StateDir(state_dir), forced=forced)
         self.fail_at, self.hold_at = fail_at, hold_at
+        self.health_report = health_report
+        self.health_runs = 0
         self.holding = threading.Event()
         self._stop = threading.Event()
 
     def cancel(self) -> None:
         super().cancel()
         self._stop.set()
+
+    def health(self, answers: Answers, manifest: Manifest) -> Report:
+        self.health_runs += 1
+        return self.health_report
 
     def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> InstallRun:
         tracker, ran = prepared.tracker, []

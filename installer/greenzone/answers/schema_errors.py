@@ -37,6 +37,25 @@ _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _NUMBER_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of"}
 
 
+_BOUND_WORDS = {
+    "greater_than": "must be more than",
+    "greater_than_equal": "must be at least",
+    "less_than": "must be less than",
+    "less_than_equal": "must be at most",
+    "multiple_of": "must be a multiple of",
+}
+"""pydantic's "Input should be less than or equal to 16" in the words the rest of the errors use."""
+
+
+def _range(info: FieldInfo | None) -> tuple[Any, Any]:
+    """The lowest and highest value a numeric field accepts, from its `Field(ge=..., le=...)`."""
+    low = high = None
+    for item in info.metadata if info is not None else ():
+        low = getattr(item, "ge", None) if getattr(item, "ge", None) is not None else low
+        high = getattr(item, "le", None) if getattr(item, "le", None) is not None else high
+    return low, high
+
+
 def _type_hint(kind: str, wanted: str, value: Any, *, secret: bool = False) -> str:
     """The fix for a value of the wrong type, naming YAML's own surprises: `no`, `off`, `on` and
     `yes` are booleans in YAML 1.1 (PyYAML's dialect), `1.10` is the number 1.1, `"443"` is text.
@@ -211,6 +230,13 @@ def _problem(error: ErrorDetails, root: type[BaseModel], data: Any, positions: P
     if isinstance(value, str) and _NUMBER.match(value.strip()) and kind in _NUMBER_BOUNDS:
         hint = f"write the number without quotes ({value.strip()}) and within the allowed range"
         return Problem("error", path, f"{error['msg']}{got}", hint, file, positions.of_value(path), description)
+    if kind in _BOUND_WORDS:
+        bound = next(iter(error.get("ctx", {}).values()), "")
+        _, info = _walk_model(root, path)
+        low, high = _range(info)
+        allowed = f"from {low} to {high}" if low is not None and high is not None else "within the allowed range"
+        message = f"{_BOUND_WORDS[kind]} {bound}{got}"
+        return Problem("error", path, message, f"use a number {allowed}", file, positions.of_value(path), description)
     return Problem(
         "error",
         path,

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 
 from greenzone.answers.files import load_valid_answers
-from greenzone.bundle.manifest import read_bundle_manifest
+from greenzone.answers.model import Answers
+from greenzone.bundle.manifest import Manifest, read_bundle_manifest
 from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.report import run_exit_code
-from greenzone.errors import InputError
+from greenzone.errors import GreenzoneError, InputError
 from greenzone.install.events import InstallEvent, check_event, phase_event, task_event
 from greenzone.install.gate import check_forced_names
 from greenzone.install.session import InstallSession, has_local_node, urls
@@ -84,6 +85,24 @@ def _finish(report: Report, json_mode: bool, emit: Emit, extra: list[str]) -> Ex
         emit(InstallEvent("result", report.command, report.status.value, report.title, report.to_dict()))
         return code
     return Finished(report, code, tuple(extra))
+
+
+def _health(session: InstallSession, answers: Answers, manifest: Manifest, emit: Emit) -> None:
+    """The phases say what ran; one health run says whether the appliance works. Its verdict is
+    told, not folded into the exit code: the install did what it was asked, and `greenzone health`
+    is the command whose exit code monitoring reads."""
+    emit(InstallEvent("step", "health", "running", "checking that every layer works (greenzone health)"))
+    try:
+        health = session.health(answers, manifest)
+    except GreenzoneError as error:
+        emit(InstallEvent("step", "health", Status.WARN.value, f"could not run: {error.title} — fix: {error.hint}"))
+        return
+    for check in health.checks:
+        if check.status in (Status.FAIL, Status.WARN):
+            emit(check_event(check))
+    counts = health.counts()
+    parts = ", ".join(f"{counts[status.value]} {status.value}" for status in Status if counts[status.value])
+    emit(InstallEvent("step", "health", health.status.value, parts or "no checks", {"counts": counts}))
 
 
 def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | Finished:
@@ -163,6 +182,7 @@ def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | 
         report = session.run(prepared, listener).report
     extra = []
     if report.data.get("outcome") == "successful" and not session.check:
+        _health(session, answers, manifest, emit)
         extra = [f"{name}: {url}" for name, url in urls(answers).items()]
         extra.append(f"credentials: {session.state_dir.credentials} (mode 0600, root only)")
     return _finish(report, json_mode, emit, extra)

@@ -238,6 +238,20 @@ class InstallSession:
         )
         return InstallRun(report, tuple(ran))
 
+    # --- after it --------------------------------------------------------------------------------
+
+    def health(self, answers: Answers, manifest: Manifest) -> Report:
+        """`greenzone health` once, right after a successful install: the phases' results say what
+        ran, this says whether the appliance works (every layer, within the usual budget)."""
+        import socket
+
+        from greenzone.health.run import run_health
+        from greenzone.health.targets import health_targets
+
+        images = [(image.ref, image.digest) for image in manifest.images]
+        targets = health_targets(answers, self.state_dir, images, {}, hostname=socket.gethostname())
+        return run_health(targets).report
+
     def cancel(self) -> None:
         """From any thread: the running phase stops at its next event and is recorded as canceled."""
         self._canceled = True

@@ -77,13 +77,21 @@ class Tracker:
         return sum(view.fraction * weight for view, weight in weighted) / total
 
     def eta(self, now: float) -> float | None:
-        """Seconds left: the measured pace once there is one, the typical durations before; None when ended."""
+        """Seconds left: the plan's remaining work at the pace this run has shown, once it has shown
+        one (a phase finished, or enough tasks done); before that, the typical durations, except in
+        check mode, whose runs skip the waits those durations are made of. None when ended or unknown.
+
+        The pace is this site's and this run's: a fast check run or a small appliance says "2 min"
+        after its first phase instead of the 26 min a typical first install takes."""
         if self.finished:
             return None
         fraction = self.fraction()
-        if fraction < MIN_MEASURED:
-            return float(sum(weight * (1 - view.fraction) for view, weight in self._weights()))
-        return (now - self.started) * (1 - fraction) / fraction
+        measured = fraction >= MIN_MEASURED or any(view.state == "done" for view in self.views)
+        if measured and fraction > 0:
+            return (now - self.started) * (1 - fraction) / fraction
+        if self.check:
+            return None
+        return float(sum(weight * (1 - view.fraction) for view, weight in self._weights()))
 
     @property
     def finished(self) -> bool:

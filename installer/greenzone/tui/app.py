@@ -31,6 +31,8 @@ from greenzone.tui.state import WizardState, initial_document
 from greenzone.yamlpos import load
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from greenzone.install.session import InstallSession
 
 STEP_NAMES = ("welcome", "preflight", "settings", "review", "install", "done")
@@ -79,6 +81,13 @@ class GreenzoneApp(App[int]):
         """A signal asked to quit while phases ran: the install screen exits once they stopped."""
         self.check = check
         """Check mode: every screen's header says that nothing will be changed."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """The platform's driver; on a console that cannot draw UTF-8, one that writes ASCII."""
+        from greenzone.tui.terminal import ascii_driver, limited
+
+        driver = super().get_driver_class()
+        return ascii_driver(driver) if limited() else driver
 
     def ready(self) -> None:
         """Load what the first screen did not need: the session, the answer file's validation, the

@@ -147,7 +147,14 @@ def apply_form(base: Mapping[str, Any], form: Form) -> tuple[dict[str, Any], lis
     if gpus.isdigit():
         _set(document, FIELD_PATHS["gpus_per_replica"], int(gpus))
     else:
-        problems.append(Problem("error", FIELD_PATHS["gpus_per_replica"], f"`{gpus}` is not a number", "e.g. 1"))
+        problems.append(
+            Problem(
+                "error",
+                FIELD_PATHS["gpus_per_replica"],
+                f"`{gpus}` is not a whole number of GPUs",
+                "e.g. 1; 0 serves Ollama on the CPU",
+            )
+        )
     departments, error = parse_departments(form.departments)
     if error:
         problems.append(Problem("error", FIELD_PATHS["departments"], error, "e.g. legal:1:32Gi, radiology:2:64Gi"))
@@ -207,6 +214,8 @@ _FORM_TERMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"replicas or gpus_per_replica", "“GPUs per replica”"),
         (r"`?gpu\.time_slicing_replicas`?", "GPU sharing (gpu.time_slicing_replicas, set in an answer file)"),
         (r"`?bundle\.path`?", "the bundle directory"),
+        (r"is already defined at departments\[\d+\]", "is listed twice"),
+        (r"`([^`]*)`", r"“\1”"),  # last: a value left in the file's code quotes, quoted as the form quotes
     )
 )
 

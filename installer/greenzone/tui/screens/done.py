@@ -1,14 +1,19 @@
-"""Done: how the install ended, where the appliance is reached, where its credentials are, and each
-phase's result (the shared result model), with what to do next when something did not finish."""
+"""Done: how the install ended, whether the appliance works (one `greenzone health` run after a
+successful install), where it is reached, where its credentials are, and each phase's result (the
+shared result model), with what to do next when something did not finish."""
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
+from greenzone.answers.model import Answers
+from greenzone.bundle.manifest import Manifest
+from greenzone.errors import GreenzoneError
 from greenzone.install.session import urls
-from greenzone.results import Status
+from greenzone.results import Report, Status
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.widgets import GLYPH, PHASE_GLYPH, NavBar
 
@@ -20,6 +25,7 @@ class DoneScreen(WizardScreen):
         yield Header(show_clock=False)
         with VerticalScroll(id="body"):
             yield Static("", id="outcome")
+            yield Static("", id="health")
             yield Static("", id="reach")
             yield DataTable(id="summary", cursor_type="none", zebra_stripes=True)
         yield NavBar(back=False, next_label="Quit")
@@ -59,6 +65,42 @@ class DoneScreen(WizardScreen):
             table.add_row(GLYPH[check.status], check.name, check.detail)
         self.allow_next(True)
         self.next_button.focus()
+        manifest = self.wizard.manifest
+        if answers is not None and manifest is not None and outcome == "successful" and not self.session.check:
+            shown = self.query_one("#health", Static)
+            shown.display = True
+            shown.update("Checking that every layer works (greenzone health)…")
+            self._health(answers, manifest)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="health")
+    def _health(self, answers: Answers, manifest: Manifest) -> None:
+        try:
+            report = self.session.health(answers, manifest)
+        except GreenzoneError as error:
+            text = f"{GLYPH[Status.WARN]} health could not run: {error.title}\n    fix: {error.hint}"
+        else:
+            text = health_summary(report)
+        self.app.call_from_thread(self.query_one("#health", Static).update, text)
 
     def action_back(self) -> None:
         """Nothing to go back to: the install has run."""
+
+
+SHOWN_PROBLEMS = 6
+
+
+def health_summary(report: Report) -> str:
+    """The run's verdict in a few lines: the counts, then what fails or warns with its fix."""
+    counts = report.counts()
+    parts = ", ".join(f"{counts[status.value]} {status.value}" for status in Status if counts[status.value])
+    if report.status is Status.PASS:
+        return f"Health: every layer works ({parts})."
+    problems = [check for check in report.checks if check.status in (Status.FAIL, Status.WARN)]
+    lines = [f"Health: {parts}; `greenzone health` shows it again:"]
+    for check in problems[:SHOWN_PROBLEMS]:
+        lines.append(f"{GLYPH[check.status]} {check.name}: {check.detail}")
+        if check.remedy:
+            lines.append(f"    fix: {check.remedy}")
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"… and {len(problems) - SHOWN_PROBLEMS} more")
+    return "\n".join(lines)

@@ -22,6 +22,8 @@ from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.screens.confirm import Confirm
 from greenzone.tui.widgets import PHASE_GLYPH, NavBar
 
+LOG_LINES = 2000
+
 
 class InstallScreen(WizardScreen):
     STEP = "Step 5 of 6 · Install"
@@ -60,7 +62,9 @@ class InstallScreen(WizardScreen):
                 yield Label("", id="phase-title")
                 yield ProgressBar(total=100, show_eta=False, id="phase")
                 yield Static("", id="task")
-        yield RichLog(id="log", max_lines=2000, wrap=True, markup=False)
+        # Wrapped at the width it shows: RichLog's default minimum of 78 columns is wider than the
+        # log's box on an 80-column console, and it cut the end of every long line.
+        yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=False, min_width=1)
         yield NavBar(Button("Cancel", id="cancel", variant="error"), back=False, next_label="Done ›")
         yield Footer()
 
@@ -88,6 +92,12 @@ class InstallScreen(WizardScreen):
     def _started(self, tracker: Tracker) -> None:
         self.tracker = tracker
         self._show_phases()
+
+    def on_resize(self) -> None:
+        """Lines are wrapped when written: wrap them again at the new width."""
+        self.log_view.clear()
+        for line in self.wizard.log_lines[-LOG_LINES:]:
+            self.log_view.write(line)
 
     def _log(self, line: str) -> None:
         self.wizard.log_lines.append(line)
