@@ -168,6 +168,12 @@ def test_registry_down(run_cli: Run, tmp_path: Path) -> None:
     found = checks(envelope)
     assert code == 2 and "connection refused" in found["registry API"]["detail"]
     assert found["images"]["status"] == "skip"
+    # On a terminal, a failing run ends with the next step when the remedies do not help.
+    shown = run_cli("health", "--answers", str(answers_file(tmp_path)), "--layer", "registry",
+                    "--endpoint", f"registry={closed_port()}")  # fmt: skip
+    assert shown.returncode == 2 and "greenzone support-bundle" in shown.stdout
+    last = json.loads((tmp_path / "state" / "last-health.json").read_text())
+    assert last["status"] == "fail" and last["at"]  # what a support bundle carries beside a fresh run
 
 
 def test_registry_hung_costs_the_budget_only(run_cli: Run, tmp_path: Path, registry: str) -> None:

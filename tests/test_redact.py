@@ -14,6 +14,9 @@ def test_secret_keys() -> None:
     assert is_secret_key("admin_password") and is_secret_key("join-token") and is_secret_key("api_key")
     assert not is_secret_key("admin_password_file") and not is_secret_key("public_api_price_per_1k_tokens")
     assert not is_secret_key("tokens_per_second") and not is_secret_key("key_file")
+    # Helm values and Kubernetes fields are camelCase: the words are found all the same.
+    assert is_secret_key("harborAdminPassword") and is_secret_key("joinToken") and is_secret_key("apiKey")
+    assert not is_secret_key("existingSecretFile") and not is_secret_key("tokensPerSecond")
 
 
 def test_redactor_masks_registered_values_and_secret_pairs() -> None:

@@ -353,6 +353,7 @@ def test_done_says_whether_the_appliance_works_and_how_to_fix_what_does_not(
         shown = text(app, "#health")
         assert "Health: 1 pass, 1 fail; `greenzone health` shows it again:" in shown
         assert "✘ FAIL model gemma3:4b: no answer within 5 s\n    fix: see the engine's log" in shown
+        assert "`greenzone support-bundle` collects what the vendor needs" in shown
         assert "The private AI appliance is installed." in text(app, "#outcome")  # the install itself succeeded
         await pilot.press("ctrl+n")
 

@@ -503,6 +503,58 @@ def _add_parity(commands: Subparsers) -> None:
     _json_flag(parity)
 
 
+def _add_support_bundle(commands: Subparsers) -> None:
+    support = _command(
+        commands,
+        "support-bundle",
+        "greenzone.commands.support:support_bundle",
+        "collect what the vendor needs into one redacted archive (offline); `analyze FILE` reads one",
+        "Collect, redact and write one .tar.gz (mode 0600) for the vendor: greenzone's version, install "
+        "state and logs, the installed answers and bundle manifest, a fresh `greenzone health` run with "
+        "what its readers saw, the host's facts, NVIDIA kernel lines, k3s journal, memory, mounts and "
+        "clock, the cluster's events, workloads, Helm release metadata and container logs. Secrets, keys, "
+        "tokens and request/answer text never enter it. Each collector has its own timeout inside "
+        "--budget and the archive is always written; index.json says what each got.",
+    )
+    support.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the archive (default: ./greenzone-support-HOST-TIME.tar.gz)",
+    )
+    support.add_argument(
+        "--since", default="24h", metavar="DURATION", help="journal and events since (e.g. 30m, 6h, 2d; default 24h)"
+    )
+    support.add_argument(
+        "--redact-ips", action="store_true", help="also replace IP addresses and the site's host names by stand-ins"
+    )
+    support.add_argument(
+        "--budget", type=_seconds, default=60.0, metavar="SECONDS", help="written within this (default 60)"
+    )
+    support.add_argument(
+        "--endpoint",
+        action="append",
+        default=None,
+        metavar="NAME=URL",
+        help="reach a layer at another address, as for `greenzone health`: registry, inference, chat or kube",
+    )
+    _json_flag(support)
+    actions = support.add_subparsers(title="support-bundle commands", metavar="ACTION", parser_class=_Parser)
+    analyze = _command(
+        actions,
+        "analyze",
+        "greenzone.commands.support:analyze",
+        "read a support bundle offline: known failure signatures, each with its remedy",
+        "The vendor's side, offline: health's own verdicts on what the bundle recorded, plus the known "
+        "signatures (image pulls Harbor cannot serve, hardware Xids, engine OOM-kills and crash loops, "
+        "disk pressure, expiring certificates, GPU allocatable 0, operator validation failures, NotReady "
+        "nodes, clock skew), in the results table.",
+    )
+    analyze.add_argument("file", type=Path, metavar="FILE", help="the .tar.gz `greenzone support-bundle` wrote")
+    _json_flag(analyze)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_answers,
     _add_preflight,
@@ -511,6 +563,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_deploy,
     _add_install,
     _add_health,
+    _add_support_bundle,
     _add_sync,
     _add_parity,
 )

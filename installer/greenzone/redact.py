@@ -26,16 +26,18 @@ _PAIR = re.compile(
 _REFERENCE_SUFFIXES = ("_file", "_env", "_path", "-file", "-env")
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "apikey", "passphrase"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("join", "token"), ("access", "key")})
 
 
 def is_secret_key(key: str) -> bool:
-    """True for `admin_password`, `join-token`, `api_key`; false for `tokens_per_s` or `password_file`."""
+    """True for `admin_password`, `join-token`, `api_key` and Helm's `harborAdminPassword`; false for
+    `tokens_per_s` or `password_file`."""
     lowered = key.lower()
-    if lowered.endswith(_REFERENCE_SUFFIXES):
+    if lowered.endswith(_REFERENCE_SUFFIXES) or re.search(r"[a-z0-9](File|Env|Path)$", key):
         return False
-    words = [word for word in re.split(r"[^a-z0-9]+", lowered) if word]
+    words = [word for word in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if word]
     if any(word in _SECRET_WORDS for word in words):
         return True
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))

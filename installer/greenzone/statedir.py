@@ -130,6 +130,12 @@ class StateDir:
         return self.root / "installed-bundle.yaml"
 
     @property
+    def last_health(self) -> Path:
+        """The last `greenzone health` run's JSON, which a support bundle carries beside a fresh one:
+        the problem the operator saw may be gone by the time the bundle is made."""
+        return self.root / "last-health.json"
+
+    @property
     def saved_answers(self) -> Path:
         """Where the wizard offers to save the answers it built."""
         return self.root / "answers.yaml"

@@ -7,7 +7,9 @@ the bundle manifest), so the operator on call needs no file name at 3 a.m.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import datetime
 import json
 import socket
 import sys
@@ -21,7 +23,7 @@ from greenzone.errors import InputError, from_os_error
 from greenzone.health.metrics import prometheus_text
 from greenzone.health.run import LAYERS, HealthRun, run_health
 from greenzone.health.targets import Targets, health_targets, parse_endpoints
-from greenzone.results import ExitCode, Report, Status
+from greenzone.results import ExitCode, Finished, Report, Status
 from greenzone.statedir import StateDir
 
 
@@ -85,17 +87,37 @@ def _once(args: argparse.Namespace, targets: Targets) -> HealthRun:
     run = run_health(targets, budget=args.budget, layers=_layers(args))
     if args.metrics:
         _write_metrics(Path(args.metrics), run)
+    _keep_last(StateDir.locate(args.state_dir), run)
     return run
 
 
-def health(args: argparse.Namespace) -> Report | ExitCode:
+def _keep_last(state: StateDir, run: HealthRun) -> None:
+    """For `greenzone support-bundle`: best effort, since health also runs as a user who may only read
+    the state directory, and a health run must not fail for that."""
+    if not state.root.is_dir():
+        return
+    document = {"at": datetime.datetime.now(datetime.UTC).isoformat(), **run.report.to_dict()}
+    with contextlib.suppress(OSError):
+        write_text_atomic(state.last_health, json.dumps(document, indent=2, default=str) + "\n", 0o600)
+
+
+SUPPORT_NEXT = (
+    "next: if the remedies above do not help, `greenzone support-bundle` writes one redacted archive "
+    "with what the vendor needs (logs, events, this run's findings); carry it out on a USB drive"
+)
+
+
+def health(args: argparse.Namespace) -> Report | Finished | ExitCode:
     if args.budget <= 0:
         raise InputError(f"--budget {args.budget:g} must be more than 0 seconds", hint="the default is 10")
     if args.metrics:  # refused before the run, not after it
         refuse_directory(Path(args.metrics), "--metrics (the Prometheus text file)")
     targets = _targets(args)
     if args.watch is None:
-        return _once(args, targets).report
+        report = _once(args, targets).report
+        if report.status is Status.FAIL:
+            return Finished(report, report.exit_code, (SUPPORT_NEXT,))
+        return report
     if args.watch < 1:
         raise InputError(
             f"--watch {args.watch:g} is too short", hint="refresh at most once a second: --watch 1 or more"

@@ -130,14 +130,19 @@ def host_checks(view: HostView | None, targets: Targets) -> Iterator[Check]:
             "no node of the answers is this machine; run health on a node to check its GPUs and disks",
         )
         return
+    yield from judge_host(view, targets.driver, targets.operator_namespace)
+
+
+def judge_host(view: HostView, driver: str = "host", operator_namespace: str = "gpu-operator") -> Iterator[Check]:
+    """The host's verdicts on its view alone: `driver` says whether the GPU operator brings the driver."""
     nvml = view.nvml
-    if nvml.state == "no_library" and targets.driver == "operator":
+    if nvml.state == "no_library" and driver == "operator":
         yield _check(
             "NVML",
             Status.FAIL,
             "the GPU operator's driver is not running on this node (no libnvidia-ml.so.1 on the host "
             "or under /run/nvidia/driver)",
-            f"`kubectl -n {targets.operator_namespace} get pods -o wide`: the nvidia-driver-daemonset pod "
+            f"`kubectl -n {operator_namespace} get pods -o wide`: the nvidia-driver-daemonset pod "
             "of this node should be Running; its log says why not",
         )
     elif nvml.state != "ok":

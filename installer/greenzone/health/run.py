@@ -12,16 +12,17 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from greenzone.health.cluster_checks import cluster_checks
 from greenzone.health.host_checks import host_checks
 from greenzone.health.inference_checks import inference_checks
-from greenzone.health.observed import CertView, ClusterView, HostView, InferenceView
+from greenzone.health.observed import CertView, ClusterView, HostView, InferenceView, RegistryView
 from greenzone.health.readers.deadline import Deadline
 from greenzone.health.registry_checks import registry_checks
+from greenzone.health.signatures import clock_checks, crash_checks, image_pull_checks
 from greenzone.health.targets import Targets
 from greenzone.health.zone_checks import zone_checks
 from greenzone.results import Check, Report, Status
@@ -65,11 +66,25 @@ class _Job(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Views:
+    """What the readers saw, per layer; a layer whose reader did not finish or crashed has the check
+    that stands in for it in `missing` instead."""
+
+    host: HostView | None = None
+    cluster: ClusterView | None = None
+    registry: RegistryView | None = None
+    inference: InferenceView | None = None
+    certs: tuple[CertView, ...] = ()
+    missing: Mapping[str, Check] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class HealthRun:
     report: Report
     seconds: float
     layer_seconds: dict[str, float]
     latencies: dict[tuple[str, str], float]
+    views: Views = field(default_factory=Views)
 
 
 def _late(layer: str, job: _Job[Any] | None, budget: float) -> Check | None:
@@ -162,25 +177,30 @@ def run_health(
     for job in jobs:
         job.wait(whole)
 
-    moment = now()
-    host_view: HostView | None = host.value if host else None
-    cluster_view: ClusterView | None = cluster.value if cluster else None
-    checks: list[Check] = []
-
-    def layer(name: str, job: _Job[Any] | None, verdicts: Callable[[Any], Iterable[Check]]) -> None:
-        if name in wanted:
-            late = _late(name, job, budget)
-            checks.extend([late] if late else verdicts(job.value if job else None))
-
-    nvml = host_view.nvml if host_view else None
-    layer("host", host, lambda view: host_checks(view, targets))
-    layer("cluster", cluster, lambda view: cluster_checks(view, targets, nvml, moment))
-    layer("registry", registry, lambda view: registry_checks(view, targets))
-    layer("inference", inference, lambda view: inference_checks(view, targets))
-    if "green zone" in wanted:
-        late = _late("green zone", cluster, budget) or _late("green zone", certs, budget)
-        cert_views: list[CertView] = certs.value if certs and certs.value else []
-        checks.extend([late] if late else zone_checks(cluster_view, cert_views, targets, moment))
+    missing: dict[str, Check] = {}
+    layer_jobs: tuple[tuple[str, _Job[Any] | None], ...] = (
+        ("host", host),
+        ("cluster", cluster),
+        ("registry", registry),
+        ("inference", inference),
+    )
+    for name, layer_job in layer_jobs:
+        late = _late(name, layer_job, budget) if name in wanted else None
+        if late is not None:
+            missing[name] = late
+    zone_late = _late("green zone", cluster, budget) or _late("green zone", certs, budget)
+    if "green zone" in wanted and zone_late is not None:
+        missing["green zone"] = zone_late
+    views = Views(
+        host=host.value if host else None,
+        cluster=cluster.value if cluster else None,
+        registry=registry.value if registry else None,
+        inference=inference.value if inference else None,
+        certs=tuple(certs.value) if certs and certs.value else (),
+        missing=missing,
+    )
+    checks = judge(views, targets, tuple(layer for layer in LAYERS if layer in wanted), now())
+    host_view = views.host
 
     seconds = time.monotonic() - started
     layer_seconds = {job.name: round(job.seconds if job.done else budget, 3) for job in jobs}
@@ -193,4 +213,41 @@ def run_health(
     if host_view is not None:
         data["facts"] = {"nvml": dataclasses.asdict(host_view.nvml)}
     report = Report("health", tuple(checks), data, title="", grouped=True)
-    return HealthRun(report, seconds, layer_seconds, latencies)
+    return HealthRun(report, seconds, layer_seconds, latencies, views)
+
+
+def judge(views: Views, targets: Targets, layers: Sequence[str], now: datetime.datetime) -> list[Check]:
+    """The verdicts on what the readers saw, layer by layer (pure): the same on a live run and on the
+    views a support bundle recorded, so the vendor's analysis says what `health` said at the site."""
+    checks: list[Check] = []
+
+    def layer(name: str, verdicts: Callable[[], Iterable[Check]]) -> None:
+        if name in layers:
+            checks.extend([views.missing[name]] if name in views.missing else verdicts())
+
+    nvml = views.host.nvml if views.host else None
+    layer("host", lambda: host_checks(views.host, targets))
+    layer(
+        "cluster",
+        lambda: [*cluster_checks(_answered(views.cluster), targets, nvml, now), *_signatures(views, targets, now)],
+    )
+    layer("registry", lambda: registry_checks(_answered(views.registry), targets))
+    layer("inference", lambda: inference_checks(_answered(views.inference), targets))
+    layer("green zone", lambda: zone_checks(views.cluster, list(views.certs), targets, now))
+    return checks
+
+
+def _signatures(views: Views, targets: Targets, now: datetime.datetime) -> Iterable[Check]:
+    cluster = views.cluster
+    if cluster is None or cluster.error:
+        return ()
+    return [
+        *image_pull_checks(cluster, views.registry),
+        *crash_checks(cluster, targets),
+        *clock_checks(cluster.nodes, now),
+    ]
+
+
+def _answered(view: T | None) -> T:
+    assert view is not None, "a layer without a view is in `missing`"
+    return view

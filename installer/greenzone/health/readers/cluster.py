@@ -28,7 +28,7 @@ class _Status(Exception):
         self.status = status
 
 
-def _reason(error: BaseException) -> str:
+def reason(error: BaseException) -> str:
     if isinstance(error, _Status):
         return str(error)
     text = str(getattr(error, "reason", None) or error)
@@ -52,42 +52,59 @@ def kube_server(kubeconfig: Path) -> str:
     return str(_configuration(kubeconfig).host)
 
 
-def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
-    from kubernetes import client
+class KubeReads:
+    """GETs against the appliance's API with the installer's kubeconfig, each bounded by the
+    deadline; `error` says why none can be made (no kubeconfig, an unusable one)."""
 
-    if not targets.kubeconfig.is_file():
-        return ClusterView(str(targets.kubeconfig), error="no kubeconfig here: the k3s phase of the install writes it")
-    try:
-        configuration = _configuration(targets.kubeconfig)
-    except Exception as error:  # the loader raises many types for one cause: an unusable file
-        return ClusterView(
-            str(targets.kubeconfig),
-            error=f"cannot use the kubeconfig {targets.kubeconfig}: {error} (the k3s phase writes it)",
-        )
-    if targets.kube_server:
-        configuration.host = targets.kube_server
-    configuration.retries = False
-    # The reads below go out together, each on a kept-alive connection of its own.
-    configuration.connection_pool_maxsize = PARALLEL
-    api = client.ApiClient(configuration)
-    server = str(configuration.host)
+    def __init__(self, targets: Targets, deadline: Deadline, *, parallel: int = PARALLEL) -> None:
+        from kubernetes import client
 
-    def get(path: str) -> Any:
-        timeout = deadline.timeout(CALL_TIMEOUT)
-        method, url, headers, body, post = api.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        self.deadline = deadline
+        self.server = str(targets.kubeconfig)
+        self.error = ""
+        self._api: Any = None
+        if not targets.kubeconfig.is_file():
+            self.error = "no kubeconfig here: the k3s phase of the install writes it"
+            return
+        try:
+            configuration = _configuration(targets.kubeconfig)
+        except Exception as error:  # the loader raises many types for one cause: an unusable file
+            self.error = f"cannot use the kubeconfig {targets.kubeconfig}: {error} (the k3s phase writes it)"
+            return
+        if targets.kube_server:
+            configuration.host = targets.kube_server
+        configuration.retries = False
+        # Reads go out together, each on a kept-alive connection of its own.
+        configuration.connection_pool_maxsize = parallel
+        self._api = client.ApiClient(configuration)
+        self.server = str(configuration.host)
+
+    def raw(self, path: str, accept: str = "application/json") -> bytes:
+        timeout = self.deadline.timeout(CALL_TIMEOUT)
+        method, url, headers, body, post = self._api.param_serialize(
+            "GET", path, header_params={"Accept": accept}, auth_settings=["BearerToken"]
         )
-        response = api.call_api(method, url, headers, body, post, _request_timeout=(timeout, timeout))
-        data = response.read()  # type: ignore[no-untyped-call]
+        response = self._api.call_api(method, url, headers, body, post, _request_timeout=(timeout, timeout))
+        data: bytes = response.read()
         if not 200 <= response.status < 300:
             raise _Status(response.status, str(response.reason))
-        return json.loads(data)
+        return data
+
+    def json(self, path: str, accept: str = "application/json") -> Any:
+        return json.loads(self.raw(path, accept))
+
+
+def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
+    reads = KubeReads(targets, deadline)
+    if reads.error:
+        return ClusterView(reads.server, error=reads.error)
+    server, get = reads.server, reads.json
 
     started = time.monotonic()
     try:
         version = get("/version")
     except Exception as error:
-        return ClusterView(server, error=_reason(error), seconds=time.monotonic() - started)
+        return ClusterView(server, error=reason(error), seconds=time.monotonic() - started)
     seconds = time.monotonic() - started
     found: dict[str, str] = {}  # what -> the problem reading it; reads run at once, reported in order
 
@@ -95,7 +112,7 @@ def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
         try:
             return list(get(path).get("items") or [])
         except Exception as error:
-            found[what] = f"{what}: {_reason(error)}"
+            found[what] = f"{what}: {reason(error)}"
             return None
 
     def by_namespace(objects: list[Obj] | None) -> dict[str, tuple[Obj, ...]]:
@@ -104,7 +121,7 @@ def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
             grouped.setdefault(str(obj["metadata"].get("namespace", "")), []).append(obj)
         return {namespace: tuple(found) for namespace, found in grouped.items()}
 
-    reads: dict[str, Callable[[], list[Obj] | None]] = {
+    lists: dict[str, Callable[[], list[Obj] | None]] = {
         "nodes": lambda: items("/api/v1/nodes", "nodes"),
         "namespaces": lambda: items("/api/v1/namespaces", "namespaces"),
         "pods": lambda: items("/api/v1/pods", "pods"),
@@ -117,12 +134,12 @@ def read_cluster(targets: Targets, deadline: Deadline) -> ClusterView:
             return tuple(get("/apis/nvidia.com/v1/clusterpolicies").get("items") or [])
         except Exception as error:
             if getattr(error, "status", None) != 404:
-                found["ClusterPolicy"] = f"ClusterPolicy: {_reason(error)}"
+                found["ClusterPolicy"] = f"ClusterPolicy: {reason(error)}"
             return None
 
     # All at once: a healthy run costs the slowest call, not the sum (each is bounded by the deadline).
     with ThreadPoolExecutor(PARALLEL) as pool:
-        asked = {name: pool.submit(read) for name, read in reads.items()}
+        asked = {name: pool.submit(read) for name, read in lists.items()}
         cluster_policies = pool.submit(policies).result()
         got = {name: future.result() for name, future in asked.items()}
     order = ("nodes", "namespaces", "pods", "network policies", "services", "ClusterPolicy")

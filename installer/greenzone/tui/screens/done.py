@@ -49,7 +49,10 @@ class DoneScreen(WizardScreen):
         else:
             failed = next((check for check in report.checks if check.status is Status.FAIL), None)
             where = f" in phase {failed.name}: {failed.detail}" if failed else ""
-            headline = f"{GLYPH[Status.FAIL]} The install failed{where}\nfix: {failed.remedy if failed else ''}"
+            headline = (
+                f"{GLYPH[Status.FAIL]} The install failed{where}\nfix: {failed.remedy if failed else ''}\n"
+                "If that does not help: `greenzone support-bundle` collects what the vendor needs."
+            )
         self.query_one("#outcome", Static).update(headline)
         reach = []
         if answers is not None and outcome == "successful" and not self.session.check:
@@ -103,4 +106,6 @@ def health_summary(report: Report) -> str:
             lines.append(f"    fix: {check.remedy}")
     if len(problems) > SHOWN_PROBLEMS:
         lines.append(f"… and {len(problems) - SHOWN_PROBLEMS} more")
+    if report.status is Status.FAIL:
+        lines.append("If a fix does not help: `greenzone support-bundle` collects what the vendor needs.")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""`greenzone support-bundle`: collect, redact, write; and `analyze` on the vendor side."""
