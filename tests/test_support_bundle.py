@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import signal
 import stat
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from greenzone.health.observed import CertView, Http, ImagePresence, RegistryView
 from greenzone.health.recorded import views_to_json
@@ -30,10 +33,12 @@ from greenzone.results import Status
 from greenzone.support.analyze import analyze_archive
 from tests.support import health_cluster as hc
 from tests.support.cli import Run
+from tests.support.faults import interrupt_at, silent_peer
 from tests.support.health import ANSWERS, PUSHED
 from tests.support.health_standins import closed_port, kube_api, serve, silent_port
 from tests.support.paths import REPO
-from tests.support.support_site import PLANTED, api_objects, members_of, site_state
+from tests.support.support_site import JOIN_TOKEN, PLANTED, api_objects, members_of, site_state
+from tests.support.testhost import missing_tools, running_host, ssh_key
 
 SCHEMA = json.loads((REPO / "installer/greenzone/schemas/support-index.schema.json").read_text())
 
@@ -67,7 +72,9 @@ def test_nothing_planted_anywhere_leaves_the_site_and_nothing_beyond_it_is_neede
     index = json.loads(members[f"{top}/index.json"])
     jsonschema.validate(index, SCHEMA)
     statuses = {item["name"]: item["status"] for item in index["collectors"]}
-    assert statuses == {"greenzone": "ok", "health": "ok", "host": "ok", "cluster": "ok"}, index["collectors"]
+    assert statuses == {"greenzone": "ok", "health": "ok", "host": "ok", "cluster": "ok", "nodes": "skipped"}, index[
+        "collectors"
+    ]  # every node of these answers is this machine
     for rule in ("known secrets", "private keys", "authorization headers", "join tokens", "request and answer text"):
         assert index["redactions"].get(rule, 0) >= 1, (rule, index["redactions"])
     # What the vendor needs is there: the views health judged, the events, workloads and logs.
@@ -306,3 +313,74 @@ def test_views_round_trip_through_json_unchanged() -> None:
 
     again = views_from_json(json.loads(json.dumps(views_to_json(views), default=str)))
     assert again == views
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
+def test_other_nodes_are_read_over_the_installs_ssh_path(run_cli: Run, tmp_path: Path) -> None:
+    """A second node, a real Debian root behind a real sshd (tests/support/testhost.py), with a
+    journal and a kernel log that carry a join token and a hardware Xid: its files arrive redacted
+    under nodes/<name>/, and `analyze` names the Xid on that node."""
+    with running_host(tmp_path / "node", ssh_key(tmp_path)) as host:
+        (host.root / "etc/hostname").write_text("gz-agent-marker\n")
+        for tool, output in (
+            ("journalctl", f"Nov 26 10:00:00 gz-2 k3s[1]: joining with {JOIN_TOKEN}"),
+            ("dmesg", "[ 99.1] NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus."),
+        ):
+            stub = host.root / "usr/local/bin" / tool
+            stub.write_text(f"#!/bin/sh\necho '{output}'\n")
+            stub.chmod(0o755)
+        state = tmp_path / "state"
+        state.mkdir()
+        answers = yaml.safe_load(ANSWERS)
+        answers["nodes"].append(
+            {
+                "name": "gz-2",
+                "address": "127.0.0.1",
+                "role": "agent",
+                "ssh": {"port": host.port, "key_file": str(host.key)},
+            }
+        )
+        (state / "installed-answers.yaml").write_text(yaml.safe_dump(answers))
+        archive = tmp_path / "support.tar.gz"
+        done = run_cli(
+            "--state-dir", str(state), "support-bundle", "--out", str(archive), "--budget", "20",
+            "--endpoint", f"registry={closed_port()}", "--endpoint", f"inference={closed_port()}",
+            "--endpoint", f"kube={closed_port()}",
+            env={"FAKE_NVML_CONFIG": "", "LD_LIBRARY_PATH": ""},
+        )  # fmt: skip
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    members = {name.partition("/")[2]: data for name, data in members_of(archive).items()}
+    index = json.loads(members["index.json"])
+    assert "nodes/gz-2/hostname.txt" in members, index["collectors"]
+    assert members["nodes/gz-2/hostname.txt"].strip() == b"gz-agent-marker"
+    assert b"MemTotal" in members["nodes/gz-2/meminfo.txt"]
+    assert b"joining with" in members["nodes/gz-2/journal-k3s.txt"]
+    assert JOIN_TOKEN.encode() not in members["nodes/gz-2/journal-k3s.txt"]
+    assert {item["name"]: item["status"] for item in index["collectors"]}["nodes"] == "ok"
+    analysis = json.loads(run_cli("support-bundle", "analyze", str(archive), "--json").stdout)
+    found = {check["name"]: check for check in analysis["checks"]}
+    assert found["Xid errors on gz-2"]["status"] == "fail" and "Xid 79" in found["Xid errors on gz-2"]["detail"]
+
+
+def test_sigterm_while_a_node_hangs_stops_its_ssh_and_writes_nothing_half(tmp_path: Path) -> None:
+    """A node whose SSH port accepts and never answers: ssh waits in a collector's thread when
+    SIGTERM lands; greenzone exits 130, no ssh outlives it, and no partial archive is left."""
+    with silent_peer() as (address, port):
+        state = tmp_path / "state"
+        state.mkdir()
+        answers = yaml.safe_load(ANSWERS)
+        answers["nodes"].append({"name": "gz-2", "address": address, "role": "agent", "ssh": {"port": port}})
+        (state / "installed-answers.yaml").write_text(yaml.safe_dump(answers))
+        out = tmp_path / "out"
+        command = [sys.executable, "-m", "greenzone", "--state-dir", str(state), "support-bundle",
+                   "--out", str(out / "s.tar.gz"), "--budget", "60", "--endpoint", f"kube={closed_port()}",
+                   "--endpoint", f"registry={closed_port()}", "--endpoint", f"inference={closed_port()}"]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO / "installer"), "FAKE_NVML_CONFIG": ""}
+        started = time.monotonic()
+        result = interrupt_at(command, after=4, sig=signal.SIGTERM, env=env, cwd=REPO)
+        ended = time.monotonic() - started - 4
+    assert result.signalled and result.returncode == 130, result.stderr
+    assert ended < 3, f"it went on for {ended:.1f} s after SIGTERM (waiting for ssh's own timeout)"
+    assert result.survivors == [], "a collector's command outlived greenzone"
+    assert not out.exists() or list(out.iterdir()) == []

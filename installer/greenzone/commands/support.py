@@ -37,24 +37,26 @@ def parse_duration(text: str) -> datetime.timedelta:
     return datetime.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
 
 
-def _targets(state: StateDir, endpoints: dict[str, str]) -> tuple[Any, str]:
-    """What health looks at, from what the last install recorded; or why there is nothing to look at."""
+def _targets(state: StateDir, endpoints: dict[str, str]) -> tuple[Any, Any, str]:
+    """The installed answers and what health looks at, from what the last install recorded; or why
+    there is nothing to look at."""
     from greenzone.answers.validate import validate_text
     from greenzone.bundle.manifest import parse_manifest
     from greenzone.health.targets import health_targets
 
     if not state.installed_answers.is_file():
-        return None, f"nothing was installed from {state} (no {state.installed_answers.name})"
+        return None, None, f"nothing was installed from {state} (no {state.installed_answers.name})"
     validation = validate_text(state.installed_answers.read_text(errors="replace"), str(state.installed_answers))
     if validation.answers is None:
-        return None, f"{state.installed_answers} no longer validates: {validation.problems[0].one_line()}"
+        return None, None, f"{state.installed_answers} no longer validates: {validation.problems[0].one_line()}"
     images: list[tuple[str, str]] = []
     try:
         manifest = parse_manifest(state.installed_manifest.read_text(), str(state.installed_manifest))
         images = [(image.ref, image.digest) for image in manifest.images]
     except (OSError, ValueError, GreenzoneError):
         pass
-    return health_targets(validation.answers, state, images, endpoints, hostname=socket.gethostname()), ""
+    answers = validation.answers
+    return answers, health_targets(answers, state, images, endpoints, hostname=socket.gethostname()), ""
 
 
 def _secrets(state: StateDir) -> list[str]:
@@ -104,17 +106,13 @@ def support_bundle(args: argparse.Namespace) -> Report:
         out = out / f"greenzone-support-{host}-{stamp}.tar.gz"
     from greenzone.health.targets import parse_endpoints
 
-    targets, why = _targets(state, dict(parse_endpoints(args.endpoint or [])))
+    answers, targets, why = _targets(state, dict(parse_endpoints(args.endpoint or [])))
     names = local_host_names()
-    if targets is not None and args.redact_ips:
-        from greenzone.answers.validate import validate_text
-
-        answers = validate_text(state.installed_answers.read_text(errors="replace"), "answers").answers
-        if answers is not None:
-            names += [answers.network.hostname, *(node.name or "" for node in answers.nodes)]
-            names += [node.address for node in answers.nodes]
+    if answers is not None:
+        names += [answers.network.hostname, *(node.name or "" for node in answers.nodes)]
+        names += [node.address for node in answers.nodes if node.address != "local"]
     redactor = SupportRedactor(secrets=_secrets(state), hide_addresses=args.redact_ips, host_names=names)
-    site = Site(state, targets, why, now - since, min(HEALTH_BUDGET, budget / 3))
+    site = Site(state, answers, targets, why, now - since, min(HEALTH_BUDGET, budget / 3))
     work = budget - WRITE_RESERVE - (time.monotonic() - started)
     members, outcomes = collect(collectors(site, work), work, redactor)
     index = {

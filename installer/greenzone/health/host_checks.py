@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from greenzone.health.observed import HostView, XidEvent
 from greenzone.health.targets import Targets
@@ -85,22 +85,27 @@ def _memory(gpu: GpuFacts) -> Check | None:
 
 
 def _xids(view: HostView) -> Check:
-    if view.xids is None:
+    return xid_check(view.xids, view.xid_error)
+
+
+def xid_check(xids: Sequence[XidEvent] | None, error: str = "", name: str = "Xid errors") -> Check:
+    """The driver's Xid reports of one node, ranked: hardware ones fail, application ones warn."""
+    if xids is None:
         return _check(
-            "Xid errors",
+            name,
             Status.SKIP,
-            f"the kernel log could not be read ({view.xid_error})",
+            f"the kernel log could not be read ({error})",
             "run health as root to include the driver's Xid reports",
         )
-    if not view.xids:
-        return _check("Xid errors", Status.PASS, "none in the kernel log since boot")
+    if not xids:
+        return _check(name, Status.PASS, "none in the kernel log since boot")
     by_code: dict[tuple[int, str], list[XidEvent]] = {}
-    for event in view.xids:
+    for event in xids:
         by_code.setdefault((event.code, event.pci), []).append(event)
     parts = [f"Xid {code} on {pci} ×{len(events)}: {describe(code)}" for (code, pci), events in sorted(by_code.items())]
-    critical = any(event.code in CRITICAL for event in view.xids)
+    critical = any(event.code in CRITICAL for event in xids)
     return _check(
-        "Xid errors",
+        name,
         Status.FAIL if critical else Status.WARN,
         "; ".join(parts) + " (since boot)",
         "drain the node, reset the GPU (`nvidia-smi -r`) or reboot; if the Xid returns, call the vendor"

@@ -66,6 +66,7 @@ def analyze_archive(index: Mapping[str, Any], members: Mapping[str, bytes], sour
         layers = [name for name in LAYERS if recorded[name] or name in views.missing]
         checks += judge(views, targets, layers, created)
     checks += _clock(members)
+    checks += _other_nodes(members)
     data = {
         "source": source,
         "created_at": index.get("created_at"),
@@ -178,3 +179,17 @@ def _clock(members: Mapping[str, bytes]) -> list[Check]:
     if "NTPSynchronized=yes" in shown:
         return [Check("clock synchronised", Status.PASS, "NTPSynchronized=yes", group="host")]
     return []
+
+
+def _other_nodes(members: Mapping[str, bytes]) -> list[Check]:
+    """Each other node's Xid reports, from what the nodes collector read over SSH."""
+    from greenzone.health.host_checks import xid_check
+    from greenzone.health.xid import parse_kernel_log
+
+    found = []
+    for name in sorted(members):
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] == "kernel-nvidia.txt":
+            lines = members[name].decode("utf-8", "replace").splitlines()
+            found.append(xid_check(parse_kernel_log(lines), name=f"Xid errors on {parts[1]}"))
+    return found

@@ -8,8 +8,10 @@ later is dropped, and the index says it timed out. One that fails records its er
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +40,7 @@ class Sink:
         self.truncated: list[str] = []
         self._size = 0
         self._open = True
+        self._children: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
 
     def text(self, name: str, text: str, *, engine_log: bool = False) -> None:
@@ -64,9 +67,38 @@ class Sink:
             if self._open:
                 self.notes.append(self.redactor.text(text))
 
+    def run(self, command: Sequence[str], timeout: float, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """A local command for this collector, killed at `timeout` (TimeoutExpired) and when the
+        collector's time is up or the command is interrupted, so none outlives greenzone."""
+        process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        with self._lock:
+            self._children.add(process)
+            if not self._open:  # the time was up while it started
+                process.kill()
+        try:
+            out, err = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            with self._lock:
+                self._children.discard(process)
+        return subprocess.CompletedProcess(list(command), process.returncode, out, err)
+
     def close(self) -> None:
         with self._lock:
             self._open = False
+            for child in self._children:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
 
 
 Work = Callable[[Sink], None]
@@ -140,13 +172,16 @@ def collect(
     within `budget` seconds whatever the collectors do."""
     started = time.monotonic()
     runs = [_Run(collector, redactor) for collector in collectors]
-    for run in runs:
-        limit = min(started + budget, run.started + run.collector.timeout)
-        run.done.wait(max(0.0, limit - time.monotonic()))
+    try:
+        for run in runs:
+            limit = min(started + budget, run.started + run.collector.timeout)
+            run.done.wait(max(0.0, limit - time.monotonic()))
+    finally:  # also on Ctrl-C or SIGTERM: no command a collector started outlives greenzone
+        for run in runs:
+            run.sink.close()
     members: dict[str, bytes] = {}
     outcomes = []
     for run in runs:
-        run.sink.close()
         outcome = run.outcome
         if not run.done.is_set():
             allowed = min(run.collector.timeout, budget)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from greenzone import __version__
+from greenzone.answers.model import Answers
 from greenzone.health.targets import Targets
 from greenzone.statedir import StateDir
 from greenzone.support.collect import Collector, Sink, Skipped
@@ -38,6 +39,7 @@ COMMAND_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class Site:
     state: StateDir
+    answers: Answers | None
     targets: Targets | None
     why_no_targets: str
     since: datetime.datetime
@@ -50,12 +52,14 @@ def collectors(site: Site, budget: float) -> list[Collector]:
         Collector("health", lambda sink: _health(site, sink), min(budget, site.health_budget + 2), _HEALTH),
         Collector("host", lambda sink: _host(site, sink), min(budget, 30), _HOST),
         Collector("cluster", lambda sink: _cluster(site, sink, min(budget, 45)), min(budget, 45), _CLUSTER),
+        Collector("nodes", lambda sink: _nodes(site, sink, min(budget, 45)), min(budget, 45), _NODES),
     ]
 
 
 _GREENZONE = "version, install state, logs (tails), installed answers and bundle manifest, credentials file's presence"
 _HEALTH = "one `greenzone health` run: its report and the views its readers saw (nodes, pods, Harbor, NVML, Xids)"
 _HOST = "preflight facts (NVML, disks, OS), NVIDIA kernel lines, k3s journal since --since, memory, mounts, clock"
+_NODES = "every other node over the install's SSH path: memory, mounts, disks, NVIDIA kernel lines, k3s journal, clock, nvidia-smi -q"
 _CLUSTER = "events, Deployments/DaemonSets/StatefulSets, Helm release metadata, container logs (current and previous)"
 
 
@@ -128,12 +132,10 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _run(command: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
+def _run(sink: Sink, command: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:
     """A local command's output, or why there is none; the command is killed at its timeout."""
     try:
-        done = subprocess.run(
-            list(command), capture_output=True, text=True, errors="replace", timeout=timeout, check=False
-        )
+        done = sink.run(command, timeout)
     except FileNotFoundError:
         return f"({command[0]} is not installed here)\n"
     except subprocess.TimeoutExpired:
@@ -154,7 +156,7 @@ def _host(site: Site, sink: Sink) -> None:
         sink.text("kernel-nvidia.txt", "\n".join(nvidia[-5000:]) + "\n")
     since = site.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     journal = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(JOURNAL_LINES), "--since", since]
-    sink.text("journal-k3s.txt", _run([*journal, "-u", "k3s", "-u", "k3s-agent"], timeout=20))
+    sink.text("journal-k3s.txt", _run(sink, [*journal, "-u", "k3s", "-u", "k3s-agent"], timeout=20))
     for name in ("meminfo", "mounts", "uptime", "loadavg"):
         path = Path("/proc") / name
         if path.is_file():
@@ -164,8 +166,8 @@ def _host(site: Site, sink: Sink) -> None:
         "clock.json",
         {
             "collected_at": datetime.datetime.now(datetime.UTC).isoformat(),
-            "timedatectl": _run(["timedatectl", "show"]),
-            "chronyc": _run(["chronyc", "-n", "tracking"]),
+            "timedatectl": _run(sink, ["timedatectl", "show"]),
+            "chronyc": _run(sink, ["chronyc", "-n", "tracking"]),
         },
     )
 
@@ -327,3 +329,65 @@ def _statuses(pod: Any) -> list[Any]:
 
 def local_host_names() -> list[str]:
     return [name for name in {socket.gethostname(), socket.getfqdn()} if name and name != "localhost"]
+
+
+_SECTION = "=== greenzone-section "
+NODE_SCRIPT = """
+section() { echo "=== greenzone-section $1"; }
+section meminfo; cat /proc/meminfo
+section mounts; cat /proc/mounts
+section disks; df -P; df -Pi
+section os-release; cat /etc/os-release 2>&1
+section hostname; cat /etc/hostname 2>&1
+section kernel-nvidia; (dmesg 2>/dev/null || journalctl -k --no-pager 2>/dev/null) | grep -E 'NVRM|Xid|nvidia' | tail -n 5000
+section journal-k3s; journalctl --no-pager -o short-iso -n LINES --since @SINCE -u k3s -u k3s-agent 2>&1
+section clock; timedatectl show 2>&1; chronyc -n tracking 2>&1
+section nvidia-smi; nvidia-smi -q 2>&1 | head -n 3000
+"""
+"""Read-only commands a node runs for the support bundle, in one SSH session; what a node lacks
+(no journalctl in a container, no nvidia-smi on an agent without GPUs) says so in its section."""
+
+
+def _nodes(site: Site, sink: Sink, timeout: float) -> None:
+    """The host collectors on every other node, over the SSH path the install uses (the answers'
+    user, port and key, Ansible's host-key policy), each node bounded by the collector's time."""
+    from greenzone.deploy.inventory import inventory_name
+
+    if site.answers is None:
+        raise Skipped(site.why_no_targets)
+    remote = [
+        (inventory_name(node, index), node) for index, node in enumerate(site.answers.nodes) if node.address != "local"
+    ]
+    if not remote:
+        raise Skipped("every node of the answers is this machine: the host collector covers it")
+    script = NODE_SCRIPT.replace("LINES", str(JOURNAL_LINES)).replace("SINCE", str(int(site.since.timestamp())))
+    started = datetime.datetime.now()
+
+    def one(item: tuple[str, Any]) -> None:
+        name, node = item
+        left = max(1.0, timeout - (datetime.datetime.now() - started).total_seconds() - 0.5)
+        command = [
+            "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"ConnectTimeout={max(1, min(10, int(left)))}", "-p", str(node.ssh.port),
+            *(["-i", str(node.ssh.key_file)] if node.ssh.key_file else []),
+            f"{node.ssh.user}@{node.address}", "sh -s" if node.ssh.user == "root" else "sudo -n sh -s",
+        ]  # fmt: skip
+        try:
+            done = sink.run(command, left, stdin=script)
+        except subprocess.TimeoutExpired:
+            sink.note(f"{name}: no answer over SSH within {left:.0f} s")
+            return
+        except FileNotFoundError:
+            sink.note(f"{name}: ssh is not installed here")
+            return
+        if _SECTION not in done.stdout:
+            sink.note(
+                f"{name}: SSH to {node.ssh.user}@{node.address}:{node.ssh.port} failed: {done.stderr.strip()[:300]}"
+            )
+            return
+        for block in done.stdout.split(_SECTION)[1:]:
+            section, _, body = block.partition("\n")
+            sink.text(f"{name}/{section.strip()}.txt", body)
+
+    with ThreadPoolExecutor(min(8, len(remote))) as pool:
+        list(pool.map(one, remote))
