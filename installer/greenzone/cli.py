@@ -555,6 +555,27 @@ def _add_support_bundle(commands: Subparsers) -> None:
     _json_flag(analyze)
 
 
+def _add_reset(commands: Subparsers) -> None:
+    reset = _command(
+        commands,
+        "reset",
+        "greenzone.commands.reset:reset",
+        "take the whole appliance back to clean machines (asks for the appliance's name)",
+        "Uninstall the Helm releases, remove k3s from every node with its own uninstall scripts and "
+        "what greenzone put there (the model store only without --keep-models), then move the state "
+        "directory to a dated backup beside it, logs and credentials kept. On a terminal it asks you to "
+        "type the appliance's name; --yes for automation; --check lists what would be removed and "
+        "changes nothing. A second reset changes nothing.",
+    )
+    reset.add_argument(
+        "--answers", type=Path, default=None, metavar="FILE", help="the nodes to reset (default: the installed answers)"
+    )
+    reset.add_argument("--keep-models", action="store_true", help="keep the model store on the nodes")
+    reset.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    reset.add_argument("--check", action="store_true", help="list what would be removed; change nothing")
+    _json_flag(reset)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_answers,
     _add_preflight,
@@ -564,6 +585,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_install,
     _add_health,
     _add_support_bundle,
+    _add_reset,
     _add_sync,
     _add_parity,
 )

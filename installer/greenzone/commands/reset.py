@@ -1,0 +1,177 @@
+"""`greenzone reset`: the whole appliance back to clean machines, for a failed first install or a
+fresh start.
+
+The nodes are reset by `playbooks/reset.yml` over the same Ansible path as the install (the Helm
+releases uninstalled, k3s removed by its own uninstall scripts, then what greenzone put there; the
+model store only without `--keep-models`); then the state directory is moved to a dated backup, its
+logs and credentials with it (mode kept), so that nothing is lost and a new install starts empty.
+A typed confirmation (the appliance's name) guards it on a terminal, `--yes` for automation,
+`--check` predicts and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from greenzone.answers.model import Answers
+from greenzone.deploy.ansible_events import PhaseProgress
+from greenzone.errors import InputError
+from greenzone.results import Check, Report, Status
+from greenzone.statedir import StateDir
+from greenzone.values.ours import MODEL_BUNDLE_DIR, MODEL_STORE_DIR
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    """What a reset removes and where the state goes (pure: answers and names in, lines out)."""
+
+    answers: Answers
+    releases: tuple[tuple[str, str], ...]
+    """(name, namespace), newest first."""
+    keep_models: bool
+    state_entries: tuple[str, ...]
+    backup: Path
+
+    def lines(self) -> list[tuple[str, str]]:
+        from greenzone.deploy.inventory import inventory_name
+
+        found = []
+        if self.releases:
+            found.append(("Helm releases", "uninstall " + ", ".join(name for name, _ in self.releases)))
+        for index, node in enumerate(self.answers.nodes):
+            script = "k3s-uninstall.sh" if node.role == "server" else "k3s-agent-uninstall.sh"
+            where = "this machine" if node.address == "local" else f"{node.ssh.user}@{node.address}"
+            models = "kept" if self.keep_models else "removed"
+            found.append(
+                (
+                    f"node {inventory_name(node, index)}",
+                    f"{where}: k3s removed by its {script}, greenzone's files removed; model store {models}",
+                )
+            )
+        entries = ", ".join(self.state_entries) or "nothing"
+        found.append(("state directory", f"moved to {self.backup} (logs and credentials kept there): {entries}"))
+        return found
+
+
+def plan_reset(answers: Answers, state: StateDir, *, keep_models: bool, now: datetime.datetime) -> ResetPlan:
+    from greenzone.values.releases import appliance_releases
+
+    releases = tuple((release.name, release.namespace) for release in reversed(appliance_releases(answers)))
+    backup = state.root.with_name(f"{state.root.name}.reset-{now.strftime('%Y%m%dT%H%M%SZ')}")
+    return ResetPlan(answers, releases, keep_models, _state_entries(state), backup)
+
+
+def _state_entries(state: StateDir) -> tuple[str, ...]:
+    """What moves to the backup: everything in the state directory but a node's own model store and
+    bundle copy, which the default state directory (/var/lib/greenzone) holds on the local node."""
+    if not state.root.is_dir():
+        return ()
+    node_owned = {Path(MODEL_STORE_DIR), Path(MODEL_BUNDLE_DIR).parent}
+    return tuple(sorted(entry.name for entry in state.root.iterdir() if entry not in node_owned))
+
+
+def _answers(args: argparse.Namespace, state: StateDir) -> Answers | None:
+    from greenzone.answers.files import load_valid_answers
+
+    if args.answers is not None:
+        return load_valid_answers(args.answers)
+    if state.installed_answers.is_file():
+        return load_valid_answers(state.installed_answers)
+    return None
+
+
+def _confirm(answers: Answers) -> None:
+    name = answers.appliance.name
+    if not sys.stdin.isatty():
+        raise InputError(
+            "reset removes the whole appliance and needs a confirmation; nothing was changed",
+            hint="on a terminal, type the appliance's name when asked; in automation pass --yes",
+        )
+    typed = input(f"This removes the appliance {name!r} from every node. Type its name to go on: ").strip()
+    if typed != name:
+        raise InputError(f"{typed!r} is not the appliance's name; nothing was changed", hint=f"type {name}")
+
+
+def reset(args: argparse.Namespace) -> Report:
+    state = StateDir.locate(args.state_dir)
+    answers = _answers(args, state)
+    if answers is None:
+        return Report(
+            "reset",
+            (Check("reset", Status.PASS, f"nothing is installed from {state}: nothing to reset, nothing changed"),),
+            {"changed": 0},
+            title="Nothing to reset",
+        )
+    plan = plan_reset(answers, state, keep_models=args.keep_models, now=datetime.datetime.now(datetime.UTC))
+    if not args.check and not args.yes:
+        _confirm(answers)
+    progress, log = _run_playbook(state, answers, plan, check=args.check)
+    checks = [
+        Check(name, Status.PASS, ("would " if args.check else "") + detail, group="plan" if args.check else "reset")
+        for name, detail in plan.lines()
+    ]
+    if progress.outcome != "successful":
+        reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
+        failed = Check(
+            "nodes",
+            Status.FAIL,
+            f"the reset stopped: {reason}; the state directory was left where it is",
+            f"fix that node (the log: {log}) and run `greenzone reset` again; what is gone stays gone",
+            "reset",
+        )
+        return Report("reset", (failed,), {"changed": progress.changed}, title="Reset stopped")
+    if not args.check:
+        _move_state(state, plan)
+    verb = "predicted" if args.check else "made"
+    changed = progress.changed
+    checks.append(
+        Check(
+            "nodes",
+            Status.PASS,
+            f"{changed} change(s) {verb} on the nodes" if changed else "nothing left to remove",
+            group="reset",
+        )
+    )
+    title = "Reset (check mode: nothing changed)" if args.check else f"Reset; the old state is in {plan.backup}"
+    return Report("reset", tuple(checks), {"changed": changed, "backup": str(plan.backup)}, title=title)
+
+
+def _run_playbook(state: StateDir, answers: Answers, plan: ResetPlan, *, check: bool) -> tuple[PhaseProgress, Path]:
+    """reset.yml on every node of the answers, over the install's inventory (written from the answers
+    when the state directory has none); check mode works on a throw-away copy and changes nothing."""
+    from greenzone.atomic import scratch_directory, write_text_atomic
+    from greenzone.deploy.inventory import build_inventory
+    from greenzone.deploy.runner import PlaybookRunner
+
+    extravars = {
+        **state.playbook_vars([]),
+        "reset_keep_models": plan.keep_models,
+        "reset_releases": [{"name": name, "namespace": namespace} for name, namespace in plan.releases],
+    }
+    skip = () if state.kubeconfig.is_file() else ("cluster",)  # no kubeconfig: no API to uninstall from
+    inventory = json.dumps(build_inventory(answers), indent=2, sort_keys=True) + "\n"
+    if check:
+        with scratch_directory(".greenzone-reset-check-") as scratch:
+            work = StateDir(scratch / "state")
+            write_text_atomic(work.inventory, inventory)
+            progress = PlaybookRunner(work, extravars, playbook="reset.yml").run("reset", check=True, skip_tags=skip)
+            state.keep_check_log(work.install_log)
+            return progress, state.check_log
+    if not state.inventory.is_file():
+        write_text_atomic(state.inventory, inventory)
+    return PlaybookRunner(state, extravars, playbook="reset.yml").run("reset", skip_tags=skip), state.install_log
+
+
+def _move_state(state: StateDir, plan: ResetPlan) -> None:
+    if not plan.state_entries:
+        return
+    plan.backup.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in plan.state_entries:
+        source = state.root / name
+        if source.exists() or source.is_symlink():
+            source.replace(plan.backup / name)

@@ -1,0 +1,119 @@
+"""`greenzone reset` after a real install on a throw-away Debian host over real SSH.
+
+The install runs as in test_install_unattended.py (`cluster` and `gpu` tasks skipped: no kernel here
+runs k3s), so k3s's service and its uninstall script are never set up by install.sh; a stand-in
+`k3s-uninstall.sh` is planted where install.sh writes the real one (INSTALL_K3S_BIN_DIR), doing what
+upstream's does to the paths this test can see (removes /etc/rancher/k3s and /var/lib/rancher/k3s,
+the binary) and leaving a mark, so the test knows the role ran it.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.paths import REPO
+from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))]
+
+FORCE = ["--force-preflight", "cpu,os", "--force-preflight", "disk k3s data dir,memory"]
+SKIP = ["--skip-tags", "cluster", "--skip-tags", "gpu"]
+UNINSTALL_STAND_IN = """#!/bin/sh
+# Stand-in for k3s's uninstall script (install.sh's create_uninstall): what it removes here.
+touch /root/k3s-uninstall-ran
+rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /usr/local/bin/k3s
+rm -f "$0"
+"""
+
+
+def greenzone(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "greenzone", "--state-dir", str(state), *args],
+        capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=600, check=False,
+        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(REPO / "installer"), "NO_COLOR": "1",
+             "COLUMNS": "200", "HOME": str(state.parent)},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+    work = tmp_path_factory.mktemp("reset-host")
+    with running_host(work / "root", ssh_key(work)) as running:
+        yield running
+
+
+INSTALLED = [
+    "usr/local/bin/k3s",
+    "etc/rancher/k3s/config.yaml",
+    "etc/rancher/k3s/registries.yaml",
+    "etc/rancher/k3s/greenzone-ca.crt",
+    "usr/local/share/greenzone/k3s-install.sh",
+    "var/lib/rancher/k3s/agent/images",
+]
+
+
+def test_reset_removes_the_install_and_nothing_else_and_a_second_reset_changes_nothing(
+    tmp_path: Path, host: TestHost
+) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    answers = tmp_path / "site.yaml"
+    answers.write_text(answers_text(bundle, [ssh_node(host.port, host.key, name="gz-1")]))
+    state = tmp_path / "state"
+    done = greenzone(state, "install", "--answers", str(answers), "--yes", *SKIP, *FORCE)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for path in INSTALLED:
+        assert host.path(path).exists(), f"the install did not leave {path}; this test would prove nothing"
+    host.path("usr/local/bin/k3s-uninstall.sh").write_text(UNINSTALL_STAND_IN)
+    host.path("usr/local/bin/k3s-uninstall.sh").chmod(0o755)
+    (host.path("etc/site-notes.txt")).write_text("the site's own file\n")
+    host.path("var/lib/greenzone/model-store").mkdir(parents=True, exist_ok=True)
+    (host.path("var/lib/greenzone/model-store") / "blob").write_text("weights")
+    credentials_mode = stat.S_IMODE((state / "credentials.yaml").stat().st_mode)
+
+    # No terminal and no --yes: refused, nothing changed.
+    refused = greenzone(state, "reset")
+    assert refused.returncode == 3 and "--yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert (state / "installed-answers.yaml").is_file() and host.path("usr/local/bin/k3s").exists()
+
+    # --check lists what would go and changes nothing, on the node or here.
+    check = greenzone(state, "reset", "--check", "--json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    said = "\n".join(item["detail"] for item in json.loads(check.stdout)["checks"])
+    assert "would 127.0.0.1" in said or "would root@127.0.0.1" in said, said
+    assert "change(s) predicted" in said
+    assert all(host.path(path).exists() for path in INSTALLED)
+    assert (state / "installed-answers.yaml").is_file() and not host.path("root/k3s-uninstall-ran").exists()
+
+    kept = greenzone(state, "reset", "--yes", "--keep-models", "--json")
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-3000:]
+    assert host.path("root/k3s-uninstall-ran").exists(), "k3s's own uninstall script did not run"
+    for path in INSTALLED:
+        assert not host.path(path).exists(), f"{path} survived the reset"
+    assert host.path("etc/site-notes.txt").read_text() == "the site's own file\n"  # not greenzone's
+    assert (host.path("var/lib/greenzone/model-store") / "blob").is_file()  # --keep-models
+    backup = Path(json.loads(kept.stdout)["data"]["backup"])
+    assert backup.parent == state.parent and backup.name.startswith("state.reset-")
+    assert (backup / "installed-answers.yaml").is_file() and (backup / "install.log").is_file()
+    assert stat.S_IMODE((backup / "credentials.yaml").stat().st_mode) == credentials_mode == 0o600
+    assert not (state / "installed-answers.yaml").exists()
+
+    # Again: nothing is installed from this state directory any more.
+    again = greenzone(state, "reset", "--yes")
+    assert again.returncode == 0 and "nothing to reset" in again.stdout
+    # With the answers (the nodes named by hand) and without --keep-models: the model store goes now,
+    # and the next run finds every node clean.
+    for expected in ("1 change(s) made on the nodes", "nothing left to remove"):
+        named = greenzone(state, "reset", "--yes", "--answers", str(answers), "--json")
+        assert named.returncode == 0, named.stdout[-3000:] + named.stderr[-3000:]
+        details = [item["detail"] for item in json.loads(named.stdout)["checks"] if item["name"] == "nodes"]
+        assert details == [expected], details
+    assert not host.path("var/lib/greenzone/model-store").exists()
+    assert host.path("etc/site-notes.txt").is_file()
