@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from greenzone.answers.dump import answers_yaml
 from greenzone.answers.files import load_valid_answers
@@ -355,3 +356,45 @@ def test_no_problem_reaches_settings_in_the_files_or_the_validators_words(form: 
         assert not any(raw in told for raw in ("Input should", "Value error", "[0]", "[1]")), told
         assert not any(key in told for key in dotted), told
         assert not any(f"`{path[-1]}`" in told for path in FIELD_PATHS.values() if "_" in str(path[-1])), told
+
+
+def _nodes_answers(*roles: str) -> object:
+    from greenzone.answers.validate import validate_text
+
+    nodes = [
+        {"name": f"gz-{index + 1}", "address": f"10.0.0.{index + 1}", "role": role} for index, role in enumerate(roles)
+    ]
+    document = {
+        "version": 1,
+        "appliance": {"name": "x"},
+        "network": {"hostname": "ai.site.local"},
+        "bundle": {"path": "/b", "public_key": "/b.pub"},
+        "nodes": nodes,
+    }
+    validation = validate_text(yaml.safe_dump(document), "site.yaml")
+    assert validation.answers is not None, [problem.one_line() for problem in validation.problems]
+    return validation.answers
+
+
+@pytest.mark.parametrize(
+    ("roles", "name", "refusal"),
+    [
+        (("server", "agent"), "gz-9", "no node 'gz-9'"),
+        (("server",), "gz-1", "only node"),
+        (("server", "agent"), "gz-1", "first server"),
+        (("server", "server", "server"), "gz-3", "odd number"),
+    ],
+)
+def test_node_removal_is_refused_before_anything_changes(roles: tuple[str, ...], name: str, refusal: str) -> None:
+    from greenzone.commands.node import plan_removal
+
+    with pytest.raises(InputError) as refused:
+        plan_removal(_nodes_answers(*roles), name)  # type: ignore[arg-type]
+    assert refusal in refused.value.title + refused.value.hint
+
+
+def test_removing_an_agent_leaves_valid_answers_without_it() -> None:
+    from greenzone.commands.node import plan_removal
+
+    removal = plan_removal(_nodes_answers("server", "agent", "agent"), "gz-2")  # type: ignore[arg-type]
+    assert [node.name for node in removal.remaining.nodes] == ["gz-1", "gz-3"] and removal.node.role == "agent"

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.deploy import answers_text, make_bundle, ssh_node
 from tests.support.paths import REPO
@@ -117,3 +118,41 @@ def test_reset_removes_the_install_and_nothing_else_and_a_second_reset_changes_n
         assert details == [expected], details
     assert not host.path("var/lib/greenzone/model-store").exists()
     assert host.path("etc/site-notes.txt").is_file()
+
+
+def test_node_remove_drains_resets_and_forgets_one_node_and_nothing_else(
+    tmp_path: Path, host: TestHost, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    work = tmp_path_factory.mktemp("agent-host")
+    with running_host(work / "root", ssh_key(work)) as agent:
+        bundle = make_bundle(tmp_path / "bundle")
+        answers = tmp_path / "site.yaml"
+        nodes = [
+            ssh_node(host.port, host.key, name="gz-1"),
+            ssh_node(agent.port, agent.key, address="localhost", role="agent", name="gz-2"),
+        ]
+        answers.write_text(answers_text(bundle, nodes))
+        state = tmp_path / "state"
+        done = greenzone(state, "install", "--answers", str(answers), "--yes", *SKIP, *FORCE)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert agent.path("usr/local/bin/k3s").exists() and host.path("usr/local/bin/k3s").exists()
+
+        unknown = greenzone(state, "node", "remove", "gz-9", "--yes")
+        assert unknown.returncode == 3 and "gz-1, gz-2" in unknown.stderr
+        first = greenzone(state, "node", "remove", "gz-1", "--yes")
+        assert first.returncode == 3 and "first server" in first.stderr
+
+        check = greenzone(state, "node", "remove", "gz-2", "--check")
+        assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+        assert "would be drained" in check.stdout and agent.path("usr/local/bin/k3s").exists()
+
+        removed = greenzone(state, "node", "remove", "gz-2", "--yes")
+        assert removed.returncode == 0, removed.stdout[-3000:] + removed.stderr[-3000:]
+        assert not agent.path("usr/local/bin/k3s").exists() and not agent.path("etc/rancher/k3s/config.yaml").exists()
+        assert host.path("usr/local/bin/k3s").exists() and host.path("etc/rancher/k3s/config.yaml").exists()
+        installed = yaml.safe_load((state / "installed-answers.yaml").read_text())
+        assert [node["name"] for node in installed["nodes"]] == ["gz-1"]
+        assert "gz-2" not in (state / "inventory.json").read_text()
+        # The plan an install would now run has one node: the answers are valid without it.
+        again = greenzone(state, "node", "remove", "gz-2", "--yes")
+        assert again.returncode == 3 and "no node 'gz-2'" in again.stderr

@@ -576,6 +576,27 @@ def _add_reset(commands: Subparsers) -> None:
     _json_flag(reset)
 
 
+def _add_node(commands: Subparsers) -> None:
+    actions = _group(commands, "node", "change the appliance's nodes after the install", "Nodes after the install.")
+    remove = _command(
+        actions,
+        "remove",
+        "greenzone.commands.node:node_remove",
+        "drain a node, take it out of the cluster, reset it and drop it from the installed answers",
+        "Refused before anything changes when the appliance would not be valid without the node (the "
+        "install's own rules: an odd number of servers for etcd, quotas), when it is the only node or "
+        "the first server. Drains it (PodDisruptionBudgets respected unless --force), deletes its Node "
+        "(a server's etcd member goes with it), resets it like `greenzone reset`, then rewrites the "
+        "installed answers and inventory.",
+    )
+    remove.add_argument("name", metavar="NAME", help="the node's name in the answers")
+    remove.add_argument("--force", action="store_true", help="drain without eviction (ignores PodDisruptionBudgets)")
+    remove.add_argument("--keep-models", action="store_true", help="keep the model store on the node")
+    remove.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    remove.add_argument("--check", action="store_true", help="predict; change nothing")
+    _json_flag(remove)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_answers,
     _add_preflight,
@@ -586,6 +607,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_health,
     _add_support_bundle,
     _add_reset,
+    _add_node,
     _add_sync,
     _add_parity,
 )
