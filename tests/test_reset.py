@@ -78,6 +78,8 @@ def test_reset_removes_the_install_and_nothing_else_and_a_second_reset_changes_n
     host.path("var/lib/greenzone/model-store").mkdir(parents=True, exist_ok=True)
     (host.path("var/lib/greenzone/model-store") / "blob").write_text("weights")
     credentials_mode = stat.S_IMODE((state / "credentials.yaml").stat().st_mode)
+    (state / "operator-notes.txt").write_text("not greenzone's\n")  # a reset moves only what greenzone names
+    assert "registry.ai.test.internal" in host.path("etc/hosts").read_text()
 
     # No terminal and no --yes: refused, nothing changed.
     refused = greenzone(state, "reset")
@@ -105,6 +107,10 @@ def test_reset_removes_the_install_and_nothing_else_and_a_second_reset_changes_n
     assert (backup / "installed-answers.yaml").is_file() and (backup / "install.log").is_file()
     assert stat.S_IMODE((backup / "credentials.yaml").stat().st_mode) == credentials_mode == 0o600
     assert not (state / "installed-answers.yaml").exists()
+    assert (state / "operator-notes.txt").read_text() == "not greenzone's\n" and not (
+        backup / "operator-notes.txt"
+    ).exists()
+    assert "registry.ai.test.internal" not in host.path("etc/hosts").read_text()  # the k3s role's line is gone
 
     # Again: nothing is installed from this state directory any more.
     again = greenzone(state, "reset", "--yes")

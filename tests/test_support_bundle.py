@@ -11,12 +11,14 @@ collection over SSH is not built yet; the host collectors read this machine only
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +107,9 @@ def test_redact_ips_replaces_addresses_and_names_with_stable_stand_ins(run_cli: 
     text = b"".join(members_of(archive).values()).decode("utf-8", "replace")
     assert "ai.health.test" not in text and "gz-node-1" not in text
     assert "10.43.0.20" not in text  # the engine Service's cluster IP
-    assert "host-" in text and "ip-" in text
+    assert "host-" in text and "192.0.2." in text
+    analysis = json.loads(run_cli("support-bundle", "analyze", str(archive), "--json").stdout)
+    assert "Kubernetes API" in {check["name"] for check in analysis["checks"]}  # the answers still validate
 
 
 def test_a_hung_api_and_registry_still_give_an_archive_within_the_budget(run_cli: Run, tmp_path: Path) -> None:
@@ -384,3 +388,53 @@ def test_sigterm_while_a_node_hangs_stops_its_ssh_and_writes_nothing_half(tmp_pa
     assert ended < 3, f"it went on for {ended:.1f} s after SIGTERM (waiting for ssh's own timeout)"
     assert result.survivors == [], "a collector's command outlived greenzone"
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_redaction_of_addresses_names_options_and_request_text() -> None:
+    from greenzone.support.redaction import SupportRedactor
+
+    redactor = SupportRedactor(hide_addresses=True, host_names=["gz-node-1", "ai.site.local"])
+    shown = redactor.text(
+        "GZ-NODE-1 at 10.0.0.5, fe80::1 and 2001:db8:0:1::5; pods 10.42.0.0/16; Ai.Site.Local; 10.0.0.5"
+    )
+    assert "10.0.0.5" not in shown and "fe80::1" not in shown and "2001:db8:0:1::5" not in shown
+    assert "gz-node-1" not in shown.lower() and "ai.site.local" not in shown.lower()
+    assert "10.42.0.0/16" in shown  # a range stays: the answers it appears in must still validate
+    assert shown.count("192.0.2.1") == 2  # the same address, the same stand-in (a documentation address)
+    assert redactor.name("nodes/node-2-10.0.0.12/meminfo.txt") == "nodes/node-2-192.0.2.2/meminfo.txt"
+    assert "sk-live-123" not in redactor.text('{"args": ["--api-key", "sk-live-123"], "x": "--token=abc123"}')
+    kept = redactor.text(
+        "loaded model\n{'messages': [{'content': 'Jane Roe'}]}\n{\\\"prompt\\\": \"x\"}\n", engine_log=True
+    )
+    assert kept == "loaded model\n"
+    assert redactor.counts["request and answer text"] == 2
+
+
+@pytest.mark.parametrize(
+    ("members", "said"),
+    [
+        ({"index.json": b"[1, 2]"}, "index.json is not an object"),
+        ({"index.json": b"{}", "host/facts.json": b'{"nvml": 3}', "host/disks.json": b'[{"purpose": "x"}]'}, ""),
+        ({"index.json": b"{}", "host/facts.json": b'{"nvml": {"state": "ok"}}', "host/disks.json": b'[{"x": 1}]'}, ""),
+    ],
+)
+def test_a_damaged_archive_is_refused_or_judged_in_part_never_a_traceback(
+    run_cli: Run, tmp_path: Path, members: dict[str, bytes], said: str
+) -> None:
+    from greenzone.support.archive import write_archive
+
+    path = write_archive(tmp_path / "bundle.tar.gz", "top", {}, {})
+    with tarfile.open(path, "w:gz") as tar:  # written by hand: whatever a damaged copy holds
+        for name, data in members.items():
+            info = tarfile.TarInfo(f"top/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    done = run_cli("support-bundle", "analyze", str(path))
+    assert "Traceback" not in done.stderr and done.returncode in (0, 3), done.stderr
+    assert said in done.stderr
+
+
+def test_since_out_of_range_is_a_user_error(run_cli: Run) -> None:
+    for since in ("0s", "99999999999d", "soon"):
+        done = run_cli("support-bundle", "--since", since, "--budget", "5")
+        assert done.returncode == 3 and "--since" in done.stderr and "Traceback" not in done.stderr, since

@@ -524,7 +524,10 @@ def _add_support_bundle(commands: Subparsers) -> None:
         help="the archive (default: ./greenzone-support-HOST-TIME.tar.gz)",
     )
     support.add_argument(
-        "--since", default="24h", metavar="DURATION", help="journal and events since (e.g. 30m, 6h, 2d; default 24h)"
+        "--since",
+        default="24h",
+        metavar="DURATION",
+        help="the k3s journals since (e.g. 30m, 6h, 2d; default 24h); events are what the API keeps",
     )
     support.add_argument(
         "--redact-ips", action="store_true", help="also replace IP addresses and the site's host names by stand-ins"

@@ -156,6 +156,17 @@ class StateDir:
         """Every command's own log (0600), appended to."""
         return self.logs_dir / "greenzone.log"
 
+    def owned(self) -> list[Path]:
+        """Every top-level entry this class names that exists: what a reset moves to its backup (and
+        nothing else a mistaken --state-dir, such as a home directory, happens to hold)."""
+        names = {
+            getattr(self, name)
+            for name, value in vars(type(self)).items()
+            if isinstance(value, property) and name != "root"
+        }
+        top = {path for path in names if isinstance(path, Path) and path.parent == self.root}
+        return sorted(path for path in top if path.exists() or path.is_symlink())
+
     def scratch_copy(self, root: Path) -> StateDir:
         """A state directory at `root` holding copies of what a run reads or compares from this one
         (the credentials, the CA, the kubeconfig, helm and its folder, the bootstrap archive), modes

@@ -55,7 +55,7 @@ def plan_removal(answers: Answers, name: str) -> Removal:
         problems = "; ".join(problem.message for problem in validation.errors)
         raise InputError(
             f"without {name} the appliance would not be valid: {problems}",
-            hint="add a node first (servers come in odd numbers: 1, 3, 5), or remove another one with it",
+            hint="servers come in odd numbers (1, 3, 5): add a server first, then remove this one",
         )
     return Removal(name, node, validation.answers)
 
@@ -67,7 +67,10 @@ def _confirm(removal: Removal, yes: bool) -> None:
         raise InputError(
             f"removing {removal.name} needs a confirmation; nothing was changed", hint="pass --yes in automation"
         )
-    reply = input(f"Drain and remove {removal.name} ({removal.node.role}) from the appliance? [y/N] ").strip()
+    try:
+        reply = input(f"Drain and remove {removal.name} ({removal.node.role}) from the appliance? [y/N] ").strip()
+    except EOFError:
+        reply = ""
     if reply.lower() not in ("y", "yes"):
         raise InputError("not confirmed; nothing was changed", hint="answer y, or pass --yes")
 

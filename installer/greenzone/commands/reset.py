@@ -23,7 +23,6 @@ from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.errors import InputError
 from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
-from greenzone.values.ours import MODEL_BUNDLE_DIR, MODEL_STORE_DIR
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,10 @@ def plan_reset(answers: Answers, state: StateDir, *, keep_models: bool, now: dat
 
 
 def _state_entries(state: StateDir) -> tuple[str, ...]:
-    """What moves to the backup: everything in the state directory but a node's own model store and
-    bundle copy, which the default state directory (/var/lib/greenzone) holds on the local node."""
-    if not state.root.is_dir():
-        return ()
-    node_owned = {Path(MODEL_STORE_DIR), Path(MODEL_BUNDLE_DIR).parent}
-    return tuple(sorted(entry.name for entry in state.root.iterdir() if entry not in node_owned))
+    """What moves to the backup: the entries the state directory names (its files, logs, values,
+    tools), never anything else there: the node-owned model store and bundle copy that the default
+    state directory (/var/lib/greenzone) also holds on the local node stay for the role to judge."""
+    return tuple(path.name for path in state.owned())
 
 
 def _answers(args: argparse.Namespace, state: StateDir) -> Answers | None:
@@ -92,7 +89,10 @@ def _confirm(answers: Answers) -> None:
             "reset removes the whole appliance and needs a confirmation; nothing was changed",
             hint="on a terminal, type the appliance's name when asked; in automation pass --yes",
         )
-    typed = input(f"This removes the appliance {name!r} from every node. Type its name to go on: ").strip()
+    try:
+        typed = input(f"This removes the appliance {name!r} from every node. Type its name to go on: ").strip()
+    except EOFError:
+        typed = ""
     if typed != name:
         raise InputError(f"{typed!r} is not the appliance's name; nothing was changed", hint=f"type {name}")
 
@@ -162,8 +162,8 @@ def _run_playbook(state: StateDir, answers: Answers, plan: ResetPlan, *, check: 
             progress = PlaybookRunner(work, extravars, playbook="reset.yml").run("reset", check=True, skip_tags=skip)
             state.keep_check_log(work.install_log)
             return progress, state.check_log
-    if not state.inventory.is_file():
-        write_text_atomic(state.inventory, inventory)
+    # From the answers of this reset (--answers may leave out a dead node), never an older inventory.
+    write_text_atomic(state.inventory, inventory)
     return PlaybookRunner(state, extravars, playbook="reset.yml").run("reset", skip_tags=skip), state.install_log
 
 

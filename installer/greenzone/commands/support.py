@@ -34,7 +34,10 @@ def parse_duration(text: str) -> datetime.timedelta:
     match = _DURATION.match(text)
     if not match:
         raise InputError(f"--since {text!r} is not a duration", hint="write e.g. 30m, 6h or 2d")
-    return datetime.timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    if not 0 < seconds <= 3650 * 86400:
+        raise InputError(f"--since {text} is out of range", hint="from 1s up to 3650d (ten years)")
+    return datetime.timedelta(seconds=seconds)
 
 
 def _targets(state: StateDir, endpoints: dict[str, str]) -> tuple[Any, Any, str]:
@@ -101,9 +104,12 @@ def support_bundle(args: argparse.Namespace) -> Report:
     state = StateDir.locate(args.state_dir)
     host = socket.gethostname()
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out) if args.out else Path.cwd() / f"greenzone-support-{host}-{stamp}.tar.gz"
+    default_name = (
+        f"greenzone-support-{stamp}.tar.gz" if args.redact_ips else f"greenzone-support-{host}-{stamp}.tar.gz"
+    )
+    out = Path(args.out) if args.out else Path.cwd() / default_name
     if out.is_dir():
-        out = out / f"greenzone-support-{host}-{stamp}.tar.gz"
+        out = out / default_name
     from greenzone.health.targets import parse_endpoints
 
     answers, targets, why = _targets(state, dict(parse_endpoints(args.endpoint or [])))

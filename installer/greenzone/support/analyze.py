@@ -29,7 +29,11 @@ def _json(members: Mapping[str, bytes], name: str) -> Any:
         return None
 
 
-def analyze_archive(index: Mapping[str, Any], members: Mapping[str, bytes], source: str) -> Report:
+def analyze_archive(index: Any, members: Mapping[str, bytes], source: str) -> Report:
+    if not isinstance(index, Mapping):
+        from greenzone.errors import InputError
+
+        raise InputError(f"{source}: index.json is not an object: not a greenzone support bundle", hint="copy it again")
     created = _moment(index.get("created_at"))
     checks: list[Check] = [*_collector_gaps(index)]
     targets = _targets(members, str(index.get("host") or ""))
@@ -64,7 +68,18 @@ def analyze_archive(index: Mapping[str, Any], members: Mapping[str, bytes], sour
             "green zone": views.cluster is not None,
         }
         layers = [name for name in LAYERS if recorded[name] or name in views.missing]
-        checks += judge(views, targets, layers, created)
+        try:
+            checks += judge(views, targets, layers, created)
+        except (TypeError, KeyError, ValueError, AttributeError) as error:  # damaged, not a bug here
+            checks.append(
+                Check(
+                    "health verdicts",
+                    Status.WARN,
+                    f"the recorded health views are damaged ({type(error).__name__}): not judged",
+                    "ask the site for a new bundle",
+                    GROUP,
+                )
+            )
     checks += _clock(members)
     checks += _other_nodes(members)
     data = {
@@ -137,16 +152,24 @@ def _views(members: Mapping[str, bytes]) -> Any:
 
 def _host_view(members: Mapping[str, bytes]) -> Any:
     """The host as the host collector saw it, for a bundle whose health run had no local node."""
+
+    facts = _json(members, "host/facts.json")
+    if not isinstance(facts, dict) or not isinstance(facts.get("nvml"), dict):
+        return None
+    kernel = members.get("host/kernel-nvidia.txt")
+    disks = _json(members, "host/disks.json")
+    try:
+        return _host(facts, kernel, disks if isinstance(disks, list) else [])
+    except (TypeError, KeyError, ValueError):  # a damaged member: the host is not judged, the rest is
+        return None
+
+
+def _host(facts: dict[str, Any], kernel: bytes | None, disks: list[Any]) -> Any:
     from greenzone.health.observed import HostView
     from greenzone.health.recorded import build
     from greenzone.health.xid import parse_kernel_log
     from greenzone.preflight.facts_model import DiskFacts, NvmlFacts
 
-    facts = _json(members, "host/facts.json")
-    if not isinstance(facts, dict) or "nvml" not in facts:
-        return None
-    kernel = members.get("host/kernel-nvidia.txt")
-    disks = _json(members, "host/disks.json") or []
     return HostView(
         nvml=build(NvmlFacts, facts["nvml"]),
         pci_devices=tuple((facts.get("host") or {}).get("nvidia_pci_devices") or ()),

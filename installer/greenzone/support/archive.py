@@ -17,6 +17,7 @@ from greenzone.errors import InputError
 
 INDEX = "index.json"
 READ_LIMIT = 512 * 2**20
+MEMBER_LIMIT = 100_000
 """The most bytes `read_archive` unpacks in all: far above any bundle greenzone writes."""
 
 
@@ -43,7 +44,12 @@ def read_archive(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     total = 0
     try:
         with tarfile.open(path, mode="r:gz") as tar:
-            for info in tar:
+            for count, info in enumerate(tar):
+                if count >= MEMBER_LIMIT:
+                    raise InputError(
+                        f"{path} holds more than {MEMBER_LIMIT} members: not a greenzone support bundle",
+                        hint="give the .tar.gz that `greenzone support-bundle` wrote",
+                    )
                 if not info.isfile():
                     continue
                 total += info.size

@@ -44,6 +44,7 @@ class Sink:
         self._lock = threading.Lock()
 
     def text(self, name: str, text: str, *, engine_log: bool = False) -> None:
+        name = self.redactor.name(name)
         data = self.redactor.text(text, engine_log=engine_log).encode("utf-8", "replace")
         if len(data) > MEMBER_LIMIT:
             data = b"[... earlier lines left out: the member keeps its last 4 MiB ...]\n" + data[-MEMBER_LIMIT:]
@@ -59,7 +60,20 @@ class Sink:
             self._size += len(data)
 
     def json(self, name: str, value: Any) -> None:
-        self.text(name, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+        """Each string redacted as it is (a secret with a quote or an accent is still itself), then
+        the document as text (rules that need context, such as `--api-key` then its value)."""
+        self.text(name, json.dumps(self._strings(value), indent=2, sort_keys=True, default=str) + "\n")
+
+    def _strings(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redactor.text(value)
+        if isinstance(value, dict):
+            return {
+                self._strings(key) if isinstance(key, str) else key: self._strings(item) for key, item in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [self._strings(item) for item in value]
+        return value
 
     def note(self, text: str) -> None:
         """Something the vendor should know about what was (not) collected, e.g. a missing tool."""

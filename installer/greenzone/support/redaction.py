@@ -35,16 +35,27 @@ _RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("join tokens", re.compile(r"\b[0-9a-z]{6}\.[0-9a-z]{16}\b"), MASK),  # kubeadm-style bootstrap tokens
     ("JSON web tokens", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
     ("URL passwords", re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), rf"\g<scheme>{MASK}@"),
+    (
+        "secret options",  # `--api-key sk-...`, `--password=...` on a command line (an engine's args)
+        re.compile(
+            r"(?i)(?P<flag>--[\w-]*(?:key|token|password|secret)[\w-]*)(?P<sep>[= ]+|\\?\"\s*,\s*\\?\")(?P<value>[^\s\"',\]]+)"
+        ),
+        rf"\g<flag>\g<sep>{MASK}",
+    ),
 )
 
 # An engine logs a request's or an answer's text in lines like these (vLLM's request log, Ollama's
 # debug log, an OpenAI-style body); the whole line goes, since a prompt can span any of its fields.
 _BODY = re.compile(
-    r"(?i)(\"(messages|prompt|content|input|completion|choices|inputs)\"\s*:|\bprompt\s*[:=]|"
+    r"(?i)(\\?[\"'](messages|prompt|content|input|completion|choices|inputs)\\?[\"']\s*:|\bprompt\s*[:=]|"
     r"Received request|\bprompt_token_ids\b|\bgenerated text\b)"
 )
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}(?![\w:])")
+# An address followed by `/N` is a range (pod and service CIDRs, allow-lists): kept, so that the
+# answers a bundle carries still validate for `analyze`.
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|/\d)")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:]|/\d)")
+_STAND_IN_V4 = ("192.0.2.", "198.51.100.", "203.0.113.")
+"""RFC 5737's documentation ranges: a stand-in is still an address, so answers stay valid."""
 
 
 class SupportRedactor:
@@ -53,7 +64,8 @@ class SupportRedactor:
     def __init__(self, *, secrets: Iterable[str] = (), hide_addresses: bool = False, host_names: Iterable[str] = ()):
         self._secrets = sorted({value for value in secrets if len(value) >= 4}, key=len, reverse=True)
         self.hide_addresses = hide_addresses
-        self._host_names = sorted({name for name in host_names if name}, key=len, reverse=True)
+        self._host_names = sorted({name for name in host_names if name and name != "localhost"}, key=len, reverse=True)
+        self._names = _names_pattern(self._host_names)
         self._stand_ins: dict[str, str] = {}
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -87,13 +99,6 @@ class SupportRedactor:
         return text
 
     def _addresses(self, text: str, found: Counter[str]) -> str:
-        def stand_in(kind: str, value: str) -> str:
-            with self._lock:
-                if value not in self._stand_ins:
-                    number = sum(1 for known in self._stand_ins.values() if known.startswith(kind)) + 1
-                    self._stand_ins[value] = f"{kind}-{number}"
-                return self._stand_ins[value]
-
         def address(match: re.Match[str]) -> str:
             value = match.group(0)
             try:
@@ -103,14 +108,50 @@ class SupportRedactor:
             if parsed.is_loopback or parsed.is_unspecified:
                 return value  # 127.0.0.1 and 0.0.0.0 say nothing about the site
             found["IP addresses"] += 1
-            return stand_in("ip", value)
+            return self._stand_in(parsed.version, value.lower())
 
         text = _IPV6.sub(address, _IPV4.sub(address, text))
-        for name in self._host_names:
-            if name in text:
-                found["host names"] += text.count(name)
-                text = text.replace(name, stand_in("host", name))
+        if self._names is not None:
+            text, count = self._names.subn(lambda match: self._stand_in(0, match.group(0).lower()), text)
+            found["host names"] += count
         return text
+
+    def _stand_in(self, kind: int, value: str) -> str:
+        """The same stand-in for the same value everywhere in the bundle: `192.0.2.N` for IPv4,
+        `2001:db8::N` for IPv6 (documentation ranges), `host-N` for names."""
+        with self._lock:
+            if value not in self._stand_ins:
+                number = sum(1 for known in self._stand_ins.values() if _kind(known) == kind) + 1
+                if kind == 4:
+                    block, rest = divmod(number - 1, 254)
+                    self._stand_ins[value] = f"{_STAND_IN_V4[block % 3]}{rest + 1}"
+                elif kind == 6:
+                    self._stand_ins[value] = f"2001:db8::{number:x}"
+                else:
+                    self._stand_ins[value] = f"host-{number}"
+            return self._stand_ins[value]
+
+    def add_host_names(self, names: Iterable[str]) -> None:
+        """Names learnt during collection (the cluster's Node names) are hidden from then on."""
+        with self._lock:
+            known = {*self._host_names, *(name for name in names if name and name != "localhost")}
+            self._host_names = sorted(known, key=len, reverse=True)
+            self._names = _names_pattern(self._host_names)
+
+    def name(self, member: str) -> str:
+        """A member's path inside the archive: with addresses hidden, its node's name and address too."""
+        return self._addresses(member, Counter()) if self.hide_addresses else member
+
+
+def _kind(stand_in: str) -> int:
+    return 0 if stand_in.startswith("host-") else 6 if ":" in stand_in else 4
+
+
+def _names_pattern(names: list[str]) -> re.Pattern[str] | None:
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
 
 
 def secret_values(document: object, *, every_value: bool = False) -> list[str]:

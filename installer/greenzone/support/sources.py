@@ -218,11 +218,6 @@ def _cluster(site: Site, sink: Sink, timeout: float) -> None:
     def items(path: str, accept: str = "application/json") -> list[Any]:
         return list(reads.json(path, accept).get("items") or [])
 
-    try:
-        reads.json("/version")
-    except Exception as error:
-        raise RuntimeError(f"the Kubernetes API at {reads.server} did not answer: {reason(error)}") from None
-
     def listed(path: str, what: str, accept: str = "application/json") -> list[Any]:
         """A list the API refused or could not give is a note, not the end of the collector."""
         try:
@@ -230,6 +225,15 @@ def _cluster(site: Site, sink: Sink, timeout: float) -> None:
         except Exception as error:
             sink.note(f"{what}: {reason(error)}")
             return []
+
+    try:
+        reads.json("/version")
+    except Exception as error:
+        raise RuntimeError(f"the Kubernetes API at {reads.server} did not answer: {reason(error)}") from None
+    if sink.redactor.hide_addresses:  # the Nodes' real names, before anything that mentions them
+        sink.redactor.add_host_names(
+            str((node.get("metadata") or {}).get("name") or "") for node in listed("/api/v1/nodes", "nodes")
+        )
 
     # Helm keeps each release in a Secret: only its metadata is asked for (the API never sends the data).
     releases = listed("/api/v1/secrets?labelSelector=" + quote("owner=helm"), "Helm releases", _PARTIAL_METADATA)
@@ -328,7 +332,9 @@ def _statuses(pod: Any) -> list[Any]:
 
 
 def local_host_names() -> list[str]:
-    return [name for name in {socket.gethostname(), socket.getfqdn()} if name and name != "localhost"]
+    """This machine's name, without asking DNS (`getfqdn` can wait seconds on an offline site)."""
+    name = socket.gethostname()
+    return [name, name.split(".")[0]] if name and name != "localhost" else []
 
 
 _SECTION = "=== greenzone-section "
