@@ -135,7 +135,8 @@ class GreenzoneApp(App[int]):
         self.push_screen(
             Confirm(
                 "An install was started here and did not finish. Resume it with the answers it saved? "
-                "(No starts again from empty settings.)",
+                "(No starts again from empty settings. If it cannot go on, e.g. a new bundle after a "
+                "failed k3s phase, quit and run `greenzone reset`: it takes the machines back to clean.)",
                 yes="Resume",
             ),
             answered,
