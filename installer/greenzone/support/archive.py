@@ -23,11 +23,16 @@ MEMBER_LIMIT = 100_000
 
 def write_archive(dest: Path, top: str, index: Mapping[str, Any], members: Mapping[str, bytes]) -> Path:
     """`members` under the directory `top` inside a gzip'd tar at `dest`; nothing at `dest` until whole."""
-    dest = writable_target(dest, "the support bundle")
+    try:
+        dest = writable_target(dest, "the support bundle")
+    except InputError as error:
+        raise InputError(error.title, hint="give the path of a file, e.g. /media/usb/support.tar.gz") from None
     make_directory(dest.parent)
     with temporary_beside(dest, ".partial") as (fd, tmp):
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+        # A big bundle compresses fast rather than small: the write must fit the budget's last second.
+        level = 6 if sum(len(data) for data in members.values()) < 16 * 2**20 else 1
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=level) as tar:
             for name, data in [(INDEX, json.dumps(index, indent=2, sort_keys=True).encode()), *members.items()]:
                 info = tarfile.TarInfo(f"{top}/{name}")
                 info.size, info.mode = len(data), 0o600
