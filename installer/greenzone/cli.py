@@ -581,6 +581,31 @@ def _add_reset(commands: Subparsers) -> None:
 
 def _add_node(commands: Subparsers) -> None:
     actions = _group(commands, "node", "change the appliance's nodes after the install", "Nodes after the install.")
+    add = _command(
+        actions,
+        "add",
+        "greenzone.commands.node:node_add",
+        "join a new node described in the answers (the installed answers plus that node)",
+        "The answers must be the installed ones plus NAME and nothing else, valid by the install's rules "
+        "(an odd number of servers). Runs the install's preflight, k3s and images phases on that node "
+        "alone, from the bundle on this machine (the node needs no drive); it joins with the cluster's "
+        "full token; then a health run. The installed answers name it once that succeeded.",
+    )
+    add.add_argument("name", metavar="NAME", help="the new node's name in the answers")
+    add.add_argument("--answers", type=Path, required=True, metavar="FILE", help="the installed answers plus the node")
+    add.add_argument(
+        "--force-preflight", action="append", default=[], metavar="CHECKS", help="accept these failed checks"
+    )
+    add.add_argument(
+        "--skip-tags",
+        action="append",
+        default=None,
+        metavar="TAG",
+        help="skip playbook tasks with this tag (repeatable)",
+    )
+    add.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    add.add_argument("--check", action="store_true", help="predict; change nothing")
+    _json_flag(add)
     remove = _command(
         actions,
         "remove",

@@ -1,4 +1,13 @@
-"""`greenzone node remove NAME`: retire one node of a running appliance.
+"""`greenzone node add NAME --answers FILE` and `greenzone node remove NAME`: the appliance's
+nodes after the install.
+
+Adding: the answers are the installed ones plus the new node and nothing else changed (anything
+more is `greenzone install`'s job), valid by the install's own rules (an odd number of servers...).
+The install's first three phases (preflight, k3s, images) run on the new node alone, from the bundle
+on this machine (the new node needs no drive), it joins with the cluster's full token, and a health
+run follows; the installed answers and inventory name it once that succeeded.
+
+Removing: retire one node of a running appliance.
 
 What is refused is refused before anything changes, by the same answer rules as an install: the
 answers without the node must still be a valid appliance (an odd number of servers for etcd's
@@ -14,6 +23,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from greenzone.answers.model import Answers, Node
 from greenzone.errors import InputError
@@ -60,15 +70,23 @@ def plan_removal(answers: Answers, name: str) -> Removal:
     return Removal(name, node, validation.answers)
 
 
-def _confirm(removal: Removal, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
+def _installed(args: argparse.Namespace) -> tuple[StateDir, Answers]:
+    from greenzone.answers.files import load_valid_answers
+
+    state = StateDir.locate(args.state_dir)
+    if not state.installed_answers.is_file():
         raise InputError(
-            f"removing {removal.name} needs a confirmation; nothing was changed", hint="pass --yes in automation"
+            f"nothing is installed from {state}", hint="run it on the machine that installed the appliance"
         )
+    return state, load_valid_answers(state.installed_answers)
+
+
+def _confirm(question: str, what: str) -> None:
+    """y/N on a terminal; without one, --yes is the answer (automation)."""
+    if not sys.stdin.isatty():
+        raise InputError(f"{what} needs a confirmation; nothing was changed", hint="pass --yes in automation")
     try:
-        reply = input(f"Drain and remove {removal.name} ({removal.node.role}) from the appliance? [y/N] ").strip()
+        reply = input(f"{question} [y/N] ").strip()
     except EOFError:
         reply = ""
     if reply.lower() not in ("y", "yes"):
@@ -77,20 +95,15 @@ def _confirm(removal: Removal, yes: bool) -> None:
 
 def node_remove(args: argparse.Namespace) -> Report:
     from greenzone.answers.dump import answers_yaml
-    from greenzone.answers.files import load_valid_answers
     from greenzone.atomic import scratch_directory, write_text_atomic
     from greenzone.deploy.inventory import build_inventory
     from greenzone.deploy.runner import PlaybookRunner
 
-    state = StateDir.locate(args.state_dir)
-    if not state.installed_answers.is_file():
-        raise InputError(
-            f"nothing is installed from {state}", hint="run it on the machine that installed the appliance"
-        )
-    answers = load_valid_answers(state.installed_answers)
+    state, answers = _installed(args)
     removal = plan_removal(answers, args.name)
-    if not args.check:
-        _confirm(removal, args.yes)
+    if not args.check and not args.yes:
+        node = removal.node
+        _confirm(f"Drain and remove {removal.name} ({node.role}) from the appliance?", f"removing {removal.name}")
     extravars = {
         **state.playbook_vars([]),
         "node_remove_name": removal.name,
@@ -135,3 +148,146 @@ def node_remove(args: argparse.Namespace) -> Report:
     )
     title = f"Node {removal.name} " + ("(check mode: nothing changed)" if args.check else "removed")
     return Report("node remove", checks, {"changed": progress.changed}, title=title)
+
+
+@dataclass(frozen=True)
+class Addition:
+    name: str
+    node: Node
+    answers: Answers
+
+
+def plan_addition(installed: Answers, wanted: Answers, name: str) -> Addition:
+    """`wanted` must be `installed` plus node `name`, nothing else (pure)."""
+    from greenzone.deploy.inventory import inventory_name
+
+    before = {inventory_name(node, index): node for index, node in enumerate(installed.nodes)}
+    after = {inventory_name(node, index): node for index, node in enumerate(wanted.nodes)}
+    if name in before:
+        raise InputError(f"{name} is already a node of this appliance", hint=f"its nodes: {', '.join(before)}")
+    if name not in after:
+        raise InputError(
+            f"the answers have no node {name!r}", hint="add it under `nodes:` (name, address, role, ssh) and run again"
+        )
+    added = set(after) - set(before)
+    gone = set(before) - set(after)
+    changed = [key for key in before if key in after and before[key] != after[key]]
+    if gone or changed or added != {name}:
+        parts = [f"removed: {', '.join(sorted(gone))}"] if gone else []
+        parts += [f"changed: {', '.join(changed)}"] if changed else []
+        parts += [f"also added: {', '.join(sorted(added - {name}))}"] if added - {name} else []
+        raise InputError(
+            f"the answers differ from the installed ones in more than the new node {name} ({'; '.join(parts)})",
+            hint="add one node at a time; to change other nodes use `greenzone install` or `greenzone node remove`",
+        )
+    others = [
+        key
+        for key in type(installed).model_fields
+        if key != "nodes" and getattr(installed, key) != getattr(wanted, key)
+    ]
+    if others:
+        raise InputError(
+            f"the answers also change {', '.join(others)}",
+            hint="adding a node changes nothing else; change those with `greenzone install --answers FILE`",
+        )
+    return Addition(name, after[name], wanted)
+
+
+ADD_PHASES = ("preflight", "k3s", "images")
+
+
+def node_add(args: argparse.Namespace) -> Report:
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.deploy.runner import PlaybookRunner
+    from greenzone.deploy.workspace import prepare
+    from greenzone.install.gate import parse_forced
+
+    state, installed = _installed(args)
+    addition = plan_addition(installed, load_valid_answers(args.answers), args.name)
+    bundle = addition.answers.bundle.path
+    if not (bundle / "bundle.yaml").is_file():
+        raise InputError(
+            f"the bundle {bundle} is not on this machine: the new node's k3s and images come from it",
+            hint="mount the drive or copy the bundle back, and set bundle.path in the answers",
+        )
+    if not args.check and not args.yes:
+        node = addition.node
+        _confirm(f"Add {addition.name} ({node.role}) to the appliance?", f"adding {addition.name}")
+    kept = {path: path.read_bytes() for path in _files(state) if path.is_file()}
+    checks: list[Check] = []
+    try:
+        workspace = prepare(addition.answers, state, source=str(args.answers), bundle=bundle)
+        extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(parse_forced(args.force_preflight))}
+        runner = PlaybookRunner(state, extravars, limit=addition.name)
+        for phase in ADD_PHASES:
+            progress = runner.run(phase, check=args.check, skip_tags=tuple(args.skip_tags or ()))
+            if progress.outcome != "successful":
+                reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
+                raise _Stopped(phase, reason)
+            checks.append(
+                Check(f"{phase} on {addition.name}", Status.PASS, f"{progress.changed} change(s)", group="node add")
+            )
+    except _Stopped as stopped:
+        _restore(kept, state)
+        failed = Check(
+            f"{stopped.phase} on {addition.name}",
+            Status.FAIL,
+            f"stopped: {stopped.reason}; the installed answers do not list it",
+            f"fix it (the log: {state.install_log}) and run `greenzone node add` again",
+            "node add",
+        )
+        return Report("node add", (*checks, failed), {}, title=f"{addition.name} not added")
+    except BaseException:
+        _restore(kept, state)
+        raise
+    if args.check:
+        _restore(kept, state)
+        return Report("node add", tuple(checks), {}, title=f"Node {addition.name} (check mode: nothing changed)")
+    checks.append(_health_after(state, addition))
+    return Report("node add", tuple(checks), {}, title=f"Node {addition.name} added")
+
+
+class _Stopped(Exception):
+    def __init__(self, phase: str, reason: str) -> None:
+        super().__init__(reason)
+        self.phase, self.reason = phase, reason
+
+
+def _files(state: StateDir) -> list[Path]:
+    """What `prepare` rewrites, kept to be put back when the addition stops or only predicts."""
+    values = sorted(state.values_dir.glob("*.yaml")) if state.values_dir.is_dir() else []
+    return [state.inventory, state.playbook_vars_file, state.installed_answers, state.installed_manifest, *values]
+
+
+def _restore(kept: dict[Path, bytes], state: StateDir) -> None:
+    from greenzone.atomic import write_bytes_atomic
+
+    for path in _files(state):
+        if path in kept:
+            write_bytes_atomic(path, kept[path], 0o600)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _health_after(state: StateDir, addition: Addition) -> Check:
+    """The gate: health once the node joined. Told, like after an install (the node is in)."""
+    import socket
+
+    from greenzone.bundle.manifest import read_bundle_manifest
+    from greenzone.health.run import run_health
+    from greenzone.health.targets import health_targets
+
+    _, manifest = read_bundle_manifest(addition.answers.bundle.path)
+    images = [(image.ref, image.digest) for image in manifest.images]
+    targets = health_targets(addition.answers, state, images, {}, hostname=socket.gethostname())
+    report = run_health(targets).report
+    failing = [check.name for check in report.checks if check.status is Status.FAIL]
+    if not failing:
+        return Check("health", Status.PASS, "every layer works with the new node", group="node add")
+    return Check(
+        "health",
+        Status.WARN,
+        f"after the join, health fails: {', '.join(failing[:6])}",
+        "`greenzone health` names each with its fix",
+        "node add",
+    )

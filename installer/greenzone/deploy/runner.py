@@ -93,6 +93,8 @@ class PlaybookRunner:
     playbooks: Path = field(default_factory=playbooks_dir)
     envvars: dict[str, str] = field(default_factory=dict)
     playbook: str = "site.yml"
+    limit: str | None = None
+    """Only these inventory hosts (`node add`: the new node), as `ansible-playbook --limit`."""
 
     def __post_init__(self) -> None:
         self._cancel = threading.Event()
@@ -163,6 +165,7 @@ class PlaybookRunner:
                     project_dir=str(self.playbooks),
                     playbook=self.playbook,
                     inventory=str(self.state.inventory),
+                    limit=self.limit,
                     extravars=self.extravars,
                     tags=phase,
                     skip_tags=",".join(skip_tags) or None,
