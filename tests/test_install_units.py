@@ -398,3 +398,31 @@ def test_removing_an_agent_leaves_valid_answers_without_it() -> None:
 
     removal = plan_removal(_nodes_answers("server", "agent", "agent"), "gz-2")  # type: ignore[arg-type]
     assert [node.name for node in removal.remaining.nodes] == ["gz-1", "gz-3"] and removal.node.role == "agent"
+
+
+@pytest.mark.parametrize(
+    ("installed", "wanted", "name", "refusal"),
+    [
+        (("server", "agent"), ("server", "agent", "agent"), "gz-9", "no node 'gz-9'"),
+        (("server",), ("server", "agent"), "gz-2", "setup of gz-1 changes"),  # the first agent takes the GPUs
+        (("server", "agent"), ("server", "server"), "gz-2", "already a node"),
+    ],
+)
+def test_node_addition_is_refused_before_anything_changes(
+    installed: tuple[str, ...], wanted: tuple[str, ...], name: str, refusal: str
+) -> None:
+    from greenzone.commands.node import plan_addition
+
+    with pytest.raises(InputError) as refused:
+        plan_addition(_nodes_answers(*installed), _nodes_answers(*wanted), name)  # type: ignore[arg-type]
+    assert refusal in refused.value.title, refused.value.title
+
+
+def test_adding_an_agent_beside_agents_and_running_it_again_after_a_stop() -> None:
+    from greenzone.commands.node import plan_addition
+
+    installed, wanted = _nodes_answers("server", "agent"), _nodes_answers("server", "agent", "agent")
+    addition = plan_addition(installed, wanted, "gz-3")  # type: ignore[arg-type]
+    assert addition.node.role == "agent" and not addition.again
+    again = plan_addition(wanted, wanted, "gz-3")  # type: ignore[arg-type]
+    assert again.again  # joined before a later phase stopped: the same command finishes it

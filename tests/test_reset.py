@@ -165,51 +165,59 @@ def test_node_remove_drains_resets_and_forgets_one_node_and_nothing_else(
 
 
 def test_node_add_joins_one_node_from_this_machines_bundle_and_refuses_anything_more(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, host: TestHost, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    server_work, agent_work = tmp_path_factory.mktemp("add-server"), tmp_path_factory.mktemp("add-agent")
+    """A server and an agent installed; a second agent added (adding the first agent would move the
+    GPU workloads off the server, a change for `greenzone install`, refused below)."""
+    agent_work, new_work = tmp_path_factory.mktemp("add-agent"), tmp_path_factory.mktemp("add-new")
     with (
-        running_host(server_work / "root", ssh_key(server_work)) as server,
         running_host(agent_work / "root", ssh_key(agent_work)) as agent,
+        running_host(new_work / "root", ssh_key(new_work), address="127.0.0.3") as newcomer,
     ):
         bundle = make_bundle(tmp_path / "bundle")
-        first = ssh_node(server.port, server.key, name="gz-1")
+        server = ssh_node(host.port, host.key, name="gz-1")
+        first_agent = ssh_node(agent.port, agent.key, address="localhost", role="agent", name="gz-2")
         installed = tmp_path / "site.yaml"
-        installed.write_text(answers_text(bundle, [first]))
+        installed.write_text(answers_text(bundle, [server, first_agent]))
         state = tmp_path / "state"
         done = greenzone(state, "install", "--answers", str(installed), "--yes", *SKIP, *FORCE)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        server_config = server.path("etc/rancher/k3s/config.yaml").read_text()
+        server_config = host.path("etc/rancher/k3s/config.yaml").read_text()
+        credentials = (state / "credentials.yaml").read_bytes()
 
+        new = ssh_node(newcomer.port, newcomer.key, address="127.0.0.3", role="agent", name="gz-3")
         grown = tmp_path / "grown.yaml"
-        new = ssh_node(agent.port, agent.key, address="localhost", role="agent", name="gz-2")
-        grown.write_text(answers_text(bundle, [first, new]))
-        more = tmp_path / "more.yaml"  # a second server too: two servers cannot keep etcd's quorum
-        more.write_text(answers_text(bundle, [first, {**new, "role": "server"}]))
-        refused = greenzone(state, "node", "add", "gz-2", "--answers", str(more), "--yes", *SKIP, *FORCE)
+        grown.write_text(answers_text(bundle, [server, first_agent, new]))
+        more = tmp_path / "more.yaml"  # a second server: two servers cannot keep etcd's quorum
+        more.write_text(answers_text(bundle, [server, first_agent, {**new, "role": "server"}]))
+        refused = greenzone(state, "node", "add", "gz-3", "--answers", str(more), "--yes", *SKIP, *FORCE)
         assert refused.returncode == 3 and "odd number" in refused.stderr, refused.stderr
         changed = tmp_path / "changed.yaml"
-        changed.write_text(answers_text(bundle, [first, new]).replace("ai.test.internal", "ai2.test.internal"))
-        refused = greenzone(state, "node", "add", "gz-2", "--answers", str(changed), "--yes", *SKIP, *FORCE)
+        changed.write_text(grown.read_text().replace("ai.test.internal", "ai2.test.internal"))
+        refused = greenzone(state, "node", "add", "gz-3", "--answers", str(changed), "--yes", *SKIP, *FORCE)
         assert refused.returncode == 3 and "also change network" in refused.stderr, refused.stderr
-        wrong = greenzone(state, "node", "add", "gz-3", "--answers", str(grown), "--yes", *SKIP, *FORCE)
-        assert wrong.returncode == 3 and "no node 'gz-3'" in wrong.stderr
+        wrong = greenzone(state, "node", "add", "gz-9", "--answers", str(grown), "--yes", *SKIP, *FORCE)
+        assert wrong.returncode == 3 and "no node 'gz-9'" in wrong.stderr
 
-        check = greenzone(state, "node", "add", "gz-2", "--answers", str(grown), "--check", *SKIP, *FORCE)
+        check = greenzone(state, "node", "add", "gz-3", "--answers", str(grown), "--check", *SKIP, *FORCE)
         assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
-        assert not agent.path("usr/local/bin/k3s").exists()
-        assert [node["name"] for node in yaml.safe_load((state / "installed-answers.yaml").read_text())["nodes"]] == [
-            "gz-1"
-        ]
+        assert not newcomer.path("usr/local/bin/k3s").exists()
+        assert _node_names(state) == ["gz-1", "gz-2"] and "gz-3" not in (state / "inventory.json").read_text()
 
-        added = greenzone(state, "node", "add", "gz-2", "--answers", str(grown), "--yes", "--json", *SKIP, *FORCE)
+        added = greenzone(state, "node", "add", "gz-3", "--answers", str(grown), "--yes", "--json", *SKIP, *FORCE)
         assert added.returncode in (0, 1), added.stdout[-3000:] + added.stderr[-3000:]  # health warns: no k3s here
-        assert agent.path("usr/local/bin/k3s").is_file() and agent.path("var/lib/rancher/k3s/agent/images").is_dir()
-        agent_config = yaml.safe_load(agent.path("etc/rancher/k3s/config.yaml").read_text())
-        assert agent_config["server"] == "https://127.0.0.1:6443" and agent_config.get("token")
-        assert server.path("etc/rancher/k3s/config.yaml").read_text() == server_config  # the server untouched
-        names = [node["name"] for node in yaml.safe_load((state / "installed-answers.yaml").read_text())["nodes"]]
-        assert names == ["gz-1", "gz-2"] and "gz-2" in (state / "inventory.json").read_text()
+        assert (
+            newcomer.path("usr/local/bin/k3s").is_file() and newcomer.path("var/lib/rancher/k3s/agent/images").is_dir()
+        )
+        config = yaml.safe_load(newcomer.path("etc/rancher/k3s/config.yaml").read_text())
+        assert config["server"] == "https://127.0.0.1:6443" and config.get("token")
+        assert host.path("etc/rancher/k3s/config.yaml").read_text() == server_config  # the others untouched
+        assert (state / "credentials.yaml").read_bytes() == credentials
+        assert _node_names(state) == ["gz-1", "gz-2", "gz-3"] and "gz-3" in (state / "inventory.json").read_text()
         phases = {check["name"]: check["status"] for check in json.loads(added.stdout)["checks"]}
-        assert {phases[f"{phase} on gz-2"] for phase in ("preflight", "k3s", "images")} == {"pass"}
+        assert {phases[f"{phase} on gz-3"] for phase in ("preflight", "k3s", "images")} == {"pass"}
         assert "health" in phases
+
+
+def _node_names(state: Path) -> list[str]:
+    return [node["name"] for node in yaml.safe_load((state / "installed-answers.yaml").read_text())["nodes"]]

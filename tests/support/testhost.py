@@ -75,12 +75,12 @@ class TestHost:
         return self.root / inside.lstrip("/")
 
 
-def _wait_for_banner(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_for_banner(port: int, process: subprocess.Popen[bytes], deadline: float, address: str = "127.0.0.1") -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"sshd exited with {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            with socket.create_connection((address, port), timeout=1) as conn:
                 if conn.recv(64).startswith(b"SSH-"):
                     return
         except OSError:
@@ -89,8 +89,9 @@ def _wait_for_banner(port: int, process: subprocess.Popen[bytes], deadline: floa
 
 
 @contextmanager
-def running_host(work: Path, key: Path) -> Iterator[TestHost]:
-    """A running host whose root is `work`, accepting `key` for root; stopped and removed afterwards."""
+def running_host(work: Path, key: Path, address: str = "127.0.0.1") -> Iterator[TestHost]:
+    """A running host whose root is `work`, accepting `key` for root on `address` (any of 127/8, so
+    that several hosts have addresses of their own); stopped and removed afterwards."""
     work.mkdir(parents=True)
     with tarfile.open(root_tarball()) as tar:
         tar.extractall(work, filter="fully_trusted")
@@ -101,7 +102,7 @@ def running_host(work: Path, key: Path) -> Iterator[TestHost]:
     port = free_port()
     script = (
         f"mount -t proc proc {work}/proc && mount --rbind /dev {work}/dev && mkdir -p {work}/run/sshd && "
-        f"exec chroot {work} /usr/sbin/sshd -D -e -p {port} -o ListenAddress=127.0.0.1 -o UseDNS=no"
+        f"exec chroot {work} /usr/sbin/sshd -D -e -p {port} -o ListenAddress={address} -o UseDNS=no"
     )
     process = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "--fork", "sh", "-c", script],
@@ -110,7 +111,7 @@ def running_host(work: Path, key: Path) -> Iterator[TestHost]:
         start_new_session=True,
     )
     try:
-        _wait_for_banner(port, process, time.monotonic() + 20)
+        _wait_for_banner(port, process, time.monotonic() + 20, address)
         yield TestHost(work, port, key, process)
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -24,6 +24,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from greenzone.answers.model import Answers, Node
 from greenzone.errors import InputError
@@ -94,10 +95,10 @@ def _confirm(question: str, what: str) -> None:
 
 
 def node_remove(args: argparse.Namespace) -> Report:
-    from greenzone.answers.dump import answers_yaml
     from greenzone.atomic import scratch_directory, write_text_atomic
     from greenzone.deploy.inventory import build_inventory
     from greenzone.deploy.runner import PlaybookRunner
+    from greenzone.deploy.workspace import installed_answers_text
 
     state, answers = _installed(args)
     removal = plan_removal(answers, args.name)
@@ -131,7 +132,7 @@ def node_remove(args: argparse.Namespace) -> Report:
         return Report("node remove", (failed,), {"changed": progress.changed}, title=f"{removal.name} not removed")
     if not args.check:
         write_text_atomic(
-            state.installed_answers, answers_yaml(removal.remaining, f"{removal.name} removed by greenzone"), 0o600
+            state.installed_answers, installed_answers_text(removal.remaining, f"{removal.name} removed"), 0o600
         )
         write_text_atomic(
             state.inventory, json.dumps(build_inventory(removal.remaining), indent=2, sort_keys=True) + "\n"
@@ -155,24 +156,27 @@ class Addition:
     name: str
     node: Node
     answers: Answers
+    again: bool = False
+    """The installed answers already name the node: an earlier addition joined it and stopped after."""
 
 
 def plan_addition(installed: Answers, wanted: Answers, name: str) -> Addition:
-    """`wanted` must be `installed` plus node `name`, nothing else (pure)."""
-    from greenzone.deploy.inventory import inventory_name
+    """`wanted` must be `installed` plus node `name` and nothing else (the bundle may be mounted
+    elsewhere), and every existing node must keep its setup (pure)."""
+    from greenzone.deploy.inventory import build_inventory, inventory_name
 
     before = {inventory_name(node, index): node for index, node in enumerate(installed.nodes)}
     after = {inventory_name(node, index): node for index, node in enumerate(wanted.nodes)}
-    if name in before:
-        raise InputError(f"{name} is already a node of this appliance", hint=f"its nodes: {', '.join(before)}")
     if name not in after:
         raise InputError(
             f"the answers have no node {name!r}", hint="add it under `nodes:` (name, address, role, ssh) and run again"
         )
-    added = set(after) - set(before)
-    gone = set(before) - set(after)
+    again = name in before and before == after
+    added, gone = set(after) - set(before), set(before) - set(after)
     changed = [key for key in before if key in after and before[key] != after[key]]
-    if gone or changed or added != {name}:
+    if not again and (gone or changed or added != {name}):
+        if name in before:
+            raise InputError(f"{name} is already a node of this appliance", hint=f"its nodes: {', '.join(before)}")
         parts = [f"removed: {', '.join(sorted(gone))}"] if gone else []
         parts += [f"changed: {', '.join(changed)}"] if changed else []
         parts += [f"also added: {', '.join(sorted(added - {name}))}"] if added - {name} else []
@@ -183,14 +187,35 @@ def plan_addition(installed: Answers, wanted: Answers, name: str) -> Addition:
     others = [
         key
         for key in type(installed).model_fields
-        if key != "nodes" and getattr(installed, key) != getattr(wanted, key)
+        if key not in ("nodes", "bundle") and getattr(installed, key) != getattr(wanted, key)
     ]
     if others:
         raise InputError(
             f"the answers also change {', '.join(others)}",
             hint="adding a node changes nothing else; change those with `greenzone install --answers FILE`",
         )
-    return Addition(name, after[name], wanted)
+    hosts_before, hosts_after = _hosts(build_inventory(installed)), _hosts(build_inventory(wanted))
+    moved = sorted(host for host, found in hosts_before.items() if hosts_after.get(host) != found)
+    if moved and not again:
+        raise InputError(
+            f"with {name} the setup of {', '.join(moved)} changes too (e.g. the first agent takes the GPU "
+            "workloads from the servers)",
+            hint="run `greenzone install --answers FILE` with these answers: it sets up every node again",
+        )
+    return Addition(name, after[name], wanted, again)
+
+
+def _hosts(inventory: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def walk(group: dict[str, Any]) -> None:
+        for host, variables in (group.get("hosts") or {}).items():
+            found[host] = variables
+        for child in (group.get("children") or {}).values():
+            walk(child)
+
+    walk(inventory["all"])
+    return found
 
 
 ADD_PHASES = ("preflight", "k3s", "images")
@@ -198,75 +223,122 @@ ADD_PHASES = ("preflight", "k3s", "images")
 
 def node_add(args: argparse.Namespace) -> Report:
     from greenzone.answers.files import load_valid_answers
-    from greenzone.deploy.runner import PlaybookRunner
-    from greenzone.deploy.workspace import prepare
-    from greenzone.install.gate import parse_forced
+    from greenzone.atomic import scratch_directory
 
     state, installed = _installed(args)
     addition = plan_addition(installed, load_valid_answers(args.answers), args.name)
-    bundle = addition.answers.bundle.path
-    if not (bundle / "bundle.yaml").is_file():
-        raise InputError(
-            f"the bundle {bundle} is not on this machine: the new node's k3s and images come from it",
-            hint="mount the drive or copy the bundle back, and set bundle.path in the answers",
-        )
-    if not args.check and not args.yes:
+    _refuse_other_bundle(state, addition.answers.bundle.path)
+    if args.check:
+        with scratch_directory(".greenzone-node-check-") as scratch:
+            work = state.scratch_copy(scratch / "state")
+            checks, stopped, _ = _add(work, addition, args)
+            state.keep_check_log(work.install_log)
+        title = f"Node {addition.name} (check mode: nothing changed)"
+        return Report("node add", (*checks, *stopped), {}, title=title)
+    if not args.yes:
         node = addition.node
         _confirm(f"Add {addition.name} ({node.role}) to the appliance?", f"adding {addition.name}")
-    kept = {path: path.read_bytes() for path in _files(state) if path.is_file()}
-    checks: list[Check] = []
+    kept = {path: (path.read_bytes(), path.stat().st_mode & 0o777) for path in _files(state) if path.is_file()}
+    joined = False
     try:
-        workspace = prepare(addition.answers, state, source=str(args.answers), bundle=bundle)
-        extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(parse_forced(args.force_preflight))}
-        runner = PlaybookRunner(state, extravars, limit=addition.name)
-        for phase in ADD_PHASES:
-            progress = runner.run(phase, check=args.check, skip_tags=tuple(args.skip_tags or ()))
-            if progress.outcome != "successful":
-                reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
-                raise _Stopped(phase, reason)
-            checks.append(
-                Check(f"{phase} on {addition.name}", Status.PASS, f"{progress.changed} change(s)", group="node add")
-            )
-    except _Stopped as stopped:
-        _restore(kept, state)
-        failed = Check(
-            f"{stopped.phase} on {addition.name}",
-            Status.FAIL,
-            f"stopped: {stopped.reason}; the installed answers do not list it",
-            f"fix it (the log: {state.install_log}) and run `greenzone node add` again",
-            "node add",
-        )
-        return Report("node add", (*checks, failed), {}, title=f"{addition.name} not added")
+        checks, stopped, joined = _add(state, addition, args, kept)
     except BaseException:
-        _restore(kept, state)
+        _settle(state, kept, addition, joined)
         raise
-    if args.check:
-        _restore(kept, state)
-        return Report("node add", tuple(checks), {}, title=f"Node {addition.name} (check mode: nothing changed)")
+    _settle(state, kept, addition, joined)
+    if stopped:
+        return Report("node add", (*checks, *stopped), {}, title=f"{addition.name} not added")
     checks.append(_health_after(state, addition))
     return Report("node add", tuple(checks), {}, title=f"Node {addition.name} added")
 
 
-class _Stopped(Exception):
-    def __init__(self, phase: str, reason: str) -> None:
-        super().__init__(reason)
-        self.phase, self.reason = phase, reason
+def _refuse_other_bundle(state: StateDir, bundle: Path) -> None:
+    """The new node runs what the others run: the installed bundle, wherever it is mounted now."""
+    manifest = bundle / "bundle.yaml"
+    if not manifest.is_file():
+        raise InputError(
+            f"the bundle {bundle} is not on this machine: the new node's k3s and images come from it",
+            hint="mount the drive or copy the bundle back, and set bundle.path in the answers",
+        )
+    if state.installed_manifest.is_file() and manifest.read_bytes() != state.installed_manifest.read_bytes():
+        raise InputError(
+            f"the bundle {bundle} is not the one the appliance runs",
+            hint="give the installed bundle; a new one is an upgrade, for every node at once",
+        )
+
+
+def _add(
+    work: StateDir, addition: Addition, args: argparse.Namespace, kept: dict[Path, tuple[bytes, int]] | None = None
+) -> tuple[list[Check], tuple[Check, ...], bool]:
+    """The phases on the new node alone; (passed checks, the stop if any, whether k3s joined it)."""
+    from greenzone.deploy.runner import PlaybookRunner
+    from greenzone.deploy.workspace import prepare
+    from greenzone.install.gate import parse_forced
+
+    workspace = prepare(addition.answers, work, source=str(args.answers), bundle=addition.answers.bundle.path)
+    if kept is not None:  # the installed answers keep naming what is installed until the node joined
+        for path in (work.installed_answers, work.installed_manifest):
+            _put_back(path, kept)
+    extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(parse_forced(args.force_preflight))}
+    runner = PlaybookRunner(work, extravars, limit=addition.name)
+    checks: list[Check] = []
+    joined = addition.again
+    for phase in ADD_PHASES:
+        progress = runner.run(phase, check=args.check, skip_tags=tuple(args.skip_tags or ()))
+        if progress.outcome != "successful":
+            reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
+            hint = (
+                f"fix it (the log: {work.install_log}); "
+                + ("it has joined: run the same `greenzone node add` again to finish, or `greenzone node remove`"
+                   if joined else "then run `greenzone node add` again")
+            )  # fmt: skip
+            where = "the installed answers list it" if joined else "the installed answers do not list it"
+            stop = Check(f"{phase} on {addition.name}", Status.FAIL, f"stopped: {reason}; {where}", hint, "node add")
+            return checks, (stop,), joined
+        joined = joined or (phase == "k3s" and not args.check)
+        checks.append(
+            Check(f"{phase} on {addition.name}", Status.PASS, f"{progress.changed} change(s)", group="node add")
+        )
+    return checks, (), joined
+
+
+def _settle(state: StateDir, kept: dict[Path, tuple[bytes, int]], addition: Addition, joined: bool) -> None:
+    """After the run: a joined node is named in the installed answers (a later run finishes or
+    removes it); otherwise everything the run rewrote is put back as it was, modes included."""
+    from greenzone.atomic import write_text_atomic
+    from greenzone.deploy.workspace import installed_answers_text
+
+    if joined:
+        write_text_atomic(
+            state.installed_answers, installed_answers_text(addition.answers, f"{addition.name} added"), 0o600
+        )
+        return
+    for path in _files(state):
+        _put_back(path, kept)
+
+
+def _put_back(path: Path, kept: dict[Path, tuple[bytes, int]]) -> None:
+    from greenzone.atomic import write_bytes_atomic
+
+    if path in kept:
+        data, mode = kept[path]
+        write_bytes_atomic(path, data, mode)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _files(state: StateDir) -> list[Path]:
-    """What `prepare` rewrites, kept to be put back when the addition stops or only predicts."""
+    """What `prepare` may rewrite, kept to be put back when the addition stops before the join."""
     values = sorted(state.values_dir.glob("*.yaml")) if state.values_dir.is_dir() else []
-    return [state.inventory, state.playbook_vars_file, state.installed_answers, state.installed_manifest, *values]
-
-
-def _restore(kept: dict[Path, bytes], state: StateDir) -> None:
-    from greenzone.atomic import write_bytes_atomic
-
-    for path in _files(state):
-        if path in kept:
-            write_bytes_atomic(path, kept[path], 0o600)
-        else:
-            path.unlink(missing_ok=True)
+    return [
+        state.inventory,
+        state.playbook_vars_file,
+        state.installed_answers,
+        state.installed_manifest,
+        state.credentials,
+        state.ca_certificate,
+        *values,
+    ]
 
 
 def _health_after(state: StateDir, addition: Addition) -> Check:

@@ -39,6 +39,11 @@ class Workspace:
     """Files this preparation wrote (empty on an unchanged re-run)."""
 
 
+def installed_answers_text(answers: Answers, note: str) -> str:
+    """The state directory's record of the installed answers (what health and the node commands read)."""
+    return answers_yaml(answers, note, header="# The answers of the last install; `greenzone health` reads them\n")
+
+
 def prepare(
     answers: Answers,
     state: StateDir,
@@ -67,11 +72,7 @@ def prepare(
     files = {
         state.inventory: json.dumps(inventory, indent=2, sort_keys=True) + "\n",
         state.playbook_vars_file: json.dumps(extravars, indent=2, sort_keys=True) + "\n",
-        state.installed_answers: answers_yaml(
-            answers,
-            f"Installed from {source}",
-            header="# The answers of the last install; `greenzone health` reads them\n",
-        ),
+        state.installed_answers: installed_answers_text(answers, f"Installed from {source}"),
     }
     manifest = bundle / MANIFEST_NAME if bundle is not None else None
     if manifest is not None and manifest.is_file():

@@ -50,10 +50,11 @@ _BODY = re.compile(
     r"(?i)(\\?[\"'](messages|prompt|content|input|completion|choices|inputs)\\?[\"']\s*:|\bprompt\s*[:=]|"
     r"Received request|\bprompt_token_ids\b|\bgenerated text\b)"
 )
-# An address followed by `/N` is a range (pod and service CIDRs, allow-lists): kept, so that the
-# answers a bundle carries still validate for `analyze`.
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|/\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:]|/\d)")
+# A network written as a range (pod and service CIDRs, allow-lists: no host bits) is kept, so that
+# the answers a bundle carries still validate for `analyze`; a host address with a prefix
+# (`inet 10.0.0.5/24`) is replaced and keeps its prefix.
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])(?:/\d{1,2}(?!\d))?")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:.])(?:/\d{1,3}(?!\d))?")
 _STAND_IN_V4 = ("192.0.2.", "198.51.100.", "203.0.113.")
 """RFC 5737's documentation ranges: a stand-in is still an address, so answers stay valid."""
 
@@ -67,6 +68,8 @@ class SupportRedactor:
         self._host_names = sorted({name for name in host_names if name and name != "localhost"}, key=len, reverse=True)
         self._names = _names_pattern(self._host_names)
         self._stand_ins: dict[str, str] = {}
+        self._made: set[str] = set()
+        """Stand-ins already given: a second pass over the same text (JSON members) keeps them."""
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -100,15 +103,21 @@ class SupportRedactor:
 
     def _addresses(self, text: str, found: Counter[str]) -> str:
         def address(match: re.Match[str]) -> str:
-            value = match.group(0)
+            value, _, prefix = match.group(0).partition("/")
             try:
                 parsed = ipaddress.ip_address(value)
             except ValueError:
-                return value
-            if parsed.is_loopback or parsed.is_unspecified:
-                return value  # 127.0.0.1 and 0.0.0.0 say nothing about the site
+                return match.group(0)
+            if parsed.is_loopback or parsed.is_unspecified or value in self._made:
+                return match.group(0)  # 127.0.0.1 says nothing about the site; a stand-in is one already
+            if prefix:
+                try:
+                    if ipaddress.ip_network(match.group(0), strict=True).num_addresses > 1:
+                        return match.group(0)  # a range, not a host (a /32 is one host)
+                except ValueError:
+                    pass
             found["IP addresses"] += 1
-            return self._stand_in(parsed.version, value.lower())
+            return self._stand_in(parsed.version, value.lower()) + (f"/{prefix}" if prefix else "")
 
         text = _IPV6.sub(address, _IPV4.sub(address, text))
         if self._names is not None:
@@ -129,6 +138,7 @@ class SupportRedactor:
                     self._stand_ins[value] = f"2001:db8::{number:x}"
                 else:
                     self._stand_ins[value] = f"host-{number}"
+                self._made.add(self._stand_ins[value])
             return self._stand_ins[value]
 
     def add_host_names(self, names: Iterable[str]) -> None:
