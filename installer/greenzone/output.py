@@ -37,11 +37,9 @@ def checks_table(report: Report, *, title: str | None = None) -> Table:
 
 
 def summary_line(report: Report) -> Text:
-    counts = report.counts()
     text = Text(f"{report.command}: ")
     text.append(_LABEL[report.status], style=_STYLE[report.status])
-    parts = [f"{counts[s.value]} {s.value}" for s in Status if counts[s.value]]
-    text.append(f" ({', '.join(parts) or 'no checks'}); exit code {int(report.exit_code)}")
+    text.append(f" ({report.tally() or 'no checks'}); exit code {int(report.exit_code)}")
     return text
 
 

@@ -108,6 +108,11 @@ class Report:
             counts[check.status.value] += 1
         return counts
 
+    def tally(self) -> str:
+        """`12 pass, 1 fail`: the statuses present, in the order Status lists them."""
+        counts = self.counts()
+        return ", ".join(f"{counts[status.value]} {status.value}" for status in Status if counts[status.value])
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON envelope; `tests/test_results_contract.py` pins its keys."""
         return {

@@ -41,11 +41,16 @@ def _answers_path(args: argparse.Namespace, state: StateDir) -> Path:
 
 
 def _images(args: argparse.Namespace, state: StateDir, bundle_path: Path) -> list[tuple[str, str]]:
-    """The bundle's images: from --bundle, else the manifest the install recorded, else the
-    answers' bundle when it is still attached; none (the image check says so) otherwise."""
+    """The bundle's images: from --bundle, else what the install recorded (`recorded_images`)."""
     if args.bundle is not None:
         _, manifest = read_bundle_manifest(Path(args.bundle))
         return [(image.ref, image.digest) for image in manifest.images]
+    return recorded_images(state, bundle_path)
+
+
+def recorded_images(state: StateDir, bundle_path: Path) -> list[tuple[str, str]]:
+    """The images of the manifest the install recorded, else of the answers' bundle when it is
+    still attached; none (the image check says so) otherwise."""
     for path in (state.installed_manifest, bundle_path / MANIFEST_NAME):
         try:
             found = parse_manifest(path.read_text(encoding="utf-8"), str(path))

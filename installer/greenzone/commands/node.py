@@ -20,7 +20,6 @@ rewritten without it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +94,9 @@ def _confirm(question: str, what: str) -> None:
 
 
 def node_remove(args: argparse.Namespace) -> Report:
-    from greenzone.atomic import scratch_directory, write_text_atomic
-    from greenzone.deploy.inventory import build_inventory
-    from greenzone.deploy.runner import PlaybookRunner
+    from greenzone.atomic import write_text_atomic
+    from greenzone.commands.reset import play_on_nodes
+    from greenzone.deploy.inventory import inventory_text
     from greenzone.deploy.workspace import installed_answers_text
 
     state, answers = _installed(args)
@@ -106,23 +105,12 @@ def node_remove(args: argparse.Namespace) -> Report:
         node = removal.node
         _confirm(f"Drain and remove {removal.name} ({node.role}) from the appliance?", f"removing {removal.name}")
     extravars = {
-        **state.playbook_vars([]),
         "node_remove_name": removal.name,
         "node_remove_force": bool(args.force),
         "reset_keep_models": bool(args.keep_models),
         "reset_releases": [],
     }
-    skip = () if state.kubeconfig.is_file() else ("cluster",)
-    inventory = json.dumps(build_inventory(answers), indent=2, sort_keys=True) + "\n"
-    with scratch_directory(".greenzone-node-") as scratch:
-        work = StateDir(scratch / "state") if args.check else state
-        if args.check or not state.inventory.is_file():
-            write_text_atomic(work.inventory, inventory)
-        runner = PlaybookRunner(work, extravars, playbook="node-remove.yml")
-        progress = runner.run("node_remove", check=args.check, skip_tags=skip)
-        if args.check:
-            state.keep_check_log(work.install_log)
-    log = state.check_log if args.check else state.install_log
+    progress, log = play_on_nodes(state, answers, "node-remove.yml", "node_remove", extravars, check=args.check)
     if progress.outcome != "successful":
         reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
         hint = f"the log: {log}; run it again once fixed"
@@ -134,9 +122,7 @@ def node_remove(args: argparse.Namespace) -> Report:
         write_text_atomic(
             state.installed_answers, installed_answers_text(removal.remaining, f"{removal.name} removed"), 0o600
         )
-        write_text_atomic(
-            state.inventory, json.dumps(build_inventory(removal.remaining), indent=2, sort_keys=True) + "\n"
-        )
+        write_text_atomic(state.inventory, inventory_text(removal.remaining))
     verb = "would be" if args.check else "was"
     checks = (
         Check(
@@ -343,16 +329,11 @@ def _files(state: StateDir) -> list[Path]:
 
 def _health_after(state: StateDir, addition: Addition) -> Check:
     """The gate: health once the node joined. Told, like after an install (the node is in)."""
-    import socket
-
     from greenzone.bundle.manifest import read_bundle_manifest
-    from greenzone.health.run import run_health
-    from greenzone.health.targets import health_targets
+    from greenzone.install.session import InstallSession
 
     _, manifest = read_bundle_manifest(addition.answers.bundle.path)
-    images = [(image.ref, image.digest) for image in manifest.images]
-    targets = health_targets(addition.answers, state, images, {}, hostname=socket.gethostname())
-    report = run_health(targets).report
+    report = InstallSession(state).health(addition.answers, manifest)
     failing = [check.name for check in report.checks if check.status is Status.FAIL]
     if not failing:
         return Check("health", Status.PASS, "every layer works with the new node", group="node add")

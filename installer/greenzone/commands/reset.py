@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from greenzone.answers.model import Answers
 from greenzone.deploy.ansible_events import PhaseProgress
@@ -142,29 +142,35 @@ def reset(args: argparse.Namespace) -> Report:
 
 
 def _run_playbook(state: StateDir, answers: Answers, plan: ResetPlan, *, check: bool) -> tuple[PhaseProgress, Path]:
-    """reset.yml on every node of the answers, over the install's inventory (written from the answers
-    when the state directory has none); check mode works on a throw-away copy and changes nothing."""
-    from greenzone.atomic import scratch_directory, write_text_atomic
-    from greenzone.deploy.inventory import build_inventory
-    from greenzone.deploy.runner import PlaybookRunner
-
     extravars = {
-        **state.playbook_vars([]),
         "reset_keep_models": plan.keep_models,
         "reset_releases": [{"name": name, "namespace": namespace} for name, namespace in plan.releases],
     }
-    skip = () if state.kubeconfig.is_file() else ("cluster",)  # no kubeconfig: no API to uninstall from
-    inventory = json.dumps(build_inventory(answers), indent=2, sort_keys=True) + "\n"
+    return play_on_nodes(state, answers, "reset.yml", "reset", extravars, check=check)
+
+
+def play_on_nodes(
+    state: StateDir, answers: Answers, playbook: str, tag: str, extravars: dict[str, Any], *, check: bool
+) -> tuple[PhaseProgress, Path]:
+    """One of the day-2 playbooks (reset.yml, node-remove.yml) on the nodes of `answers`, with an
+    inventory written from those answers (--answers may leave out a dead node; never an older one)
+    and the `cluster` tasks skipped where no kubeconfig exists. Check mode works in a throw-away
+    state directory and keeps only its log. Returns the phase's progress and where its log is."""
+    from greenzone.atomic import scratch_directory, write_text_atomic
+    from greenzone.deploy.inventory import inventory_text
+    from greenzone.deploy.runner import PlaybookRunner
+
+    variables = {**state.playbook_vars([]), **extravars}
+    skip = () if state.kubeconfig.is_file() else ("cluster",)  # no kubeconfig: no API to act on
     if check:
-        with scratch_directory(".greenzone-reset-check-") as scratch:
+        with scratch_directory(".greenzone-day2-check-") as scratch:
             work = StateDir(scratch / "state")
-            write_text_atomic(work.inventory, inventory)
-            progress = PlaybookRunner(work, extravars, playbook="reset.yml").run("reset", check=True, skip_tags=skip)
+            write_text_atomic(work.inventory, inventory_text(answers))
+            progress = PlaybookRunner(work, variables, playbook=playbook).run(tag, check=True, skip_tags=skip)
             state.keep_check_log(work.install_log)
             return progress, state.check_log
-    # From the answers of this reset (--answers may leave out a dead node), never an older inventory.
-    write_text_atomic(state.inventory, inventory)
-    return PlaybookRunner(state, extravars, playbook="reset.yml").run("reset", skip_tags=skip), state.install_log
+    write_text_atomic(state.inventory, inventory_text(answers))
+    return PlaybookRunner(state, variables, playbook=playbook).run(tag, skip_tags=skip), state.install_log
 
 
 def _move_state(state: StateDir, plan: ResetPlan) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from greenzone import __version__
-from greenzone.errors import GreenzoneError, InputError
+from greenzone.errors import InputError
 from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
 
@@ -44,7 +44,7 @@ def _targets(state: StateDir, endpoints: dict[str, str]) -> tuple[Any, Any, str]
     """The installed answers and what health looks at, from what the last install recorded; or why
     there is nothing to look at."""
     from greenzone.answers.validate import validate_text
-    from greenzone.bundle.manifest import parse_manifest
+    from greenzone.commands.health import recorded_images
     from greenzone.health.targets import health_targets
 
     if not state.installed_answers.is_file():
@@ -52,13 +52,8 @@ def _targets(state: StateDir, endpoints: dict[str, str]) -> tuple[Any, Any, str]
     validation = validate_text(state.installed_answers.read_text(errors="replace"), str(state.installed_answers))
     if validation.answers is None:
         return None, None, f"{state.installed_answers} no longer validates: {validation.problems[0].one_line()}"
-    images: list[tuple[str, str]] = []
-    try:
-        manifest = parse_manifest(state.installed_manifest.read_text(), str(state.installed_manifest))
-        images = [(image.ref, image.digest) for image in manifest.images]
-    except (OSError, ValueError, GreenzoneError):
-        pass
     answers = validation.answers
+    images = recorded_images(state, answers.bundle.path)  # the images `greenzone health` itself expects
     return answers, health_targets(answers, state, images, endpoints, hostname=socket.gethostname()), ""
 
 

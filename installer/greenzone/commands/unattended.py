@@ -100,9 +100,9 @@ def _health(session: InstallSession, answers: Answers, manifest: Manifest, emit:
     for check in health.checks:
         if check.status in (Status.FAIL, Status.WARN):
             emit(check_event(check))
-    counts = health.counts()
-    parts = ", ".join(f"{counts[status.value]} {status.value}" for status in Status if counts[status.value])
-    emit(InstallEvent("step", "health", health.status.value, parts or "no checks", {"counts": counts}))
+    emit(
+        InstallEvent("step", "health", health.status.value, health.tally() or "no checks", {"counts": health.counts()})
+    )
 
 
 def unattended(session: InstallSession, args: argparse.Namespace) -> ExitCode | Finished:

@@ -97,3 +97,10 @@ def build_inventory(answers: Answers) -> dict[str, Any]:
     if agents:
         children["agent"] = {"hosts": agents}
     return {"all": {"children": {"k3s_cluster": {"children": children, "vars": cluster_vars}}}}
+
+
+def inventory_text(answers: Answers) -> str:
+    """The inventory file as the install writes it (the bundle's variables aside)."""
+    import json
+
+    return json.dumps(build_inventory(answers), indent=2, sort_keys=True) + "\n"

@@ -21,10 +21,10 @@ CLOCK_AHEAD = datetime.timedelta(seconds=60)
 """A kubelet's heartbeat this far in the future of the reader's clock: one of the two clocks is wrong."""
 
 
-def _containers(pod: Obj) -> Iterator[Obj]:
+def container_statuses(pod: Obj) -> list[Obj]:
+    """Every container's status of a pod, init containers first."""
     status = pod.get("status") or {}
-    yield from status.get("initContainerStatuses") or []
-    yield from status.get("containerStatuses") or []
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
 
 
 def _pod_name(pod: Obj) -> str:
@@ -48,7 +48,7 @@ def image_pull_checks(cluster: ClusterView | None, registry: RegistryView | None
     messages: dict[str, str] = {}
     for in_namespace in cluster.pods.values():
         for pod in in_namespace:
-            for container in _containers(pod):
+            for container in container_statuses(pod):
                 waiting = (container.get("state") or {}).get("waiting") or {}
                 if waiting.get("reason") in PULL_REASONS:
                     image = str(container.get("image") or "?")
@@ -75,7 +75,7 @@ def crash_checks(cluster: ClusterView | None, targets: Targets) -> Iterator[Chec
         return
     for namespace in targets.namespaces:
         for pod in cluster.pods.get(namespace, ()):
-            for container in _containers(pod):
+            for container in container_statuses(pod):
                 name = f"{_pod_name(pod)}/{container.get('name')}"
                 last = (container.get("lastState") or {}).get("terminated") or {}
                 now = (container.get("state") or {}).get("terminated") or {}

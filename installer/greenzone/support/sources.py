@@ -173,7 +173,9 @@ def _host(site: Site, sink: Sink) -> None:
 
 
 def _disks(site: Site) -> list[dict[str, Any]]:
+    """Preflight's own disk reading (the nearest existing directory), with the inodes beside it."""
     from greenzone.preflight.facts_model import K3S_DATA_DIR
+    from greenzone.preflight.probe import disk
     from greenzone.values.ours import MODEL_STORE_DIR
 
     found = []
@@ -182,21 +184,9 @@ def _disks(site: Site) -> list[dict[str, Any]]:
         ("model store", MODEL_STORE_DIR),
         ("state dir", site.state.root),
     ):
-        place = Path(path)
-        while not place.exists() and place != place.parent:
-            place = place.parent
-        stats = os.statvfs(place)
-        found.append(
-            {
-                "purpose": purpose,
-                "path": str(path),
-                "measured_at": str(place),
-                "free_bytes": stats.f_bavail * stats.f_frsize,
-                "total_bytes": stats.f_blocks * stats.f_frsize,
-                "free_inodes": stats.f_favail,
-                "total_inodes": stats.f_files,
-            }
-        )
+        measured = disk(purpose, Path(path))
+        stats = os.statvfs(measured["measured_at"])
+        found.append({**measured, "free_inodes": stats.f_favail, "total_inodes": stats.f_files})
     return found
 
 
@@ -250,7 +240,7 @@ def _cluster(site: Site, sink: Sink, timeout: float) -> None:
     events += listed("/api/v1/events?fieldSelector=" + quote("involvedObject.kind=Node"), "node events")
     sink.json("events.json", sorted((_event(item) for item in events), key=lambda event: str(event["last"])))
     sink.json("workloads.json", workloads)
-    _container_logs(reads, pods, targets, sink)
+    _container_logs(reads, pods, sink)
 
 
 def _release(item: Any) -> dict[str, Any]:
@@ -297,11 +287,13 @@ def _workload(item: Any) -> dict[str, Any]:
     }
 
 
-def _container_logs(reads: Any, pods: list[Any], targets: Targets, sink: Sink) -> None:
+def _container_logs(reads: Any, pods: list[Any], sink: Sink) -> None:
+    from greenzone.health.signatures import container_statuses
+
     wanted = []
     for pod in pods:
         metadata = pod.get("metadata") or {}
-        statuses = {status.get("name"): status for status in _statuses(pod)}
+        statuses = {status.get("name"): status for status in container_statuses(pod)}
         for name, status in statuses.items():
             wanted.append((metadata.get("namespace"), metadata.get("name"), name, False))
             if int(status.get("restartCount") or 0) > 0:
@@ -324,11 +316,6 @@ def _container_logs(reads: Any, pods: list[Any], targets: Targets, sink: Sink) -
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(fetch, wanted))
-
-
-def _statuses(pod: Any) -> list[Any]:
-    status = pod.get("status") or {}
-    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
 
 
 def local_host_names() -> list[str]:

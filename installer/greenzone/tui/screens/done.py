@@ -94,8 +94,7 @@ SHOWN_PROBLEMS = 6
 
 def health_summary(report: Report) -> str:
     """The run's verdict in a few lines: the counts, then what fails or warns with its fix."""
-    counts = report.counts()
-    parts = ", ".join(f"{counts[status.value]} {status.value}" for status in Status if counts[status.value])
+    parts = report.tally()
     if report.status is Status.PASS:
         return f"Health: every layer works ({parts})."
     problems = [check for check in report.checks if check.status in (Status.FAIL, Status.WARN)]
