@@ -264,6 +264,8 @@ def test_healthy_gpu_passes(targets: Targets) -> None:
         ({"clocks_event_reasons": 0x40}, "clocks", Status.FAIL, "hardware thermal slowdown"),
         ({"clocks_event_reasons": 0x20}, "clocks", Status.WARN, "software thermal slowdown"),
         ({"memory_used": 79 * 2**30}, "memory", Status.WARN, "will not fit"),
+        # The driver's reservation counts toward full (v2 reading: used leaves it out).
+        ({"memory_used": 78 * 2**30, "memory_reserved": 2**30}, "memory", Status.WARN, "1.0 GiB more reserved"),
         ({"remapped_rows": RemappedRows(0, 0, False, True)}, "row remapping", Status.FAIL, "cannot be repaired"),
     ],
 )

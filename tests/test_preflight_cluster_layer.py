@@ -158,3 +158,38 @@ def test_a_gpu_nodes_kernel_needs_its_precompiled_image_in_the_bundle(host: Host
     raw = probe.collect(Path("/"), [], [])
     assert "driver image" in {check.name for check in node_checks(raw, [PRECOMPILED])}
     assert "driver image" not in {check.name for check in node_checks(raw)}
+
+
+def test_the_clock_is_judged_by_the_kernel_where_systemd_cannot_say(tmp_path: Path) -> None:
+    """An Ubuntu 24.04 VM without systemd or a sync daemon (the device machine, 2026-11-26) said
+    "clock unknown"; adjtimex(2) answers there, and on chrony hosts that never write timesyncd's flag."""
+    maxerror = probe.kernel_clock_maxerror_us()
+    assert isinstance(maxerror, int) and maxerror >= 0  # the real syscall, read only, no privilege
+    assert probe.time_sync(tmp_path, set(), 250_000) == "synchronized"
+    assert probe.time_sync(tmp_path, set(), probe.SYNCED_MAXERROR_US) == "not synchronized"
+    assert probe.time_sync(tmp_path, {"chronyd"}, probe.SYNCED_MAXERROR_US) == "service running"
+    assert probe.time_sync(tmp_path, set(), None) == "unknown"
+    flag = tmp_path / "run" / "systemd" / "timesync" / "synchronized"
+    flag.parent.mkdir(parents=True)
+    flag.touch()
+    assert probe.time_sync(tmp_path, set(), probe.SYNCED_MAXERROR_US) == "synchronized"
+    raw = probe.collect(Path("/"), [], [])
+    expected = probe.time_sync(Path("/"), set(probe.processes(Path("/")).values()), maxerror)
+    assert raw["time_sync"] == expected
+
+
+def test_modules_built_into_a_kernel_without_lib_modules_count_as_there(tmp_path: Path) -> None:
+    """The device machine's kernel (6.18 Firecracker, no /lib/modules) gave "br_netfilter: kernel module
+    unknown"; the kernel says a module's function is there through /proc, loaded or built in."""
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "filesystems").write_text("nodev\tsysfs\nnodev\toverlay\n\text4\n")
+    assert probe.module_states(("overlay", "br_netfilter"), tmp_path, "6.18.44") == {
+        "overlay": "loaded",
+        "br_netfilter": "unknown",
+    }
+    bridge = tmp_path / "proc" / "sys" / "net" / "bridge"
+    bridge.mkdir(parents=True)
+    (bridge / "bridge-nf-call-iptables").write_text("1\n")
+    assert probe.module_states(("br_netfilter",), tmp_path, "6.18.44") == {"br_netfilter": "loaded"}
+    (tmp_path / "lib" / "modules" / "6.18.44").mkdir(parents=True)
+    assert probe.module_states(("nouveau",), tmp_path, "6.18.44") == {"nouveau": "missing"}

@@ -28,10 +28,11 @@ GiB = 1024**3
 
 @pytest.fixture
 def preflight(run_cli: Run, fake_nvml_dir: Path, tmp_path: Path) -> Any:
-    def run(scenario: str | None, *args: str) -> tuple[int, dict[str, Any]]:
+    def run(scenario: str | Path | None, *args: str) -> tuple[int, dict[str, Any]]:
         env = {}
         if scenario is not None:
-            env = {"LD_LIBRARY_PATH": str(fake_nvml_dir), "FAKE_NVML_CONFIG": str(SCENARIOS / f"{scenario}.json")}
+            config = scenario if isinstance(scenario, Path) else SCENARIOS / f"{scenario}.json"
+            env = {"LD_LIBRARY_PATH": str(fake_nvml_dir), "FAKE_NVML_CONFIG": str(config)}
         result = run_cli("preflight", "--json", *args, env=env)
         assert "Traceback" not in result.stderr, result.stderr
         envelope = json.loads(result.stdout)
@@ -79,6 +80,32 @@ def test_one_h100_reports_every_fact(preflight: Any) -> None:
     assert checks["gpus"]["detail"] == "1 GPU(s)"
     assert checks["GPU 0 (NVIDIA H100 80GB HBM3) temperature"]["status"] == "pass"
     assert checks["GPU 0 (NVIDIA H100 80GB HBM3) ECC"]["status"] == "pass"
+
+
+def test_driver_reservation_is_not_memory_in_use(preflight: Any, tmp_path: Path) -> None:
+    """The figures a real idle H200 with driver 580.159.04 gave through pynvml (device machine,
+    2026-11-26): NVML's v1 reading said 615 MiB used where `nvidia-smi -q` said 0 MiB used and 616 MiB
+    reserved. The v2 reading tells them apart; a model's fit counts the reservation as unusable."""
+    _bundle(tmp_path, [("meta-llama/Llama-3.1-70B-Instruct", "vllm", 140 * GiB)])
+    site = _answers(
+        tmp_path,
+        "inference:\n  engine: vllm\n  gpus_per_replica: 1\n  models: [meta-llama/Llama-3.1-70B-Instruct]\n",
+    )
+    _, envelope = preflight("h200-1x-driver580", "--answers", str(site))
+    (gpu,) = _gpus(envelope)
+    assert (gpu["memory_total"], gpu["memory_used"], gpu["memory_reserved"]) == (150754820096, 0, 644939776)
+    assert "memory" not in gpu["unsupported"] and not gpu["errors"]
+    fit = _checks(envelope)["model meta-llama/Llama-3.1-70B-Instruct"]
+    assert fit["detail"] == "needs 140.0 GiB per replica; 1 × NVIDIA H200 (139.8 GiB) give 125.8 GiB usable"
+
+    # A driver without nvmlDeviceGetMemoryInfo_v2 (13: function not found): the v1 reading, as before.
+    older = json.loads((SCENARIOS / "h200-1x-driver580.json").read_text())
+    older["gpus"][0]["errors"] = {"nvmlDeviceGetMemoryInfo_v2": 13}
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    _, envelope = preflight(tmp_path / "older.json")
+    (gpu,) = _gpus(envelope)
+    assert (gpu["memory_used"], gpu["memory_reserved"]) == (644939776, None)
+    assert "memory" not in gpu["unsupported"]
 
 
 def test_eight_a100_with_mig_on_one(preflight: Any) -> None:

@@ -72,9 +72,11 @@ def _clocks(gpu: GpuFacts) -> Check | None:
 def _memory(gpu: GpuFacts) -> Check | None:
     if not gpu.memory_total or gpu.memory_used is None:
         return None
-    used, total = gpu.memory_used, gpu.memory_total
+    used, total, reserved = gpu.memory_used, gpu.memory_total, gpu.memory_reserved or 0
     detail = f"{used / 2**30:.1f} of {total / 2**30:.1f} GiB in use"
-    if used >= FULL_VRAM_FRACTION * total:
+    if reserved:
+        detail += f" ({reserved / 2**30:.1f} GiB more reserved by the driver)"
+    if used + reserved >= FULL_VRAM_FRACTION * total:
         return _check(
             f"{gpu.label} memory",
             Status.WARN,

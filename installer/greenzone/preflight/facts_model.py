@@ -33,7 +33,11 @@ class GpuFacts:
     uuid: str | None = None
     pci_bus_id: str | None = None
     memory_total: int | None = None
+    #: Memory processes hold. NVML's v2 reading leaves out what the driver and firmware reserve,
+    #: as `nvidia-smi -q` does (an idle H200 with driver 580: 0 MiB used, 616 MiB reserved); the v1
+    #: reading of older drivers counts the reservation as used, and `memory_reserved` stays None.
     memory_used: int | None = None
+    memory_reserved: int | None = None
     compute_capability: tuple[int, int] | None = None
     mig_current: bool | None = None
     mig_pending: bool | None = None
@@ -55,6 +59,13 @@ class GpuFacts:
     @property
     def label(self) -> str:
         return f"GPU {self.index}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def memory_usable(self) -> int | None:
+        """What a workload can ever have: the total less the driver's reservation."""
+        if self.memory_total is None:
+            return None
+        return self.memory_total - (self.memory_reserved or 0)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,21 @@ def read_nvml() -> NvmlFacts:
             nvml.nvmlShutdown()
 
 
+def _memory_info(nvml: Any, handle: Any) -> Any:
+    """NVML's v2 memory reading (driver 510 and later), else v1: only v2 tells the driver's
+    reservation apart from what processes hold, which is what `nvidia-smi` shows as used."""
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        try:
+            return nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+        except (nvml.NVMLError_FunctionNotFound, nvml.NVMLError_NotSupported):
+            pass
+        except nvml.NVMLError as error:
+            if getattr(error, "value", None) != getattr(nvml, "NVML_ERROR_ARGUMENT_VERSION_MISMATCH", -1):
+                raise
+    return nvml.nvmlDeviceGetMemoryInfo(handle)
+
+
 def _read_gpu(nvml: Any, index: int) -> GpuFacts:
     facts: dict[str, Any] = {"index": index}
     unsupported: list[str] = []
@@ -91,9 +106,11 @@ def _read_gpu(nvml: Any, index: int) -> GpuFacts:
         facts["name"] = fact("name", lambda: _text(nvml.nvmlDeviceGetName(handle)))
         facts["uuid"] = fact("uuid", lambda: _text(nvml.nvmlDeviceGetUUID(handle)))
         facts["pci_bus_id"] = fact("pci_bus_id", lambda: _text(nvml.nvmlDeviceGetPciInfo(handle).busId))
-        memory = fact("memory", lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        memory = fact("memory", lambda: _memory_info(nvml, handle))
         if memory is not None:
             facts["memory_total"], facts["memory_used"] = int(memory.total), int(memory.used)
+            reserved = getattr(memory, "reserved", None)
+            facts["memory_reserved"] = None if reserved is None else int(reserved)
         facts["compute_capability"] = fact(
             "compute_capability", lambda: tuple(nvml.nvmlDeviceGetCudaComputeCapability(handle))
         )

@@ -68,13 +68,23 @@ def meminfo_bytes(root: Path) -> dict[str, int]:
     return found
 
 
+def _feature_present(name: str, root: Path) -> bool:
+    """The kernel's own sign that a module's function is there, loaded or built in: a kernel built
+    without /lib/modules (a VM image, a vendor kernel) has no other way to say it."""
+    if name == "overlay":
+        return any(line.split()[-1:] == ["overlay"] for line in _read(root / "proc/filesystems").splitlines())
+    if name == "br_netfilter":
+        return (root / "proc/sys/net/bridge/bridge-nf-call-iptables").exists()
+    return False
+
+
 def module_states(names: tuple[str, ...], root: Path, kernel: str) -> dict[str, str]:
     loaded = {line.split()[0] for line in _read(root / "proc/modules").splitlines() if line.strip()}
     moddir = root / "lib/modules" / kernel
     builtin, dep = _read(moddir / "modules.builtin"), _read(moddir / "modules.dep")
     states = {}
     for name in names:
-        if name in loaded or (root / "sys/module" / name).exists():
+        if name in loaded or (root / "sys/module" / name).exists() or _feature_present(name, root):
             states[name] = "loaded"
         elif "/" + name + ".ko" in builtin:
             states[name] = "builtin"
@@ -179,11 +189,48 @@ def existing_runtimes(root: Path, names: set[str]) -> list[str]:
     return found
 
 
-def time_sync(root: Path, names: set[str]) -> str:
+#: systemd-timedated's NTPSynchronized (src/timedate/timedated.c, `ntp_synced`): the clock counts
+#: as synchronized while the kernel's bound on its error is under 16 s. A sync daemon (chrony, ntpd,
+#: timesyncd) resets that bound at each sync; the kernel adds 500 µs to it every second otherwise.
+SYNCED_MAXERROR_US = 16_000_000
+
+
+def kernel_clock_maxerror_us() -> int | None:
+    """adjtimex(2) with modes 0, which reads and changes nothing and needs no privilege: the kernel's
+    own word on its clock, so that a machine without systemd (a container, a VM image) or with chrony
+    (which never writes timesyncd's flag file) is still judged. None where the call is not there."""
+    import ctypes
+
+    class Timex(ctypes.Structure):
+        # struct timex's leading fields (adjtimex(2)); the rest is room for the fields after them.
+        _fields_ = [
+            ("modes", ctypes.c_uint),
+            ("offset", ctypes.c_long),
+            ("freq", ctypes.c_long),
+            ("maxerror", ctypes.c_long),
+            ("esterror", ctypes.c_long),
+            ("status", ctypes.c_int),
+            ("rest", ctypes.c_char * 512),
+        ]
+
+    try:
+        timex = Timex()
+        if ctypes.CDLL(None, use_errno=True).adjtimex(ctypes.byref(timex)) < 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return int(timex.maxerror)
+
+
+def time_sync(root: Path, names: set[str], maxerror_us: int | None = None) -> str:
     if (root / "run/systemd/timesync/synchronized").exists():
+        return "synchronized"
+    if maxerror_us is not None and maxerror_us < SYNCED_MAXERROR_US:
         return "synchronized"
     if names & {"chronyd", "ntpd", "systemd-timesyncd", "openntpd", "timesyncd"}:
         return "service running"
+    if maxerror_us is not None:
+        return "not synchronized"
     if (root / "run/systemd/system").exists():
         return "not synchronized"
     return "unknown"
@@ -255,7 +302,7 @@ def collect(root: Path, ports: list[int], disks: list[tuple[str, str]]) -> dict[
         "disks": [disk(purpose, Path(path)) for purpose, path in disks],
         "ports": [{"port": port, "in_use": port in listening, "process": listening.get(port)} for port in ports],
         "existing": existing_runtimes(root, set(names.values())),
-        "time_sync": time_sync(root, set(names.values())),
+        "time_sync": time_sync(root, set(names.values()), kernel_clock_maxerror_us() if root == Path("/") else None),
         "is_root": geteuid is None or geteuid() == 0,
         "default_route": default_route(root),
         "selinux": selinux_mode(root),

@@ -478,8 +478,8 @@ def fit_checks(facts: Facts, answers: Answers, manifest: Manifest | None) -> Ite
                 "models",
             )
             continue
-        smallest = min(healthy, key=lambda gpu: gpu.memory_total or 0)
-        per_gpu = smallest.memory_total or 0
+        smallest = min(healthy, key=lambda gpu: gpu.memory_usable or 0)
+        per_gpu = smallest.memory_usable or 0
         usable = int(per_gpu * inference.gpus_per_replica * USABLE_VRAM_FRACTION)
         detail = (
             f"needs {_gib(model.vram_bytes)} per replica; {inference.gpus_per_replica} × {smallest.name} "
