@@ -15,7 +15,7 @@ import yaml
 
 from greenzone.answers.files import load_valid_answers as load_example
 from greenzone.deploy import roles_doc
-from greenzone.deploy.inventory import build_inventory
+from greenzone.deploy.inventory import build_inventory, inventory_text
 from greenzone.deploy.plan import ALL_PHASES, plan
 from greenzone.preflight import rules
 from greenzone.preflight.facts_model import K3S_DATA_DIR
@@ -66,7 +66,10 @@ def test_ansible_lint_production_profile_passes() -> None:
 def test_site_yml_plays_are_the_planned_phases_in_order() -> None:
     plays = _yaml(PLAYBOOKS / "site.yml")
     assert isinstance(plays, list)
-    assert [play["tags"] for play in plays] == [[phase.name] for phase in ALL_PHASES]
+    # k3s is two plays (servers, then agents: an upgrade's order), each tagged with the phase.
+    tags = [play["tags"] for play in plays]
+    assert [tag for index, tag in enumerate(tags) if tags.index(tag) == index] == [[phase.name] for phase in ALL_PHASES]
+    assert tags.count(["k3s"]) == 2 and len(tags) == len(ALL_PHASES) + 1
     assert all(play["name"][0].isupper() for play in plays)
     example = load_example(ROOT / "examples" / "single-node-ollama.yaml")
     assert "monitoring" in [phase.name for phase in plan(example)]
@@ -159,8 +162,14 @@ def test_the_state_directory_paths_the_installer_passes_are_the_ones_the_roles_d
     for example in ("single-node-ollama.yaml", "multi-node-vllm.yaml"):
         inventory |= _inventory_vars(build_inventory(load_example(ROOT / "examples" / example))["all"])
     ours = {name for name in declared if name.startswith("greenzone_")}
-    # Set by the session: the forced names, and the bundle's driver images (deploy/workspace.py).
-    from_session = {"greenzone_force_preflight", "greenzone_driver_images", "greenzone_bundle_machines"}
+    # Set by the session: the forced names, the bundle's driver images (deploy/workspace.py) and
+    # whether it upgrades (the k3s play one node at a time).
+    from_session = {
+        "greenzone_force_preflight",
+        "greenzone_driver_images",
+        "greenzone_bundle_machines",
+        "greenzone_upgrade",
+    }
     assert ours <= passed | inventory | from_session, sorted(ours - passed - inventory)
     used = "\n".join(path.read_text() for path in (PLAYBOOKS / "roles").glob("*/tasks/*.yml"))
     assert "greenzone_state_dir" not in used and "greenzone_state_dir" not in declared
@@ -283,3 +292,76 @@ def test_node_name_and_node_ip_come_from_the_answers_or_the_host_never_the_inven
     )
     assert config["node-name"] == "gpu-7" and config["node-ip"] == "10.1.2.3"
     assert "node-ip" not in _render_k3s_template("config.yaml.j2", k3s_role="server", k3s_init_server=True, **common)
+
+
+def test_an_upgrade_restarts_k3s_one_node_at_a_time_servers_first(tmp_path: Path) -> None:
+    """docs.k3s.io/upgrades/manual: servers one at a time, then agents. site.yml's k3s plays (servers,
+    then agents) run one node per batch under `greenzone_upgrade`, the first server first; a restart
+    happens after the drain and before the waits."""
+    import jinja2
+    from ansible.plugins.filter.core import FilterModule
+
+    site = _yaml(PLAYBOOKS / "site.yml")
+    assert isinstance(site, list)
+    plays = [play for play in site if "k3s" in play["tags"]]
+    assert [play["hosts"] for play in plays] == ["server", "agent"]
+    environment = jinja2.Environment()
+    environment.filters.update({name: f for name, f in FilterModule().filters().items() if name != "default"})
+    for play in plays:
+        serial = environment.from_string(play["serial"])
+        assert (serial.render(greenzone_upgrade=True), serial.render()) == ("1", "0")
+    # The hosts each play gets, as the executor asks the inventory for them (`order: inventory`), from
+    # the inventory file the install writes; the first server in the answers is named last
+    # alphabetically, so a sorted file would put another server first.
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    example = load_example(ROOT / "examples" / "multi-node-vllm.yaml")
+    renamed = [
+        node.model_copy(update={"name": name})
+        for node, name in zip(example.nodes, ["zz-main", "aa-2", "bb-3", "gpu-b", "gpu-a"], strict=True)
+    ]
+    answers = example.model_copy(update={"nodes": renamed})
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(inventory_text(answers))
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    batches = [[host.name for host in manager.get_hosts(play["hosts"], order="inventory")] for play in plays]
+    servers = [node.name for node in renamed if node.role == "server"]
+    assert batches == [servers, [node.name for node in renamed if node.role == "agent"]]
+    assert servers[0] == "zz-main" and manager.get_host("zz-main").vars["k3s_init_server"] is True
+    single = tmp_path / "single.json"
+    single.write_text(inventory_text(load_example(ROOT / "examples" / "single-node-ollama.yaml")))
+    listed = subprocess.run(
+        [BIN / "ansible-playbook", "-i", single, "site.yml", "--list-hosts", "--tags", "k3s"],
+        cwd=PLAYBOOKS, env=ENV, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "WARNING" not in listed.stderr, listed.stderr  # the agents play names an empty group, not a missing one
+    service = yaml.safe_load((PLAYBOOKS / "roles" / "k3s" / "tasks" / "service.yml").read_text())
+    names = [task["name"] for task in service]
+    drain = names.index("Drain this node before k3s restarts with the new bundle's files")
+    flush = names.index("Restart k3s now if its files or configuration changed")
+    version = names.index("Wait until this node runs the bundle's k3s version")
+    assert drain < flush < version < names.index("Let the drained node take pods again")
+    assert flush < names.index("Wait until this node is Ready")
+
+
+def test_the_gpu_operator_crds_are_applied_before_its_chart() -> None:
+    """NVIDIA's upgrade procedure (upgrade.rst, Option 1): every CRD of the new chart before `helm upgrade`."""
+    tasks = yaml.safe_load((PLAYBOOKS / "roles" / "gpu_operator" / "tasks" / "main.yml").read_text())
+    names = [task["name"] for task in tasks]
+    apply = tasks[names.index("Apply the chart's CRDs before the chart")]
+    assert names.index("Apply the chart's CRDs before the chart") < names.index("Install the GPU operator release")
+    assert "--recursive" in apply["ansible.builtin.command"]["argv"] and "cluster" in apply["tags"]
+    unpack = tasks[names.index("Unpack the CRDs of the bundle's operator chart there")]["ansible.builtin.unarchive"]
+    assert unpack["extra_opts"] == ["--wildcards", "*/crds/*"]
+
+
+@pytest.mark.parametrize("playbook", ["finalize.yml", "reset.yml", "node-remove.yml"])
+def test_day_two_playbooks_pass_syntax_check(tmp_path: Path, playbook: str) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(build_inventory(load_example(ROOT / "examples" / "multi-node-vllm.yaml"))))
+    run = subprocess.run(
+        [BIN / "ansible-playbook", "-i", inventory, playbook, "--syntax-check"],
+        cwd=PLAYBOOKS, env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr

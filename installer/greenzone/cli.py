@@ -625,6 +625,68 @@ def _add_node(commands: Subparsers) -> None:
     _json_flag(remove)
 
 
+def _add_upgrade(commands: Subparsers) -> None:
+    upgrade = _command(
+        commands,
+        "upgrade",
+        "greenzone.commands.upgrade:upgrade",
+        "upgrade the running appliance from a newer bundle: the plan, a preflight, then the phases",
+        "Compare the installed bundle with NEW: versions old -> new, each release's chart and values "
+        "differences, images added and removed with bytes, models, which services restart and what users "
+        "notice, the k3s order. Refused before any change when the new bundle does not verify with the "
+        "site's key, k3s would go down or skip a minor version, a chart would go down (unless "
+        "--allow-downgrade), the disks lack room, or health fails (unless each failing check is named with "
+        "--accept-failing). Then new images go in first, k3s servers one at a time then agents, then the "
+        "releases, each followed by a health gate that stops and rolls that release back. The same "
+        "command resumes a stopped upgrade. --finalize deletes what the previous version left.",
+    )
+    upgrade.add_argument("--bundle", type=Path, default=None, metavar="NEW", help="the new bundle's directory")
+    upgrade.add_argument(
+        "--answers", type=Path, default=None, metavar="FILE", help="answers to apply (default: the installed ones)"
+    )
+    upgrade.add_argument("--check", action="store_true", help="show the plan and its preflight; change nothing")
+    upgrade.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    upgrade.add_argument("--allow-downgrade", action="store_true", help="accept a chart older than the installed one")
+    upgrade.add_argument(
+        "--accept-failing",
+        action="append",
+        default=None,
+        metavar="CHECK",
+        help="start although this health check fails (repeatable; each must be failing now)",
+    )
+    upgrade.add_argument(
+        "--force-preflight", action="append", default=[], metavar="CHECKS", help="accept these failed node checks"
+    )
+    upgrade.add_argument(
+        "--endpoint",
+        action="append",
+        default=None,
+        metavar="NAME=URL",
+        help="reach a layer at another address for the health checks, as for `greenzone health`",
+    )
+    upgrade.add_argument(
+        "--skip-tags", action="append", default=None, metavar="TAG", help="skip playbook tasks with this tag"
+    )
+    upgrade.add_argument(
+        "--finalize",
+        action="store_true",
+        help="after a successful upgrade: delete the previous version's images and models no release uses",
+    )
+    _json_flag(upgrade)
+    rollback = _command(
+        commands,
+        "rollback",
+        "greenzone.commands.upgrade:rollback",
+        "return every Helm release to its revision before the last upgrade (until --finalize)",
+        "Rolls each release back to the revision the last upgrade recorded, newest first, and puts the "
+        "previous answers, manifest and values back as the installed ones. k3s is not downgraded. "
+        "The previous version's images are still there until `greenzone upgrade --finalize`.",
+    )
+    rollback.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    rollback.add_argument("--check", action="store_true", help="list what would be rolled back; change nothing")
+    _json_flag(rollback)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_answers,
     _add_preflight,
@@ -632,6 +694,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_values,
     _add_deploy,
     _add_install,
+    _add_upgrade,
     _add_health,
     _add_support_bundle,
     _add_reset,

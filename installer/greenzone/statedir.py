@@ -140,6 +140,17 @@ class StateDir:
         """Where the wizard offers to save the answers it built."""
         return self.root / "answers.yaml"
 
+    # --- upgrades --------------------------------------------------------------------------------------
+
+    @property
+    def upgrades_dir(self) -> Path:
+        """One folder per upgrade (`upgrade/history.py`): the plan, the releases' revisions and the
+        previous version's manifest, answers and values, which a rollback and `--finalize` read."""
+        return self.root / "upgrades"
+
+    def upgrade_record(self, upgrade_id: str) -> Path:
+        return self.upgrades_dir / upgrade_id
+
     # --- logs ------------------------------------------------------------------------------------------
 
     @property

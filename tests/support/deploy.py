@@ -9,6 +9,7 @@ that goes to Harbor, and an Ollama-style model directory.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 from tests.support.charts import CHARTS, helm_path, our_chart
 
+import greenzone
 from greenzone.atomic import write_bytes_atomic
 from greenzone.bundle.manifest import (
     MANIFEST_NAME,
@@ -53,20 +55,32 @@ def _tgz(path: Path, members: dict[str, bytes]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def make_bundle(out: Path, *, site_from: Path | None = None, extra_models: tuple[BundleModel, ...] = ()) -> Path:
+def make_bundle(
+    out: Path,
+    *,
+    site_from: Path | None = None,
+    extra_models: tuple[BundleModel, ...] = (),
+    k3s: str = "v1.34.1+k3s1",
+    pushed: tuple[str, ...] = PUSHED,
+    product_version: str | None = None,
+    signed_like: Path | None = None,
+) -> Path:
     """A signed bundle of stand-ins; `site_from` (a bundle `bundle build` made) adds what the site
     bootstrap needs from it: the Python runtime, the wheels and `install.sh`. `extra_models` are
-    listed in the manifest beside the Ollama model (their files are not needed where they are used)."""
+    listed in the manifest beside the Ollama model (their files are not needed where they are used).
+    A later version of a bundle: another `k3s` version, other `pushed` images, signed with the vendor
+    key of the bundle `signed_like` (as a vendor ships bundle after bundle). An image's content
+    follows from its reference, so two bundles carrying one reference carry one digest."""
     out.mkdir(parents=True)
     components = [
-        Component(name="k3s", version="v1.34.1+k3s1", kind="binary", paths=["bin/k3s"]),
+        Component(name="k3s", version=k3s, kind="binary", paths=["bin/k3s"]),
         Component(
             name="k3s-airgap-images",
-            version="v1.34.1+k3s1",
+            version=k3s,
             kind="archive",
             paths=["k3s/k3s-airgap-images-amd64.tar.zst"],
         ),
-        Component(name="k3s-install", version="v1.34.1+k3s1", kind="script", paths=["k3s/install.sh"]),
+        Component(name="k3s-install", version=k3s, kind="script", paths=["k3s/install.sh"]),
         Component(name="helm", version="v4.1.4", kind="archive", paths=["bin/helm-v4.1.4-linux-amd64.tar.gz"]),
     ]
     _write(out / "bin/k3s", b"#!/bin/sh\necho 'stand-in k3s'\n" + os.urandom(64 * 1024), 0o755)
@@ -87,8 +101,8 @@ def make_bundle(out: Path, *, site_from: Path | None = None, extra_models: tuple
     layout = Layout(out / "images")
     layout.init()
     images = []
-    for index, ref in enumerate(BOOTSTRAP + PUSHED):
-        descriptor = add_image(layout, ref, [os.urandom(4096) + bytes([index])])
+    for ref in BOOTSTRAP + pushed:
+        descriptor = add_image(layout, ref, [hashlib.sha256(ref.encode()).digest() * 128])
         images.append(BundleImage(ref=ref, digest=descriptor.digest, bootstrap=ref in BOOTSTRAP))
     components.append(Component(name="images", version=str(len(images)), kind="image", paths=["images"]))
     model_paths = [
@@ -112,6 +126,7 @@ def make_bundle(out: Path, *, site_from: Path | None = None, extra_models: tuple
                 components.append(component)
     seal(
         out,
+        product_version=product_version or greenzone.__version__,
         components=components,
         images=images,
         models=[
@@ -120,7 +135,11 @@ def make_bundle(out: Path, *, site_from: Path | None = None, extra_models: tuple
         ],
         jobs=1,
     )
-    sign_bundle(out)
+    if signed_like is not None:
+        sign_bundle_with(out, signed_like.with_name(signed_like.name + ".key"))
+        shutil.copy2(public_key(signed_like), public_key(out))
+    else:
+        sign_bundle(out)
     return out
 
 
@@ -133,9 +152,13 @@ def sign_bundle(bundle: Path) -> Path:
     """Sign the manifest with a fresh vendor key, as `greenzone bundle sign` does; returns the public key."""
     private = bundle.with_name(bundle.name + ".key")
     keygen(private, public_key(bundle))
+    sign_bundle_with(bundle, private)
+    return public_key(bundle)
+
+
+def sign_bundle_with(bundle: Path, private: Path) -> None:
     raw = (bundle / MANIFEST_NAME).read_bytes()
     write_bytes_atomic(bundle / SIGNATURE_NAME, sign_bytes(load_private_key(private), raw))
-    return public_key(bundle)
 
 
 def answers_text(bundle: Path, nodes: list[dict[str, Any]], *, registry_port: int | None = None) -> str:

@@ -23,7 +23,7 @@ from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest
 from greenzone.deploy.ansible_events import Failure, PhaseProgress
 from greenzone.deploy.report import phase_checks
-from greenzone.install.session import InstallRun, InstallSession, Prepared, ProgressListener
+from greenzone.install.session import InstallRun, InstallSession, PhaseGate, Prepared, ProgressListener
 from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
 
@@ -73,7 +73,9 @@ class ScriptedSession(InstallSession):
         self.health_runs += 1
         return self.health_report
 
-    def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> InstallRun:
+    def run(
+        self, prepared: Prepared, listener: ProgressListener | None = None, gate: PhaseGate | None = None
+    ) -> InstallRun:
         tracker, ran = prepared.tracker, []
 
         def tell(progress: PhaseProgress, line: str | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,3 +114,57 @@ def run_bounded(work: Coroutine[Any, Any, T], timeout: str, peer: str, doing: st
         raise peers.silent(
             peer, bound, doing, "check that the Kubernetes API server answers (`kubectl get --raw /readyz`)"
         ) from None
+
+
+async def _revisions(client: Any, releases: Sequence[tuple[str, str]]) -> list[tuple[str, str, int, str] | None]:
+    async def one(name: str, namespace: str) -> tuple[str, str, int, str] | None:
+        from pyhelm3.errors import ReleaseNotFoundError
+
+        try:
+            revision = await client.get_current_revision(name, namespace=namespace)
+        except ReleaseNotFoundError:
+            return None
+        metadata = await revision.chart_metadata()
+        return name, namespace, int(revision.revision), str(metadata.version)
+
+    return list(await asyncio.gather(*(one(name, namespace) for name, namespace in releases)))
+
+
+def deployed_revisions(
+    helm: Path, kubeconfig: Path, releases: Sequence[tuple[str, str]], timeout: str = "60s"
+) -> list[tuple[str, str, int, str] | None]:
+    """(release, namespace, revision, chart version) of each deployed release, None where it is not
+    installed: what an upgrade records so that `greenzone rollback` can return to it."""
+    from pyhelm3 import Client
+
+    from greenzone.cluster.kube import api_server
+
+    client = Client(executable=str(helm), kubeconfig=kubeconfig)
+    return run_bounded(
+        _revisions(client, releases), timeout, f"the Kubernetes API at {api_server(kubeconfig)}", "helm status"
+    )
+
+
+async def _rollback(client: Any, name: str, namespace: str, revision: int | None, timeout: str) -> None:
+    if revision is None:
+        await client.uninstall_release(name, namespace=namespace, wait=True, timeout=timeout)
+        return
+    current = await client.get_current_revision(name, namespace=namespace)
+    await current.release.rollback(revision, wait=True, timeout=timeout, cleanup_on_fail=True)
+
+
+def rollback_release(
+    helm: Path, kubeconfig: Path, name: str, namespace: str, revision: int | None, timeout: str
+) -> None:
+    """`helm rollback NAME REVISION --wait` (or an uninstall when the release did not exist before)."""
+    from pyhelm3 import Client
+
+    from greenzone.cluster.kube import api_server
+
+    client = Client(executable=str(helm), kubeconfig=kubeconfig)
+    run_bounded(
+        _rollback(client, name, namespace, revision, timeout),
+        timeout,
+        f"the Kubernetes API at {api_server(kubeconfig)}",
+        f"helm rollback of {name}",
+    )

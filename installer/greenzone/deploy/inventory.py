@@ -93,14 +93,15 @@ def build_inventory(answers: Answers) -> dict[str, Any]:
         cluster_vars["k3s_api_endpoint"] = f"https://{address}:{K3S_API_PORT}"
     if answers.network.advertise_ip:
         cluster_vars["k3s_advertise_ip"] = answers.network.advertise_ip
-    children: dict[str, Any] = {"server": {"hosts": servers}}
-    if agents:
-        children["agent"] = {"hosts": agents}
+    # The agent group exists even empty: site.yml's agents play names it, and an unknown pattern warns.
+    children: dict[str, Any] = {"server": {"hosts": servers}, "agent": {"hosts": agents}}
     return {"all": {"children": {"k3s_cluster": {"children": children, "vars": cluster_vars}}}}
 
 
 def inventory_text(answers: Answers) -> str:
-    """The inventory file as the install writes it (the bundle's variables aside)."""
+    """The inventory file as the install writes it (the bundle's variables aside). In the answers'
+    order, never sorted: Ansible keeps a group's hosts in file order, and `groups['server'][0]`, which
+    the roles take for the first server (the one that starts the cluster), must be the answers' first."""
     import json
 
-    return json.dumps(build_inventory(answers), indent=2, sort_keys=True) + "\n"
+    return json.dumps(build_inventory(answers), indent=2) + "\n"

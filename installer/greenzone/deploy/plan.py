@@ -48,3 +48,23 @@ ALL_PHASES = (PREFLIGHT, K3S, IMAGES, GPU_OPERATOR, HARBOR, REGISTRY, MONITORING
 def plan(answers: Answers) -> tuple[Phase, ...]:
     """The phases this appliance needs, in the order they must run."""
     return tuple(phase for phase in ALL_PHASES if phase is not MONITORING or answers.monitoring.enabled)
+
+
+#: An upgrade changes nothing that runs until the new images are in place: the bootstrap images are
+#: imported and the others pushed into the running Harbor first; then k3s (servers one at a time,
+#: then agents: docs.k3s.io/upgrades/manual), then the releases in the install's dependency order.
+UPGRADE_ORDER = (
+    "preflight",
+    "images",
+    "registry",
+    "k3s",
+    "gpu_operator",
+    "harbor",
+    "monitoring",
+    "inference",
+    "guardrails",
+)
+
+
+def upgrade_plan(answers: Answers) -> tuple[Phase, ...]:
+    return tuple(sorted(plan(answers), key=lambda phase: UPGRADE_ORDER.index(phase.name)))

@@ -70,7 +70,7 @@ def prepare(
     releases = appliance_releases(answers)
     extravars: dict[str, Any] = state.playbook_vars([release.name for release in releases])
     files = {
-        state.inventory: json.dumps(inventory, indent=2, sort_keys=True) + "\n",
+        state.inventory: json.dumps(inventory, indent=2) + "\n",  # the answers' order: see inventory_text
         state.playbook_vars_file: json.dumps(extravars, indent=2, sort_keys=True) + "\n",
         state.installed_answers: installed_answers_text(answers, f"Installed from {source}"),
     }

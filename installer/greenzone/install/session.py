@@ -25,7 +25,7 @@ from types import FrameType
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest, read_bundle_manifest
 from greenzone.deploy.ansible_events import PhaseProgress
-from greenzone.deploy.plan import Phase, plan
+from greenzone.deploy.plan import Phase, plan, upgrade_plan
 from greenzone.deploy.report import phase_checks
 from greenzone.deploy.runner import PlaybookRunner
 from greenzone.deploy.state import InstallState, answers_identity, inputs_digest
@@ -41,6 +41,7 @@ from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
 
 ProgressListener = Callable[[Tracker, PhaseProgress, str | None], None]
+PhaseGate = Callable[[str, PhaseProgress], "Check | None"]
 
 
 def has_local_node(answers: Answers | None) -> bool:
@@ -82,6 +83,9 @@ class InstallSession:
     """Run the selected phases even when the state says they are done with these inputs (`deploy --rerun`:
     the idempotence check, every role reporting what it would change)."""
     environ: Mapping[str, str] | None = None
+    upgrade: bool = False
+    """The phases in the upgrade's order (`deploy.plan.UPGRADE_ORDER`): new images in place before
+    anything that runs changes."""
     _runner: PlaybookRunner | None = field(default=None, init=False, repr=False)
     _canceled: bool = field(default=False, init=False, repr=False)
     _local_checks: tuple[Check, ...] = field(default=(), init=False, repr=False)
@@ -124,7 +128,7 @@ class InstallSession:
     # --- the install ------------------------------------------------------------------------------
 
     def _selected(self, answers: Answers) -> tuple[Phase, ...]:
-        phases = plan(answers)
+        phases = upgrade_plan(answers) if self.upgrade else plan(answers)
         names = [phase.name for phase in phases]
         unknown = sorted(set(self.only) - set(names))
         if unknown:
@@ -146,16 +150,22 @@ class InstallSession:
         tracker = Tracker.for_plan(phases, pending, time.time(), check=self.check)
         return Prepared(answers, source, bundle, phases, pending, inputs, state, tracker)
 
-    def run(self, prepared: Prepared, listener: ProgressListener | None = None) -> InstallRun:
+    def run(
+        self, prepared: Prepared, listener: ProgressListener | None = None, gate: PhaseGate | None = None
+    ) -> InstallRun:
         """Every pending phase in order, stopping at the first failure or cancellation; each transition
         is recorded.
 
         Check mode predicts and records nothing: it works in a throw-away copy of the state directory
         (`StateDir.scratch_copy`: what a real run reads or compares), so no
         credentials, values or "installed" answers appear that `health` would take for an install;
-        only its Ansible log is kept, as `logs/install-check.log`."""
+        only its Ansible log is kept, as `logs/install-check.log`.
+
+        `gate`, after each successful phase of a real run: a failing check it returns stops the run
+        there (recorded as that phase's failure, so the same command runs it again), as the upgrade's
+        health gates do."""
         if not self.check:
-            return self._run(prepared, listener, self.state_dir)
+            return self._run(prepared, listener, self.state_dir, gate)
         # Beside the state directory: the same file system (the bootstrap archive is hard-linked, not
         # copied, and rebuilt there), and not a tmpfs that several GB of images would fill.
         parent = self.state_dir.root.parent
@@ -175,7 +185,13 @@ class InstallSession:
             finally:
                 self.state_dir.keep_check_log(workspace.install_log)
 
-    def _run(self, prepared: Prepared, listener: ProgressListener | None, state_dir: StateDir) -> InstallRun:
+    def _run(
+        self,
+        prepared: Prepared,
+        listener: ProgressListener | None,
+        state_dir: StateDir,
+        gate: PhaseGate | None = None,
+    ) -> InstallRun:
         workspace = prepare(
             prepared.answers,
             state_dir,
@@ -183,7 +199,11 @@ class InstallSession:
             bundle=prepared.bundle,
             environ=self.environ,
         )
-        extravars = {**workspace.extravars, "greenzone_force_preflight": sorted(self.forced)}
+        extravars = {
+            **workspace.extravars,
+            "greenzone_force_preflight": sorted(self.forced),
+            "greenzone_upgrade": self.upgrade,
+        }
         runner = self._runner = PlaybookRunner(state_dir, extravars)
         if self._canceled:
             runner.cancel()
@@ -197,6 +217,7 @@ class InstallSession:
 
         totals = runner.count(prepared.pending, self.skip_tags) if prepared.pending and not runner.canceled else {}
         ran: list[PhaseProgress] = []
+        gated: list[Check] = []
         for phase in prepared.pending:
             if not self.check:
                 prepared.state.start(phase, prepared.inputs)
@@ -213,6 +234,11 @@ class InstallSession:
                     listener=on_progress,
                 )
             ran.append(progress)
+            stopped = gate(phase, progress) if gate is not None and progress.outcome == "successful" else None
+            if stopped is not None:
+                gated.append(stopped)
+                prepared.state.fail(phase, f"{stopped.name}: {stopped.detail}")
+                break
             if progress.outcome == "successful":
                 if not self.check:
                     prepared.state.finish(phase, changed=progress.changed)
@@ -223,14 +249,14 @@ class InstallSession:
             break
         names = [phase.name for phase in prepared.phases]
         log = self.state_dir.check_log if self.check else self.state_dir.install_log
-        checks = phase_checks(names, ran, prepared.state, prepared.inputs, log, check=self.check)
+        checks = (*phase_checks(names, ran, prepared.state, prepared.inputs, log, check=self.check), *gated)
         mode = " (check mode: nothing changed)" if self.check else ""
         report = Report(
             command="install",
             checks=checks,
             data={
                 "state_dir": str(self.state_dir),
-                "outcome": tracker.outcome,
+                "outcome": "failed" if gated else tracker.outcome,
                 "check": self.check,
                 "changed": sum(progress.changed for progress in ran),
             },

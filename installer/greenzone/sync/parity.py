@@ -80,7 +80,7 @@ class _Absent:
 _ABSENT = _Absent()
 
 
-def _shown(path: KeyPath, value: Any) -> str:
+def shown_value(path: KeyPath, value: Any) -> str:
     if value is _ABSENT:
         return "(absent)"
     if any(is_secret_key(key) for key in path):
@@ -101,7 +101,9 @@ def compare_values(
     raw = list(value_differences(onprem.values, cloud.values))
     drift = list(value_differences(without(onprem.values, declared), without(cloud.values, declared)))
     expected = len(raw) - len(drift)
-    rows = [{"key": ".".join(path), "on_prem": _shown(path, a), "cloud": _shown(path, b)} for path, a, b in drift]
+    rows = [
+        {"key": ".".join(path), "on_prem": shown_value(path, a), "cloud": shown_value(path, b)} for path, a, b in drift
+    ]
     name = f"{onprem.name}: values"
     note = f"; {expected} differ as the overlay declares" if expected else ""
     if not drift:

@@ -1,0 +1,179 @@
+"""`greenzone upgrade`, `rollback` and `upgrade --finalize` after a real install on a throw-away Debian
+host over real SSH.
+
+The install and the upgrade run as in test_reset.py: `cluster` and `gpu` tasks skipped (no kernel here
+runs k3s), so the Helm releases, the pushes into Harbor, the health gates and the Helm revisions a
+rollback needs are not exercised here; the plan, the preflight, the phases on the node (the new k3s
+binary copied, the bootstrap images rebuilt), the record kept for a rollback, the resume after a stop,
+the refusals and the node side of --finalize are. The plan is also made inside `unshare --net`: it
+needs nothing but the drive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.deploy import answers_text, make_bundle, ssh_node
+from tests.support.paths import REPO
+from tests.support.testhost import TestHost, missing_tools, running_host, ssh_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))]
+
+FORCE = ["--force-preflight", "cpu,os", "--force-preflight", "disk k3s data dir,memory"]
+SKIP = ["--skip-tags", "cluster", "--skip-tags", "gpu"]
+NEW_OLLAMA = "docker.io/ollama/ollama:0.13.0"
+
+
+def greenzone(state: Path, *args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "greenzone", "--state-dir", str(state), *args]
+    return subprocess.run(
+        (["unshare", "--net", "--"] if offline else []) + command,
+        capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=600, check=False,
+        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(REPO / "installer"), "NO_COLOR": "1",
+             "COLUMNS": "200", "HOME": str(state.parent)},
+    )  # fmt: skip
+
+
+def envelope(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert "Traceback" not in run.stderr, run.stderr
+    data: dict[str, Any] = json.loads(run.stdout)
+    return data
+
+
+def checks(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {item["name"]: item for item in data["checks"]}
+
+
+def snapshot(state: Path) -> dict[str, str]:
+    """Every file under the state directory but the logs, by content: what "nothing changed" means."""
+    return {
+        str(path.relative_to(state)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(state.rglob("*"))
+        if path.is_file() and "logs" not in path.relative_to(state).parts and path.name != "install.log"
+    }
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestHost]:
+    work = tmp_path_factory.mktemp("upgrade-host")
+    with running_host(work / "root", ssh_key(work)) as running:
+        yield running
+
+
+def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, host: TestHost) -> None:
+    old = make_bundle(tmp_path / "bundle-1", product_version="1.0.0")
+    answers = tmp_path / "site.yaml"
+    answers.write_text(answers_text(old, [ssh_node(host.port, host.key, name="gz-1")]))
+    state = tmp_path / "state"
+    done = greenzone(state, "install", "--answers", str(answers), "--yes", *SKIP, *FORCE)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    old_k3s = host.path("usr/local/bin/k3s").read_bytes()
+    new = make_bundle(
+        tmp_path / "bundle-2", product_version="1.1.0", k3s="v1.35.9+k3s1", pushed=(NEW_OLLAMA,), signed_like=old
+    )
+
+    # Nothing installed in another state directory: a clear refusal, exit 3.
+    empty = greenzone(tmp_path / "elsewhere", "upgrade", "--bundle", str(new), "--check")
+    assert empty.returncode == 3 and "nothing is installed" in empty.stderr and "Traceback" not in empty.stderr
+
+    # The plan, made offline: versions, images, the k3s order; health fails here (no cluster), so the
+    # upgrade is refused and names the checks to accept; nothing changes.
+    before = snapshot(state)
+    plan = greenzone(state, "upgrade", "--bundle", str(new), "--check", "--json", offline=True)
+    data = envelope(plan)
+    assert plan.returncode == 2, plan.stdout[-2000:]
+    found = checks(data)
+    k3s = next(item for item in data["data"]["plan"]["components"] if item["name"] == "k3s")
+    assert (k3s["old"], k3s["new"], k3s["verdict"]) == ("v1.34.1+k3s1", "v1.35.9+k3s1", "upgraded")
+    images = data["data"]["plan"]["images"]
+    assert [item["ref"] for item in images["added"]] == [NEW_OLLAMA]
+    assert [item["ref"] for item in images["removed"]] == ["docker.io/ollama/ollama:0.12.10"]
+    assert images["unchanged"] == 2 and images["bytes_to_push"] > 0  # the bootstrap images kept their digests
+    assert found["bundle signature"]["status"] == "pass" and found["k3s version"]["status"] == "pass"
+    assert (
+        found["health before upgrade"]["status"] == "fail"
+        and "--accept-failing" in found["health before upgrade"]["remedy"]
+    )
+    failing = data["data"]["health_failing"]
+    assert failing and data["data"]["verdict"] == "refused"
+    assert snapshot(state) == before and not (state / "upgrades").exists()
+
+    # A bundle that skips a k3s minor version is refused with the bundle to use first.
+    skipping = make_bundle(tmp_path / "bundle-3", k3s="v1.36.1+k3s1", signed_like=old)
+    refused = checks(envelope(greenzone(state, "upgrade", "--bundle", str(skipping), "--check", "--json")))
+    assert refused["k3s version"]["status"] == "fail" and "v1.35.x first" in refused["k3s version"]["remedy"]
+    # A bundle signed by another vendor key does not verify with the site's key.
+    foreign = make_bundle(tmp_path / "bundle-4", k3s="v1.35.9+k3s1")
+    assert (
+        checks(envelope(greenzone(state, "upgrade", "--bundle", str(foreign), "--check", "--json")))[
+            "bundle signature"
+        ]["status"]
+        == "fail"
+    )
+
+    # Without --yes on no terminal: refused, nothing changed.
+    accept = [arg for name in failing for arg in ("--accept-failing", name)]
+    unconfirmed = greenzone(state, "upgrade", "--bundle", str(new), *accept, *SKIP)
+    assert unconfirmed.returncode == 3 and "--yes" in unconfirmed.stderr and snapshot(state) == before
+
+    # Stopped at the node's preflight (its failures not forced this time): recorded, the installed
+    # records still name the old bundle's k3s on the node.
+    stopped = greenzone(state, "upgrade", "--bundle", str(new), "--yes", "--json", *accept, *SKIP)
+    data = envelope(stopped)
+    assert stopped.returncode == 2, stopped.stdout[-3000:]
+    record = data["data"]["record"]
+    assert record["outcome"] == "failed" and record["failed_phase"] == "preflight"
+    assert record["revisions"] is None and "kubeconfig" in record["revisions_problem"]
+    assert host.path("usr/local/bin/k3s").read_bytes() == old_k3s
+    folder = state / "upgrades" / record["id"]
+    assert (folder / "previous" / "bundle.yaml").read_bytes() == (old / "bundle.yaml").read_bytes()
+    assert (folder / "previous" / "values" / "greenzone-inference.yaml").is_file()
+
+    # Another bundle cannot start while this one is open.
+    other = greenzone(state, "upgrade", "--bundle", str(skipping), "--check")
+    assert other.returncode == 3 and "did not finish" in other.stderr
+
+    # The same command resumes the same upgrade (same record, the same plan against the old bundle).
+    resumed = greenzone(state, "upgrade", "--bundle", str(new), "--yes", "--json", *accept, *SKIP, *FORCE)
+    data = envelope(resumed)
+    assert resumed.returncode in (0, 1), resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert data["data"]["record"]["id"] == record["id"] and data["data"]["record"]["outcome"] == "succeeded"
+    assert data["data"]["plan"]["product"] == {"old": "1.0.0", "new": "1.1.0"}
+    phases = [item["name"] for item in data["checks"] if item["group"] == "deploy"]
+    assert phases.index("images") < phases.index("registry") < phases.index("k3s") < phases.index("inference")
+    assert host.path("usr/local/bin/k3s").read_bytes() == (new / "bin" / "k3s").read_bytes()
+    assert (state / "installed-bundle.yaml").read_bytes() == (new / "bundle.yaml").read_bytes()
+    assert yaml.safe_load((state / "installed-answers.yaml").read_text())["bundle"]["path"] == str(new)
+    assert (folder / "previous" / "bundle.yaml").read_bytes() == (old / "bundle.yaml").read_bytes()
+    assert (folder / "record.json").stat().st_mode & 0o077 == 0
+
+    # Again: the installed bundle, nothing to do, and it says so.
+    again = greenzone(state, "upgrade", "--bundle", str(new), "--json")
+    assert again.returncode == 0 and envelope(again)["data"]["verdict"] == "unchanged"
+
+    # No Helm revisions were recorded (no cluster): a rollback refuses and says how by hand.
+    rollback = greenzone(state, "rollback", "--yes")
+    assert rollback.returncode == 3 and "helm rollback" in rollback.stderr
+
+    # --finalize: the old Ollama image and nothing the running version uses; the node's model files
+    # that no running model lists (none here: both bundles carry the same model path).
+    plant = host.path("var/lib/greenzone/model-store/ollama/blobs/kept")
+    plant.parent.mkdir(parents=True, exist_ok=True)
+    plant.write_text("the running model's")
+    check = envelope(greenzone(state, "upgrade", "--finalize", "--check", "--json"))
+    assert check["data"]["images"] == [
+        {
+            "ref": "docker.io/ollama/ollama:0.12.10",
+            "digest": envelope(plan)["data"]["plan"]["images"]["removed"][0]["digest"],
+        }
+    ]
+    assert check["data"]["model_files"] == [] and plant.is_file()

@@ -1,0 +1,291 @@
+"""The upgrade's pure core: version order, the plan, its preflight rules, the rollback steps and what
+`--finalize` deletes. Manifests are built with the bundle's own model classes, answers from the
+examples; no file, cluster or registry is read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from greenzone.answers.files import load_valid_answers
+from greenzone.answers.model import Answers
+from greenzone.bundle.manifest import BundleFile, BundleImage, BundleModel, Component, Manifest
+from greenzone.preflight.facts_model import DiskFacts
+from greenzone.results import Check, Report, Status
+from greenzone.upgrade.finalize import finalize_plan
+from greenzone.upgrade.history import Revision, UpgradeRecord
+from greenzone.upgrade.plan import ReleaseValues, UpgradePlan, build_plan
+from greenzone.upgrade.rollback import rollback_steps
+from greenzone.upgrade.rules import UpgradeInputs, health_gate, upgrade_checks
+from greenzone.upgrade.versions import compare, k3s_refusal, parse_version
+from tests.support.paths import EXAMPLES
+
+D = "sha256:" + "1" * 64
+
+
+def digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def manifest(
+    product: str = "1.0.0",
+    *,
+    k3s: str = "v1.35.9+k3s1",
+    charts: dict[str, str] | None = None,
+    images: Sequence[tuple[str, int]] = (("docker.io/ollama/ollama:0.12.10", 1),),
+    models: Sequence[tuple[str, int, list[str]]] = (("gemma3:4b", 100, ["models/ollama/blobs/sha256-aa"]),),
+) -> Manifest:
+    charts = charts or {"gpu-operator": "v26.7.0", "harbor": "1.19.1", "greenzone-inference": "0.2.0"}
+    components = [Component(name="k3s", version=k3s, kind="binary", paths=["bin/k3s"])]
+    components += [
+        Component(name=name, version=v, kind="chart", paths=[f"charts/{name}.tgz"]) for name, v in charts.items()
+    ]
+    components += [Component(name=name, version="files", kind="model", paths=paths) for name, _, paths in models]
+    sizes = {path: size for _, size, paths in reversed(models) for path in paths}  # a shared file: its first model's
+    files = [BundleFile(path=path, size=size, sha256="0" * 64) for path, size in sizes.items()]
+    return Manifest(
+        format_version=1,
+        product_version=product,
+        components=components,
+        images=[BundleImage(ref=ref, digest=digest(n)) for ref, n in images],
+        models=[BundleModel(name=name, engine="ollama", size_bytes=size, vram_bytes=size) for name, size, _ in models],
+        files=files,
+    )
+
+
+@pytest.fixture(scope="module")
+def answers() -> Answers:
+    return load_valid_answers(EXAMPLES / "single-node-ollama.yaml")
+
+
+def releases(old: dict[str, object] | None, new: dict[str, object]) -> list[ReleaseValues]:
+    return [ReleaseValues("greenzone-inference", "greenzone-inference", "greenzone-inference", new, old)]
+
+
+def test_versions_order_like_semver_and_k3s_revisions() -> None:
+    assert compare("v1.35.9+k3s1", "v1.35.9+k3s2") == 1
+    assert compare("1.19.1", "1.18.9") == -1
+    assert compare("0.2.0-rc.1", "0.2.0") == 1  # a release after its candidate
+    assert compare("1.0.0-alpha", "1.0.0-1") == -1  # numeric identifiers sort before alphanumeric ones
+    assert compare("files", "files") == 0 and compare("files", "sha256:ab") is None
+    assert parse_version("v26.7.0") is not None and parse_version("latest") is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("v1.35.9+k3s1", "v1.37.1+k3s1", "upgrade with a bundle carrying k3s v1.36.x first"),
+        ("v1.35.9+k3s1", "v1.34.2+k3s1", "cannot be downgraded"),
+        ("v1.35.9+k3s2", "v1.35.9+k3s1", "cannot be downgraded"),
+        ("v1.35.9+k3s1", "v2.0.0+k3s1", "v1.36.x first"),
+    ],
+)
+def test_k3s_refuses_downgrades_and_skipped_minors(old: str, new: str, words: str) -> None:
+    refusal = k3s_refusal(old, new)
+    assert refusal is not None and words in " ".join(refusal)
+
+
+@pytest.mark.parametrize(("old", "new"), [("v1.35.9+k3s1", "v1.36.2+k3s1"), ("v1.35.1+k3s1", "v1.35.9+k3s1")])
+def test_k3s_allows_one_minor_or_a_patch(old: str, new: str) -> None:
+    assert k3s_refusal(old, new) is None
+
+
+def test_plan_lists_versions_values_images_models_and_the_k3s_order(answers: Answers) -> None:
+    old = manifest(images=[("docker.io/ollama/ollama:0.12.10", 1), ("docker.io/goharbor/harbor-core:v2.15.1", 2)])
+    new = manifest(
+        "1.1.0",
+        k3s="v1.36.2+k3s1",
+        charts={"gpu-operator": "v26.7.0", "harbor": "1.19.1", "greenzone-inference": "0.3.0"},
+        images=[("docker.io/ollama/ollama:0.13.0", 3), ("docker.io/goharbor/harbor-core:v2.15.1", 2)],
+        models=[
+            ("gemma3:4b", 100, ["models/ollama/blobs/sha256-aa"]),
+            ("qwen3:8b", 300, ["models/ollama/blobs/sha256-bb"]),
+        ],
+    )
+    plan = build_plan(
+        old,
+        new,
+        answers,
+        releases(
+            {"ollama": {"keepAlive": "5m"}, "admin": {"password": "old"}},
+            {"ollama": {"keepAlive": "30m"}, "admin": {"password": "new"}},
+        ),
+        bytes_to_push=5 * 2**20,
+    )
+    data = plan.to_json()
+    assert data["product"] == {"old": "1.0.0", "new": "1.1.0"}
+    k3s = next(item for item in data["components"] if item["name"] == "k3s")
+    assert (k3s["old"], k3s["new"], k3s["verdict"]) == ("v1.35.9+k3s1", "v1.36.2+k3s1", "upgraded")
+    (release,) = data["releases"]
+    assert release["chart"]["verdict"] == "upgraded" and release["restarts"] and "model API" in release["interruption"]
+    keys = {change["key"]: change for change in release["values"]}
+    assert keys["ollama.keepAlive"] == {"key": "ollama.keepAlive", "old": "'5m'", "new": "'30m'"}
+    masked = keys["admin.password"]
+    assert masked["old"] == masked["new"] and set(masked["old"]) == {"*"}  # never the password itself
+    assert [image["ref"] for image in data["images"]["added"]] == ["docker.io/ollama/ollama:0.13.0"]
+    assert [image["ref"] for image in data["images"]["removed"]] == ["docker.io/ollama/ollama:0.12.10"]
+    assert data["images"]["unchanged"] == 1 and data["images"]["bytes_to_push"] == 5 * 2**20
+    assert [(m["name"], m["verdict"]) for m in data["models"]] == [("gemma3:4b", "same"), ("qwen3:8b", "added")]
+    assert data["model_bytes_added"] == 300
+    assert data["k3s_order"] and all(row["role"] in ("server", "agent") for row in data["k3s_order"])
+    rows = {check.name: check.detail for check in plan.checks()}
+    assert "one at a time" in rows["k3s upgrade order"] and "k3s itself is never downgraded" in rows["note"]
+    assert "restarts in place on the only node" in rows["k3s upgrade order"]  # the single-node example
+    assert "5.0 MiB to push" in rows["images"] and "--finalize" in rows["images"]
+
+
+def test_servers_go_before_agents_one_at_a_time() -> None:
+    multi = load_valid_answers(EXAMPLES / "multi-node-vllm.yaml")
+    plan = build_plan(manifest(), manifest(k3s="v1.35.10+k3s1"), multi, [], bytes_to_push=0)
+    roles = [role for _, role in plan.k3s_order]
+    assert roles == sorted(roles, key=lambda role: role != "server") and "server" in roles
+    assert "drained first" in next(check.detail for check in plan.checks() if check.name == "k3s upgrade order")
+
+
+def test_unchanged_release_does_not_restart_and_a_missing_record_counts_as_changed(answers: Answers) -> None:
+    same = build_plan(manifest(), manifest(), answers, releases({"a": 1}, {"a": 1}), bytes_to_push=0)
+    assert not same.releases[0].restarts and "nothing restarts" in same.checks()[-2].detail
+    lost = build_plan(manifest(), manifest(), answers, releases(None, {"a": 1}), bytes_to_push=0)
+    assert lost.releases[0].restarts and "record is missing" in _row(lost, "release greenzone-inference")
+
+
+def _row(plan: UpgradePlan, name: str) -> str:
+    return next(check.detail for check in plan.checks() if check.name == name)
+
+
+def _inputs(plan: UpgradePlan, **changes: object) -> UpgradeInputs:
+    defaults: dict[str, object] = {
+        "plan": plan,
+        "verification": Report("bundle verify", (Check("signature", Status.PASS, "ok"),)),
+        "running_installer": "0.1.0",
+        "disks": [DiskFacts("k3s data dir", "/var/lib/rancher/k3s", "/var/lib", 100 * 2**30, 200 * 2**30)],
+        "health": Report("health", (Check("API", Status.PASS, "up"),)),
+    }
+    return UpgradeInputs(**{**defaults, **changes})  # type: ignore[arg-type]
+
+
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+def test_preflight_passes_a_sound_upgrade(answers: Answers) -> None:
+    plan = build_plan(manifest(), manifest("1.1.0", k3s="v1.36.0+k3s1"), answers, [], bytes_to_push=2**30)
+    checks = upgrade_checks(_inputs(plan), "0.1.0")
+    assert {check.status for check in checks} == {Status.PASS}, checks
+    assert "one step" in _by_name(checks)["k3s version"].detail
+
+
+def test_preflight_refuses_each_problem_with_a_fix(answers: Answers) -> None:
+    new = manifest(
+        "1.1.0",
+        k3s="v1.37.0+k3s1",
+        charts={"gpu-operator": "v26.3.0", "harbor": "1.19.1", "greenzone-inference": "0.2.0"},
+        models=[("gemma3:4b", 100, ["models/a"]), ("big", 50 * 2**30, ["models/big"])],
+    )
+    rel = [ReleaseValues("gpu-operator", "gpu-operator", "gpu-operator", {}, {})]
+    plan = build_plan(manifest(), new, answers, rel, bytes_to_push=60 * 2**30)
+    disks = [
+        DiskFacts("k3s data dir", "/var/lib/rancher/k3s", "/var/lib", 100 * 2**30, 200 * 2**30),
+        DiskFacts("model store", "/var/lib/greenzone/model-store", "/var/lib", 10 * 2**30, 200 * 2**30),
+    ]
+    verification = Report("bundle verify", (Check("file models/big", Status.FAIL, "sha256 differs"),))
+    health = Report("health", (Check("Harbor", Status.FAIL, "down"), Check("API", Status.PASS, "up")))
+    checks = _by_name(
+        upgrade_checks(
+            _inputs(plan, disks=disks, verification=verification, health=health, running_installer="0.1.0"), "0.2.0"
+        )
+    )
+    for name in (
+        "bundle signature",
+        "installer version",
+        "k3s version",
+        "chart gpu-operator",
+        "disk for new images",
+        "disk for new models",
+        "health before upgrade",
+    ):
+        assert checks[name].status is Status.FAIL and checks[name].remedy, name
+    assert "install.sh upgrade" in checks["installer version"].remedy
+    assert "132.0 GiB needed" in checks["disk for new images"].detail
+    allowed = _by_name(upgrade_checks(_inputs(plan, allow_downgrade=True), "0.1.0"))
+    assert allowed["chart gpu-operator"].status is Status.WARN
+    older = build_plan(manifest("2.0.0"), manifest("1.9.0"), answers, [], bytes_to_push=0)
+    assert _by_name(upgrade_checks(_inputs(older), None))["product version"].status is Status.FAIL
+    assert _by_name(upgrade_checks(_inputs(older, allow_downgrade=True), None))["product version"].status is Status.WARN
+
+
+def test_health_gate_takes_only_named_failures() -> None:
+    health = Report("health", (Check("Harbor", Status.FAIL, "down"), Check("GPU 0 temperature", Status.FAIL, "hot")))
+    assert [c.status for c in health_gate(health, frozenset())] == [Status.FAIL]
+    partly = health_gate(health, frozenset({"Harbor"}))
+    assert partly[-1].status is Status.FAIL and "GPU 0 temperature" in partly[-1].detail
+    both = health_gate(health, frozenset({"Harbor", "GPU 0 temperature"}))
+    assert [c.status for c in both] == [Status.WARN]
+    typo = health_gate(health, frozenset({"Harbour", "Harbor", "GPU 0 temperature"}))
+    assert typo[0].name == "--accept-failing" and typo[0].status is Status.FAIL and "Harbour" in typo[0].detail
+    assert health_gate(None, frozenset())[0].status is Status.FAIL
+
+
+def test_rollback_returns_each_release_newest_first() -> None:
+    recorded = (
+        Revision("gpu-operator", "gpu-operator", 3, "v26.3.0"),
+        Revision("harbor", "harbor", 2, "1.19.1"),
+        Revision("monitoring", "monitoring", None),
+        Revision("greenzone-inference", "greenzone-inference", 5, "0.2.0"),
+    )
+    now = {"gpu-operator": 4, "harbor": 2, "monitoring": 1, "greenzone-inference": 6}
+    steps = rollback_steps(recorded, now)
+    assert [(s.release, s.action, s.target) for s in steps] == [
+        ("greenzone-inference", "rollback", 5),
+        ("monitoring", "uninstall", None),
+        ("harbor", "none", 2),
+        ("gpu-operator", "rollback", 3),
+    ]
+    gone = rollback_steps(recorded, {**now, "harbor": None})
+    assert next(step for step in gone if step.release == "harbor").action == "missing"
+
+
+def test_the_upgrade_record_reads_back() -> None:
+    record = UpgradeRecord(
+        id="20261126T160000Z",
+        started="2026-11-26T16:00:00+00:00",
+        from_product="1.0.0",
+        to_product="1.1.0",
+        bundle="/media/usb/bundle",
+        bundle_sha256="ab" * 32,
+        revisions=(Revision("harbor", "harbor", 2, "1.19.1"), Revision("monitoring", "monitoring", None)),
+    )
+    assert UpgradeRecord.from_json(record.to_json()) == record
+
+
+def test_finalize_deletes_only_what_nothing_running_uses() -> None:
+    previous = manifest(
+        images=[
+            ("docker.io/ollama/ollama:0.12.10", 1),
+            ("docker.io/goharbor/harbor-core:v2.15.1", 2),
+            ("docker.io/library/alias:1", 3),
+        ],
+        models=[
+            ("gemma3:4b", 100, ["models/ollama/blobs/sha256-shared", "models/ollama/manifests/gemma3/4b"]),
+            ("llama3:8b", 400, ["models/ollama/blobs/sha256-shared", "models/ollama/blobs/sha256-llama"]),
+            ("still-served", 50, ["models/ollama/blobs/sha256-served"]),
+        ],
+    )
+    current = manifest(
+        "1.1.0",
+        images=[
+            ("docker.io/ollama/ollama:0.13.0", 4),
+            ("docker.io/goharbor/harbor-core:v2.15.1", 2),
+            ("docker.io/library/renamed:1", 3),
+        ],
+        models=[("qwen3:8b", 300, ["models/ollama/blobs/sha256-shared", "models/ollama/blobs/sha256-qwen"])],
+    )
+    plan = finalize_plan(previous, current, served=["still-served"])
+    assert [image.ref for image in plan.images] == ["docker.io/ollama/ollama:0.12.10"]
+    assert plan.kept_images == ("docker.io/library/alias:1",)  # same digest under a new name: in use
+    assert set(plan.models) == {"gemma3:4b", "llama3:8b"} and plan.kept_models == ("still-served",)
+    assert "ollama/blobs/sha256-shared" not in plan.model_files  # the running qwen3 lists it
+    assert set(plan.model_files) == {"ollama/manifests/gemma3/4b", "ollama/blobs/sha256-llama"}
+    assert plan.model_bytes == 100 + 400
+    assert finalize_plan(current, current, served=[]).empty
