@@ -8,7 +8,7 @@ is the only place that knows the shape of Ansible's events. A failed task become
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -137,15 +137,21 @@ def apply_event(progress: PhaseProgress, event: Mapping[str, Any]) -> str | None
 
 
 _LISTED_TASK = re.compile(r"^ {6}\S.*\tTAGS: \[(?P<tags>[^\]]*)\]$")
+_LISTED_PLAY = re.compile(r"^ {2}play #\d+ \((?P<hosts>[^)]*)\):")
 
 
-def tasks_per_phase(listing: str, phases: Sequence[str]) -> dict[str, int]:
+def tasks_per_phase(listing: str, phases: Sequence[str], empty_groups: Collection[str] = ()) -> dict[str, int]:
     """How many tasks a run of each phase (`--tags PHASE`) starts, from one `--list-tasks` of the
     whole playbook: the phase's own tasks plus every play's `always` tasks (the argument-spec
     checks), which Ansible runs whatever the tags. Dynamic includes are counted once."""
     counts = dict.fromkeys(phases, 0)
+    skipping = False
     for line in listing.splitlines():
-        match = _LISTED_TASK.match(line)
+        play = _LISTED_PLAY.match(line)
+        if play is not None:  # a play on an empty group (no agents) runs nothing, `always` tasks included
+            skipping = play["hosts"] in empty_groups
+            continue
+        match = None if skipping else _LISTED_TASK.match(line)
         if match is None:
             continue
         tags = {tag.strip() for tag in match["tags"].split(",")}

@@ -9,6 +9,7 @@ what is recorded is the install session's business (`install/session.py`), its o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -125,7 +126,16 @@ class PlaybookRunner:
             )
         except (OSError, subprocess.TimeoutExpired):
             return tasks_per_phase("", phases)
-        return tasks_per_phase(listed.stdout if listed.returncode == 0 else "", phases)
+        return tasks_per_phase(listed.stdout if listed.returncode == 0 else "", phases, self._empty_groups())
+
+    def _empty_groups(self) -> set[str]:
+        """The inventory's groups without hosts (no agents on a single-node appliance)."""
+        try:
+            inventory = json.loads(self.state.inventory.read_text(encoding="utf-8"))
+            groups = inventory["all"]["children"]["k3s_cluster"]["children"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+        return {name for name, group in groups.items() if not (group or {}).get("hosts")}
 
     def run(
         self,
