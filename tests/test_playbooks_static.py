@@ -341,7 +341,8 @@ def test_an_upgrade_restarts_k3s_one_node_at_a_time_servers_first(tmp_path: Path
     drain = names.index("Drain this node before k3s restarts with the new bundle's files")
     flush = names.index("Restart k3s now if its files or configuration changed")
     version = names.index("Wait until this node runs the bundle's k3s version")
-    assert drain < flush < version < names.index("Let the drained node take pods again")
+    restart = names.index("Restart k3s with the new bundle's files")
+    assert drain < restart < flush < version < names.index("Let the node the upgrade drained take pods again")
     assert flush < names.index("Wait until this node is Ready")
 
 

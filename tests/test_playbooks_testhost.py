@@ -155,7 +155,7 @@ def test_single_node_installs_host_level_then_changes_nothing(single: tuple[Inst
 
     # The second run: every phase again, nothing changes, and the progress model says so.
     second = install.rerun_every_phase()
-    assert all(p.outcome == "successful" for p in second)
+    assert all(p.outcome == "successful" for p in second), [f.line() for p in second for f in p.failures]
     assert [(p.phase, p.changes) for p in second if p.changed] == []
     # The progress model's total (from --list-tasks) is what the real event stream then started.
     assert [(p.phase, p.task_index) for p in second] == [(p.phase, p.tasks_total) for p in second]

@@ -82,7 +82,9 @@ def test_nothing_planted_anywhere_leaves_the_site_and_nothing_beyond_it_is_neede
     # What the vendor needs is there: the views health judged, the events, workloads and logs.
     names = {name.partition("/")[2] for name in members}
     assert {"health/views.json", "health/report.json", "cluster/events.json", "cluster/workloads.json",
-            "greenzone/answers.yaml", "host/facts.json", "greenzone/credentials-file.json"} <= names  # fmt: skip
+            "greenzone/answers.yaml", "host/facts.json", "greenzone/credentials-file.json",
+            "greenzone/upgrades/20261126T120000Z/record.json", "greenzone/upgrades/20261126T120000Z/plan.json"} <= names  # fmt: skip
+    assert not any("previous" in name for name in names)  # the kept answers are the installed answers' kind
     log = members[f"{top}/cluster/logs/greenzone-inference/greenzone-inference-ollama-5f7d8c9b6-q2w3e/main.log"]
     assert b"listening on 0.0.0.0:11434" in log  # the engine's own lines stay
     assert "never collected" in members[f"{top}/greenzone/credentials-file.json"].decode()

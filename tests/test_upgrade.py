@@ -132,7 +132,8 @@ def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, hos
     assert stopped.returncode == 2, stopped.stdout[-3000:]
     record = data["data"]["record"]
     assert record["outcome"] == "failed" and record["failed_phase"] == "preflight"
-    assert record["revisions"] is None and "kubeconfig" in record["revisions_problem"]
+    assert record["revisions"] is None and "--skip-tags cluster" in record["revisions_problem"]
+    assert record["cluster_skipped"] is True and set(record["accepted"]) == set(failing)
     assert host.path("usr/local/bin/k3s").read_bytes() == old_k3s
     folder = state / "upgrades" / record["id"]
     assert (folder / "previous" / "bundle.yaml").read_bytes() == (old / "bundle.yaml").read_bytes()
@@ -164,16 +165,46 @@ def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, hos
     rollback = greenzone(state, "rollback", "--yes")
     assert rollback.returncode == 3 and "helm rollback" in rollback.stderr
 
-    # --finalize: the old Ollama image and nothing the running version uses; the node's model files
-    # that no running model lists (none here: both bundles carry the same model path).
-    plant = host.path("var/lib/greenzone/model-store/ollama/blobs/kept")
-    plant.parent.mkdir(parents=True, exist_ok=True)
-    plant.write_text("the running model's")
-    check = envelope(greenzone(state, "upgrade", "--finalize", "--check", "--json"))
-    assert check["data"]["images"] == [
-        {
-            "ref": "docker.io/ollama/ollama:0.12.10",
-            "digest": envelope(plan)["data"]["plan"]["images"]["removed"][0]["digest"],
-        }
+    # --finalize lists the old Ollama image and nothing the running version uses, but refuses: this
+    # upgrade skipped the cluster tasks, so no release moved off the previous images.
+    check = greenzone(state, "upgrade", "--finalize", "--check", "--json")
+    listed = envelope(check)
+    removed = envelope(plan)["data"]["plan"]["images"]["removed"][0]["digest"]
+    assert listed["data"]["images"] == [{"ref": "docker.io/ollama/ollama:0.12.10", "digest": removed}]
+    assert check.returncode == 2 and checks(listed)["cluster tasks skipped"]["status"] == "fail"
+    assert not (state / "upgrades" / record["id"] / "record.json").read_text().count('"finalized": true')
+
+    # The node side of --finalize (its `cluster` tasks, containerd's images, skipped without a
+    # kubeconfig): a listed model file goes from the bundle copy, the store and the seeder's checks;
+    # the running model's file stays; a second run changes nothing.
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.commands.reset import play_on_nodes
+    from greenzone.statedir import StateDir
+
+    old_files = [
+        host.path(f"var/lib/greenzone/{where}/ollama/blobs/old")
+        for where in ("bundle/models", "model-store", "model-store/.seed/stamps")
     ]
-    assert check["data"]["model_files"] == [] and plant.is_file()
+    for path in old_files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the previous model's")
+    kept = host.path("var/lib/greenzone/model-store/ollama/blobs/kept")
+    kept.write_text("the running model's")
+    installed = load_valid_answers(state / "installed-answers.yaml")
+    extravars = {
+        "finalize_images": [f"docker.io/ollama/ollama@{removed}"],
+        "finalize_model_files": ["ollama/blobs/old"],
+    }
+    for changes in (1, 0):  # one task (three files), then none
+        progress, _ = play_on_nodes(StateDir(state), installed, "finalize.yml", "finalize", extravars, check=False)
+        assert progress.outcome == "successful" and progress.changed == changes, [f.line() for f in progress.failures]
+    assert not any(path.exists() for path in old_files) and kept.read_text() == "the running model's"
+
+    # After a rollback the records name an older bundle while the node keeps the newer k3s: the k3s
+    # role refuses to put an older k3s on a node, whatever the records say.
+    host.path("usr/local/bin/k3s").write_text('#!/bin/sh\necho "k3s version v1.35.9+k3s1 (5b1f8b6e)"\n')
+    host.path("usr/local/bin/k3s").chmod(0o755)
+    down = greenzone(state, "install", "--answers", str(answers), "--yes", *SKIP, *FORCE)
+    assert down.returncode == 2, down.stdout[-3000:]
+    assert "Kubernetes cannot be downgraded" in down.stdout and "v1.35.9" in down.stdout
+    assert "stand-in k3s" not in host.path("usr/local/bin/k3s").read_text()  # the older binary was not copied

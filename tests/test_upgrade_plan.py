@@ -13,10 +13,10 @@ from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import BundleFile, BundleImage, BundleModel, Component, Manifest
 from greenzone.preflight.facts_model import DiskFacts
 from greenzone.results import Check, Report, Status
-from greenzone.upgrade.finalize import finalize_plan
+from greenzone.upgrade.finalize import finalize_plan, running_images
 from greenzone.upgrade.history import Revision, UpgradeRecord
 from greenzone.upgrade.plan import ReleaseValues, UpgradePlan, build_plan
-from greenzone.upgrade.rollback import rollback_steps
+from greenzone.upgrade.rollback import rollback_steps, step_checks
 from greenzone.upgrade.rules import UpgradeInputs, health_gate, upgrade_checks
 from greenzone.upgrade.versions import compare, k3s_refusal, parse_version
 from tests.support.paths import EXAMPLES
@@ -234,7 +234,12 @@ def test_rollback_returns_each_release_newest_first() -> None:
         Revision("monitoring", "monitoring", None),
         Revision("greenzone-inference", "greenzone-inference", 5, "0.2.0"),
     )
-    now = {"gpu-operator": 4, "harbor": 2, "monitoring": 1, "greenzone-inference": 6}
+    now = {
+        "gpu-operator": (4, "v26.7.0"),
+        "harbor": (2, "1.19.1"),
+        "monitoring": (1, "88.5.3"),
+        "greenzone-inference": (6, "0.3.0"),
+    }
     steps = rollback_steps(recorded, now)
     assert [(s.release, s.action, s.target) for s in steps] == [
         ("greenzone-inference", "rollback", 5),
@@ -244,6 +249,12 @@ def test_rollback_returns_each_release_newest_first() -> None:
     ]
     gone = rollback_steps(recorded, {**now, "harbor": None})
     assert next(step for step in gone if step.release == "harbor").action == "missing"
+    # Harbor's database moved forward with a new chart: kept, with the way back by hand.
+    moved = rollback_steps(recorded, {**now, "harbor": (3, "1.20.0")})
+    harbor = next(step for step in moved if step.release == "harbor")
+    assert harbor.action == "kept"
+    (row,) = [check for check in step_checks(moved, done=False) if check.name == "release harbor"]
+    assert row.status is Status.WARN and "database" in row.detail and "helm rollback harbor 2" in row.remedy
 
 
 def test_the_upgrade_record_reads_back() -> None:
@@ -281,11 +292,47 @@ def test_finalize_deletes_only_what_nothing_running_uses() -> None:
         ],
         models=[("qwen3:8b", 300, ["models/ollama/blobs/sha256-shared", "models/ollama/blobs/sha256-qwen"])],
     )
-    plan = finalize_plan(previous, current, served=["still-served"])
+    plan = finalize_plan([previous], current, served=["still-served"])
     assert [image.ref for image in plan.images] == ["docker.io/ollama/ollama:0.12.10"]
     assert plan.kept_images == ("docker.io/library/alias:1",)  # same digest under a new name: in use
     assert set(plan.models) == {"gemma3:4b", "llama3:8b"} and plan.kept_models == ("still-served",)
     assert "ollama/blobs/sha256-shared" not in plan.model_files  # the running qwen3 lists it
     assert set(plan.model_files) == {"ollama/manifests/gemma3/4b", "ollama/blobs/sha256-llama"}
     assert plan.model_bytes == 100 + 400
-    assert finalize_plan(current, current, served=[]).empty
+    assert finalize_plan([current], current, served=[]).empty
+
+
+def test_finalize_keeps_what_pods_still_run_and_takes_every_unfinalized_version() -> None:
+    """A pod the upgrade did not move (the driver DaemonSet waits for a reboot: OnDelete) still runs
+    the previous image; two upgrades without --finalize leave two versions, both deleted at once."""
+    first = manifest(images=[("nvcr.io/nvidia/driver:580.1", 1), ("docker.io/ollama/ollama:0.11", 5)])
+    second = manifest("1.1.0", images=[("nvcr.io/nvidia/driver:580.2", 2), ("docker.io/ollama/ollama:0.12", 6)])
+    current = manifest("1.2.0", images=[("nvcr.io/nvidia/driver:580.3", 3), ("docker.io/ollama/ollama:0.13", 7)])
+    pods = [
+        {
+            "spec": {
+                "initContainers": [{"image": "busybox"}],
+                "containers": [{"image": "nvcr.io/nvidia/driver:580.2"}],
+            },
+            "status": {"containerStatuses": [{"imageID": f"nvcr.io/nvidia/driver@{digest(2)}"}]},
+        },
+        {"spec": {"containers": [{"image": "docker.io/ollama/ollama:0.11"}]}, "status": {}},  # not started yet
+    ]
+    running = running_images(pods)
+    assert running.digests == {digest(2)} and "busybox" in running.refs
+    plan = finalize_plan([first, second], current, served=[], running=running)
+    assert [image.ref for image in plan.images] == ["nvcr.io/nvidia/driver:580.1", "docker.io/ollama/ollama:0.12"]
+    assert set(plan.kept_images) == {"nvcr.io/nvidia/driver:580.2", "docker.io/ollama/ollama:0.11"}
+
+
+def test_a_gate_waits_for_pods_to_settle_and_ignores_what_was_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenzone.commands import upgrade
+
+    monkeypatch.setattr(upgrade, "GATE_INTERVAL_S", 0.0)
+    rescheduling = Report("health", (Check("pods", Status.FAIL, "2 Pending"), Check("Harbor", Status.FAIL, "down")))
+    settled = Report("health", (Check("pods", Status.PASS, "all Running"), Check("Harbor", Status.FAIL, "down")))
+    answers = iter([rescheduling, rescheduling, settled])
+    assert upgrade.settled_gate("k3s", lambda: next(answers), frozenset({"Harbor"}), settle=60) is None
+    stuck = upgrade.settled_gate("k3s", lambda: rescheduling, frozenset({"Harbor"}), settle=0)
+    assert stuck is not None and stuck.name == "health gate after k3s" and "pods: 2 Pending" in stuck.detail
+    assert "Harbor" not in stuck.detail  # accepted before the upgrade: not this phase's doing

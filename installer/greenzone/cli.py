@@ -676,7 +676,7 @@ def _add_upgrade(commands: Subparsers) -> None:
     rollback = _command(
         commands,
         "rollback",
-        "greenzone.commands.upgrade:rollback",
+        "greenzone.commands.rollback:rollback",
         "return every Helm release to its revision before the last upgrade (until --finalize)",
         "Rolls each release back to the revision the last upgrade recorded, newest first, and puts the "
         "previous answers, manifest and values back as the installed ones. k3s is not downgraded. "

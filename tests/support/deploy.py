@@ -83,7 +83,9 @@ def make_bundle(
         Component(name="k3s-install", version=k3s, kind="script", paths=["k3s/install.sh"]),
         Component(name="helm", version="v4.1.4", kind="archive", paths=["bin/helm-v4.1.4-linux-amd64.tar.gz"]),
     ]
-    _write(out / "bin/k3s", b"#!/bin/sh\necho 'stand-in k3s'\n" + os.urandom(64 * 1024), 0o755)
+    # The role runs `k3s --version`: the script ends before its random tail, which only makes each
+    # bundle's binary differ (a shell reading on into random bytes could run anything).
+    _write(out / "bin/k3s", b"#!/bin/sh\necho 'stand-in k3s'\nexit 0\n" + os.urandom(64 * 1024), 0o755)
     _write(out / "k3s/k3s-airgap-images-amd64.tar.zst", os.urandom(256 * 1024))
     _write(out / "k3s/install.sh", b"#!/bin/sh\necho 'stand-in install.sh'\nexit 1\n", 0o755)
     _tgz(out / "bin/helm-v4.1.4-linux-amd64.tar.gz", {"linux-amd64/helm": b"#!/bin/sh\necho stand-in helm\n"})

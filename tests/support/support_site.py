@@ -118,6 +118,12 @@ def site_state(tmp_path: Path, api: str) -> Path:
         f"Authorization: Bearer {PLANTED['bearer header']}\n{PEM}"
         f"k3s token {JOIN_TOKEN}\nvalues say {PLANTED['values file']}\n"
     )
+    upgrade = state / "upgrades" / "20261126T120000Z"
+    upgrade.mkdir(parents=True)
+    (upgrade / "record.json").write_text(json.dumps({"id": upgrade.name, "outcome": "succeeded", "revisions": None}))
+    (upgrade / "plan.json").write_text(json.dumps({"notes": [f"robot {PLANTED['credentials token']}"]}))
+    (upgrade / "previous").mkdir()
+    (upgrade / "previous" / "answers.yaml").write_text(ANSWERS)
     (state / "logs").mkdir()
     (state / "logs" / "greenzone.log").write_text(
         f"robot={PLANTED['credentials token']} kube {PLANTED['kubeconfig token']}\n"

@@ -117,14 +117,15 @@ def collect_garbage(
 
     Harbor v2.15 (`api/v2.0/swagger.yaml`, `handler/gc.go`): `POST /system/gc/schedule` with type
     Manual answers 201 and the run's address in `Location`; the run ends as `Success` with
-    `freed_space` in its `job_parameters`. `delete_untagged` must be sent: the API's default is false.
-    Harbor only frees blobs unreferenced for 2 hours (its safety window), so a run right after a
-    push frees those later."""
+    `freed_space` in its `job_parameters`. Harbor only frees blobs unreferenced for 2 hours (its safety
+    window), so what a push replaced minutes ago is freed by a later collection."""
     import time
 
     opener = _opener(ca_file)
     auth = credentials.basic_auth()
-    body = json.dumps({"schedule": {"type": "Manual"}, "parameters": {"delete_untagged": True, "workers": 1}})
+    # delete_untagged stays false: the artifacts deleted through the API lose their blobs all the same,
+    # while untagged artifacts the site pushed itself (by digest) are not greenzone's to delete.
+    body = json.dumps({"schedule": {"type": "Manual"}, "parameters": {"delete_untagged": False, "workers": 1}})
     start = urllib.request.Request(f"{base_url}/api/v2.0/system/gc/schedule", data=body.encode(), method="POST")
     start.add_header("Authorization", auth)
     start.add_header("Content-Type", "application/json")

@@ -13,70 +13,127 @@ import argparse
 import socket
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-from greenzone.errors import InputError
+from greenzone.answers.model import Answers
+from greenzone.bundle.manifest import Manifest
+from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.results import Check, Finished, Report, Status
 from greenzone.statedir import StateDir
 from greenzone.upgrade import history
-from greenzone.upgrade.finalize import FinalizePlan, finalize_plan
+from greenzone.upgrade.finalize import FinalizePlan, Running, finalize_plan, running_images
 from greenzone.upgrade.history import UpgradeRecord
 
 
-def _record(state: StateDir) -> UpgradeRecord | None:
-    latest = history.latest(state)
-    if latest is None or latest.outcome != "succeeded" or latest.finalized:
-        return None
-    return latest
+def _waiting(state: StateDir) -> list[UpgradeRecord]:
+    """Every upgrade that succeeded and was not finalized: each left its previous version behind.
+    None after the last upgrade was rolled back (its images are the ones that run again)."""
+    found = history.records(state)
+    if not found or found[-1].outcome != "succeeded":
+        return []
+    return [record for record in found if record.outcome == "succeeded" and not record.finalized]
+
+
+def _manifest(path: Path) -> Manifest:
+    from greenzone.bundle.manifest import ManifestError, parse_manifest
+
+    try:
+        return parse_manifest(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ManifestError) as error:
+        raise InputError(
+            f"cannot read {path}: {error}",
+            hint="without it greenzone cannot tell what a version used; nothing was deleted",
+        ) from None
+
+
+def _running(state: StateDir, answers: Answers, args: argparse.Namespace) -> tuple[Running | None, str]:
+    """What the cluster's pods run now; (None, why) where the API cannot say."""
+    from greenzone.health.readers.cluster import KubeReads, reason
+    from greenzone.health.readers.deadline import Deadline
+    from greenzone.health.targets import health_targets, parse_endpoints
+
+    targets = health_targets(answers, state, [], parse_endpoints(args.endpoint or []), hostname=socket.gethostname())
+    reads = KubeReads(targets, Deadline(30.0))
+    if reads.error:
+        return None, reads.error
+    try:
+        pods = reads.json("/api/v1/pods").get("items") or []
+    except Exception as error:  # any failure of the one read means the same: what runs is unknown
+        return None, f"the Kubernetes API at {reads.server} did not list the pods: {reason(error)}"
+    return running_images(pods), ""
 
 
 def finalize(args: argparse.Namespace) -> Report | Finished:
     from greenzone.answers.files import load_valid_answers
-    from greenzone.bundle.manifest import parse_manifest
 
     state = StateDir.locate(args.state_dir)
-    record = _record(state)
-    if record is None:
+    waiting = _waiting(state)
+    if not waiting:
         return Report(
             "upgrade",
             (Check("finalize", Status.PASS, "no finished upgrade waits for it: nothing to delete", group="finalize"),),
             {},
             title="Nothing to finalize",
         )
-    previous_file = history.previous_file(state, record, "bundle.yaml")
-    if not previous_file.is_file() or not state.installed_manifest.is_file():
-        raise InputError(
-            f"the upgrade {record.id} kept no previous manifest ({previous_file})",
-            hint="without it greenzone cannot tell what the previous version used; nothing was deleted",
-        )
-    previous = parse_manifest(previous_file.read_text(encoding="utf-8"), str(previous_file))
-    current = parse_manifest(state.installed_manifest.read_text(encoding="utf-8"), str(state.installed_manifest))
+    previous = [_manifest(history.previous_file(state, record, "bundle.yaml")) for record in waiting]
+    current = _manifest(state.installed_manifest)
     answers = load_valid_answers(state.installed_answers)
-    plan = finalize_plan(previous, current, served=answers.inference.models)
+    running, unknown = _running(state, answers, args)
+    plan = finalize_plan(previous, current, served=answers.inference.models, running=running)
     data = {
-        "record": record.id,
+        "records": [record.id for record in waiting],
         "images": [vars(image) for image in plan.images],
         "model_files": list(plan.model_files),
+        "pods_checked": running is not None,
     }
+    skipped = [record.id for record in waiting if record.cluster_skipped]
+    if skipped:  # listed, never deleted: those releases never moved off the previous images
+        refusal = Check(
+            "cluster tasks skipped",
+            Status.FAIL,
+            f"the upgrade {', '.join(skipped)} ran with --skip-tags cluster: no release moved, so the pods may "
+            "still run everything listed above; nothing was deleted",
+            "run the same `greenzone upgrade` without --skip-tags cluster first",
+            group="finalize",
+        )
+        return Report("upgrade", (*plan.checks(done=False), refusal), data, title="Finalize refused")
     if args.check or plan.empty:
-        title = "Finalize (check: nothing changed)" if args.check else "Nothing to delete"
+        rows = plan.checks(done=False)
+        if running is None:
+            rows.append(
+                Check(
+                    "running pods",
+                    Status.WARN,
+                    f"not read ({unknown}): a real --finalize also keeps whatever the pods still run",
+                    "run it where the cluster answers",
+                    group="finalize",
+                )
+            )
         if plan.empty and not args.check:
-            history.finish(state, record, record.outcome, finalized=True)
-        return Report("upgrade", tuple(plan.checks(done=False)), data, title=title)
+            for record in waiting:
+                history.save(state, replace(record, finalized=True))
+        title = "Finalize (check: nothing changed)" if args.check else "Nothing to delete"
+        return Report("upgrade", tuple(rows), data, title=title)
+    if running is None:
+        raise EnvironmentProblem(
+            f"cannot tell which images the pods run ({unknown}); nothing was deleted",
+            hint="finalize where the cluster answers (`greenzone health --layer cluster`)",
+        )
     if not args.yes:
-        _confirm(record)
+        _confirm(waiting[-1])
     checks = [*_harbor(state, answers, plan, args), _nodes(state, answers, plan)]
     failed = any(check.status is Status.FAIL for check in checks)
     if not failed:
-        history.save(state, replace(record, finalized=True))
+        for record in waiting:
+            history.save(state, replace(record, finalized=True))
     report = Report(
         "upgrade",
         (*plan.checks(done=not failed), *checks),
         data,
-        title="Finalize stopped: run it again" if failed else f"Finalized: {record.from_product} is gone",
+        title="Finalize stopped: run it again" if failed else f"Finalized: what {waiting[0].from_product} left is gone",
     )
-    return Finished(
-        report, report.exit_code, ("`greenzone rollback` has nothing to return to now",) if not failed else ()
-    )
+    notes = () if failed else ("`greenzone rollback` has nothing to return to now",)
+    return Finished(report, report.exit_code, notes)
 
 
 def _confirm(record: UpgradeRecord) -> None:
@@ -93,7 +150,7 @@ def _confirm(record: UpgradeRecord) -> None:
         raise InputError("not confirmed; nothing was deleted", hint="answer `y`, or pass --yes")
 
 
-def _harbor(state: StateDir, answers: object, plan: FinalizePlan, args: argparse.Namespace) -> list[Check]:
+def _harbor(state: StateDir, answers: Answers, plan: FinalizePlan, args: argparse.Namespace) -> list[Check]:
     from greenzone.bundle.registry import Credentials, RegistryError
     from greenzone.cluster.harbor import collect_garbage, delete_artifacts
     from greenzone.deploy.credentials import load_credentials
@@ -102,7 +159,7 @@ def _harbor(state: StateDir, answers: object, plan: FinalizePlan, args: argparse
 
     if not plan.images:
         return []
-    targets = health_targets(answers, state, [], parse_endpoints(args.endpoint or []), hostname=socket.gethostname())  # type: ignore[arg-type]
+    targets = health_targets(answers, state, [], parse_endpoints(args.endpoint or []), hostname=socket.gethostname())
     stored = load_credentials(targets.credentials_file) if targets.credentials_file.is_file() else {}
     password = stored.get("harbor_admin_password")
     if not password:
@@ -144,7 +201,7 @@ def _harbor(state: StateDir, answers: object, plan: FinalizePlan, args: argparse
     return [Check("Harbor", Status.PASS, f"{detail}; {collected}", group="finalize")]
 
 
-def _nodes(state: StateDir, answers: object, plan: FinalizePlan) -> Check:
+def _nodes(state: StateDir, answers: Answers, plan: FinalizePlan) -> Check:
     from greenzone.commands.reset import play_on_nodes
     from greenzone.refs import split_ref
 
@@ -153,7 +210,7 @@ def _nodes(state: StateDir, answers: object, plan: FinalizePlan) -> Check:
         host, repository, _ = split_ref(image.ref)
         images.append(f"{host}/{repository}@{image.digest}")
     extravars = {"finalize_images": images, "finalize_model_files": list(plan.model_files)}
-    progress, log = play_on_nodes(state, answers, "finalize.yml", "finalize", extravars, check=False)  # type: ignore[arg-type]
+    progress, log = play_on_nodes(state, answers, "finalize.yml", "finalize", extravars, check=False)
     if progress.outcome != "successful":
         reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
         return Check(

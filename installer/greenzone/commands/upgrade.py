@@ -196,7 +196,7 @@ class _Upgrade:
         self.args = args
         self.state = StateDir.locate(args.state_dir)
         installed_answers, installed_text = _installed(self.state)
-        self.bundle: Path = args.bundle
+        self.bundle: Path = args.bundle.expanduser().resolve()  # the playbooks run elsewhere
         self.new_text, self.new = read_bundle_manifest(self.bundle)
         self.resume = _resumable(self.state, _sha256(self.new_text))
         _refuse_unfinished(self.state, self.resume)
@@ -210,6 +210,12 @@ class _Upgrade:
         self.answers, self.source = _answers(args, installed_answers, self.bundle)
         self.endpoints = parse_endpoints(args.endpoint or [])
         self.health_failing: tuple[str, ...] = ()
+        self.skip_tags = tuple(tag.strip() for item in args.skip_tags or () for tag in item.split(",") if tag.strip())
+        self.cluster_skipped = "cluster" in self.skip_tags
+        self.revisions: tuple[Revision, ...] | None = None
+        self.revisions_problem = ""
+        if self.resume is not None:  # what failed before this upgrade started, and was accepted then
+            self.health_failing = self.resume.accepted
 
     def values_source(self, release: str) -> Path:
         if self.resume is not None:
@@ -259,6 +265,7 @@ class _Upgrade:
             allow_downgrade=self.args.allow_downgrade,
         )
         checks = upgrade_checks(inputs, _bundled_installer(self.new))
+        checks.append(self._revisions_check(GROUP))
         if self.resume is not None:
             checks = [check for check in checks if check.name not in ("health before upgrade", "--accept-failing")]
             checks.append(
@@ -270,6 +277,27 @@ class _Upgrade:
                 )
             )
         return checks
+
+    def _revisions_check(self, group: str) -> Check:
+        """The releases' revisions a rollback returns to, read before any change: an upgrade that
+        could not be undone is refused here rather than discovered after it."""
+        if self.resume is not None:
+            self.revisions, self.revisions_problem = self.resume.revisions, self.resume.revisions_problem
+            return Check("Helm revisions", Status.PASS, "recorded when this upgrade started", group=group)
+        if self.cluster_skipped:
+            self.revisions_problem = "the cluster tasks were skipped (--skip-tags cluster)"
+            return Check("Helm revisions", Status.SKIP, f"not read: {self.revisions_problem}", group=group)
+        self.revisions, self.revisions_problem = _revisions(self.state, self.answers)
+        if self.revisions is None:
+            return Check(
+                "Helm revisions",
+                Status.FAIL,
+                f"{self.revisions_problem}: neither the health gates nor `greenzone rollback` could undo this upgrade",
+                "check the Kubernetes API (`greenzone health --layer cluster`), then run the upgrade again",
+                group=group,
+            )
+        installed = sum(1 for item in self.revisions if item.revision is not None)
+        return Check("Helm revisions", Status.PASS, f"{installed} release(s) recorded for a rollback", group=group)
 
 
 # --- the upgrade ---------------------------------------------------------------------------------------
@@ -314,9 +342,10 @@ def _revisions(state: StateDir, answers: Answers) -> tuple[tuple[Revision, ...] 
     )
 
 
-def gate_check(phase: str, health: Report) -> Check | None:
-    """The health gate's verdict after `phase` (pure): None when the layers it touched work."""
-    failing = [check for check in health.checks if check.status is Status.FAIL]
+def gate_check(phase: str, health: Report, accepted: frozenset[str] = frozenset()) -> Check | None:
+    """The health gate's verdict after `phase` (pure): None when the layers it touched work, the
+    checks the operator accepted before the upgrade aside."""
+    failing = [check for check in health.checks if check.status is Status.FAIL and check.name not in accepted]
     if not failing:
         return None
     listed = "; ".join(f"{check.name}: {check.detail}" for check in failing[:3])
@@ -327,6 +356,25 @@ def gate_check(phase: str, health: Report) -> Check | None:
         failing[0].remedy or "see `greenzone health`",
         group="upgrade",
     )
+
+
+#: Pods move and restart after a phase (a drained node, a rolled release): the gate asks again for up
+#: to this long before it judges.
+GATE_SETTLE_S = 180.0
+GATE_INTERVAL_S = 10.0
+
+
+def settled_gate(
+    phase: str, ask: Callable[[], Report], accepted: frozenset[str], *, settle: float = GATE_SETTLE_S
+) -> Check | None:
+    import time
+
+    deadline = time.monotonic() + settle
+    while True:
+        stopped = gate_check(phase, ask(), accepted)
+        if stopped is None or time.monotonic() + GATE_INTERVAL_S > deadline:
+            return stopped
+        time.sleep(GATE_INTERVAL_S)
 
 
 def _rollback_phase(state: StateDir, record: UpgradeRecord, phase: str) -> str:
@@ -351,13 +399,15 @@ def _rollback_phase(state: StateDir, record: UpgradeRecord, phase: str) -> str:
 
 
 def _gate(work: _Upgrade, record: Callable[[], UpgradeRecord]) -> Callable[[str, PhaseProgress], Check | None]:
-    skipped = "cluster" in (work.args.skip_tags or ())
-
     def gate(phase: str, progress: PhaseProgress) -> Check | None:
         layers = PHASE_LAYERS.get(phase)
-        if skipped or not layers:
+        if work.cluster_skipped or not layers:
             return None  # with the cluster tasks skipped nothing changed there to judge
-        stopped = gate_check(phase, _health(work.state, work.answers, work.new, work.endpoints, layers))
+        stopped = settled_gate(
+            phase,
+            lambda: _health(work.state, work.answers, work.new, work.endpoints, layers),
+            frozenset(record().accepted),
+        )
         if stopped is None:
             return None
         undone = _rollback_phase(work.state, record(), phase)
@@ -404,14 +454,13 @@ def _run(work: _Upgrade, plan: UpgradePlan, shown: list[Check], data: dict[str, 
     state = work.state
     session = InstallSession(
         state,
-        skip_tags=tuple(work.args.skip_tags or ()),
+        skip_tags=work.skip_tags,
         forced=parse_forced(work.args.force_preflight),
         upgrade=True,
     )
     prepared = session.prepare(work.answers, work.source, work.bundle)
     record = work.resume
     if record is None:
-        revisions, problem = _revisions(state, work.answers)
         now = datetime.datetime.now(datetime.UTC)
         record = UpgradeRecord(
             id=history.new_id(now),
@@ -420,8 +469,10 @@ def _run(work: _Upgrade, plan: UpgradePlan, shown: list[Check], data: dict[str, 
             to_product=plan.new_product,
             bundle=str(work.bundle),
             bundle_sha256=_sha256(work.new_text),
-            revisions=revisions,
-            revisions_problem=problem,
+            revisions=work.revisions,
+            revisions_problem=work.revisions_problem,
+            accepted=tuple(name for name in work.health_failing if name in (work.args.accept_failing or ())),
+            cluster_skipped=work.cluster_skipped,
         )
         history.start(state, record, plan.to_json(), [release.name for release in appliance_releases(work.answers)])
     else:
@@ -439,7 +490,7 @@ def _run(work: _Upgrade, plan: UpgradePlan, shown: list[Check], data: dict[str, 
     if record.revisions is None:
         notes.append(f"no rollback is possible for this upgrade: {record.revisions_problem}")
     if final == "succeeded":
-        checks.append(_health_after(session, work))
+        checks.append(_health_after(work))
         notes.append(
             "the previous version's images stay until `greenzone upgrade --finalize`; "
             "`greenzone rollback` returns the releases until then"
@@ -454,18 +505,26 @@ def _run(work: _Upgrade, plan: UpgradePlan, shown: list[Check], data: dict[str, 
     return Finished(report, code, tuple(notes))
 
 
-def _health_after(session: Any, work: _Upgrade) -> Check:
+def _health_after(work: _Upgrade) -> Check:
     try:
-        health = session.health(work.answers, work.new)
+        health = _health(work.state, work.answers, work.new, work.endpoints)
     except GreenzoneError as error:
         return Check("health", Status.WARN, f"could not run: {error.title}", error.hint, group="upgrade")
     failing = [check.name for check in health.checks if check.status is Status.FAIL]
+    new = [name for name in failing if name not in work.health_failing]
     if not failing:
         return Check("health", Status.PASS, f"every layer works: {health.tally()}", group="upgrade")
+    if not new:
+        return Check(
+            "health",
+            Status.WARN,
+            f"only what failed before the upgrade fails: {', '.join(failing[:6])}",
+            group="upgrade",
+        )
     return Check(
         "health",
         Status.WARN,
-        f"after the upgrade {len(failing)} check(s) fail: {', '.join(failing[:6])}",
+        f"after the upgrade {len(new)} more check(s) fail: {', '.join(new[:6])}",
         "`greenzone health` says how to fix each; `greenzone rollback` returns the previous releases",
         group="upgrade",
     )
@@ -480,92 +539,3 @@ def _progress_printer(args: argparse.Namespace) -> Callable[[Any, PhaseProgress,
             print(f"{progress.phase}: {progress.summary()}", file=stream, flush=True)
 
     return listener
-
-
-# --- rollback -------------------------------------------------------------------------------------------
-
-
-def rollback(args: argparse.Namespace) -> Report | Finished:
-    from greenzone.upgrade.rollback import rollback_steps, step_checks
-
-    state = StateDir.locate(args.state_dir)
-    record = next(
-        (item for item in reversed(history.records(state)) if item.outcome != "rolled back" and not item.finalized),
-        None,
-    )
-    if record is None:
-        raise InputError(
-            f"no upgrade to roll back in {state}",
-            hint="a rollback returns the last upgrade until `greenzone upgrade --finalize`; an install has none",
-        )
-    if record.revisions is None:
-        raise InputError(
-            f"the upgrade {record.id} recorded no Helm revisions ({record.revisions_problem})",
-            hint="roll each release back by hand (`helm history NAME -n NAMESPACE`, `helm rollback NAME REVISION`)",
-        )
-    now = _current_revisions(state, record.revisions)
-    steps = rollback_steps(record.revisions, now)
-    planned = step_checks(steps, done=False)
-    header = Check(
-        "upgrade",
-        Status.PASS,
-        f"{record.id}: {record.from_product} → {record.to_product} ({record.outcome}); k3s is not downgraded",
-        group="rollback",
-    )
-    if args.check or any(check.status is Status.FAIL for check in planned):
-        title = "Rollback plan (check: nothing changed)" if args.check else "Rollback refused: nothing was changed"
-        return Report("rollback", (header, *planned), {"record": record.to_json()}, title=title, grouped=True)
-    if not args.yes:
-        _confirm_rollback(record)
-    from greenzone.cluster.helm import find_helm, rollback_release
-
-    helm = find_helm(None, state)
-    for step in steps:
-        if step.action in ("rollback", "uninstall"):
-            rollback_release(
-                helm,
-                state.kubeconfig,
-                step.release,
-                step.namespace,
-                step.target if step.action == "rollback" else None,
-                ROLLBACK_TIMEOUT,
-            )
-    restored = history.restore_previous(state, record)
-    record = history.finish(state, record, "rolled back")
-    done = step_checks(steps, done=True)
-    files = Check("records", Status.PASS, f"restored: {', '.join(restored) or 'nothing'}", group="rollback")
-    report = Report(
-        "rollback",
-        (header, *done, files),
-        {"record": record.to_json()},
-        title=f"Rolled back to {record.from_product}",
-        grouped=True,
-    )
-    return Finished(report, report.exit_code, ("the new version's images stay in Harbor until the next upgrade",))
-
-
-def _current_revisions(state: StateDir, recorded: tuple[Revision, ...]) -> dict[str, int | None]:
-    from greenzone.cluster.helm import deployed_revisions, find_helm
-
-    if not state.kubeconfig.is_file():
-        raise InputError(
-            f"no kubeconfig in {state}", hint="a rollback talks to the cluster; run it where you installed"
-        )
-    found = deployed_revisions(
-        find_helm(None, state), state.kubeconfig, [(item.release, item.namespace) for item in recorded]
-    )
-    return {item.release: (now[2] if now else None) for item, now in zip(recorded, found, strict=True)}
-
-
-def _confirm_rollback(record: UpgradeRecord) -> None:
-    if not sys.stdin.isatty():
-        raise InputError(
-            "a rollback changes the running appliance and needs a confirmation; nothing was changed",
-            hint="see it with --check, then pass --yes (automation) or answer on a terminal",
-        )
-    try:
-        reply = input(f"Roll back {record.to_product} → {record.from_product}? [y/N] ").strip().lower()
-    except EOFError:
-        reply = ""
-    if reply not in ("y", "yes"):
-        raise InputError("rollback not confirmed; nothing was changed", hint="answer `y`, or pass --yes")

@@ -92,6 +92,13 @@ def _greenzone(site: Site, sink: Sink) -> None:
     for name, path in files.items():
         if path.is_file():
             sink.text(name, _tail(path))
+    # Each upgrade's record (outcome, Helm revisions) and plan (values differences masked already);
+    # the previous answers and values it keeps are the same kind as those above and stay out.
+    if state.upgrades_dir.is_dir():
+        for folder in sorted(path for path in state.upgrades_dir.iterdir() if path.is_dir()):
+            for name in ("record.json", "plan.json"):
+                if (folder / name).is_file():
+                    sink.text(f"upgrades/{folder.name}/{name}", _tail(folder / name))
     logs = [state.install_log, state.log_file, *sorted(state.logs_dir.glob("*.log"))] if state.logs_dir.is_dir() else []
     for path in dict.fromkeys(logs):
         if path.is_file():

@@ -9,10 +9,12 @@ rest stays: what is kept, and why, is listed beside what goes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from greenzone.bundle.manifest import Manifest
+from greenzone.bundle.manifest import BundleImage, BundleModel, Manifest
 from greenzone.results import Check, Status
 
 MODELS_PREFIX = "models/"
@@ -69,33 +71,70 @@ def _model_paths(manifest: Manifest, name: str) -> list[str]:
     return [path for path in (component.paths if component else []) if path.startswith(MODELS_PREFIX)]
 
 
-def finalize_plan(previous: Manifest, current: Manifest, served: Sequence[str]) -> FinalizePlan:
-    in_use = {image.digest for image in current.images} | {
-        image.source_digest for image in current.images if image.source_digest
-    }
+@dataclass(frozen=True)
+class Running:
+    """What the cluster's pods run now, from their specs and container statuses."""
+
+    refs: frozenset[str] = frozenset()
+    digests: frozenset[str] = frozenset()
+
+
+def running_images(pods: Sequence[Mapping[str, Any]]) -> Running:
+    """Image references and digests in use by every pod (init containers included): `imageID` is
+    `repository@sha256:...` as containerd resolved it, which is the digest the bundle records."""
+    refs: set[str] = set()
+    digests: set[str] = set()
+    for pod in pods:
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            if container.get("image"):
+                refs.add(str(container["image"]))
+        for key in ("initContainerStatuses", "containerStatuses"):
+            for container in status.get(key) or []:
+                found = _DIGEST.search(str(container.get("imageID") or ""))
+                if found:
+                    digests.add(found.group(0))
+    return Running(frozenset(refs), frozenset(digests))
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def finalize_plan(
+    previous: Sequence[Manifest], current: Manifest, served: Sequence[str], running: Running | None = None
+) -> FinalizePlan:
+    """What the versions before `current` left (each upgrade not finalized yet brings one), less what
+    `current`, the answers or the running pods use."""
+    running = running or Running()
+    in_use = (
+        {image.digest for image in current.images}
+        | {image.source_digest for image in current.images if image.source_digest}
+        | set(running.digests)
+    )
+    current_refs = {item.ref for item in current.images}
     images: list[DeletedImage] = []
     kept_images: list[str] = []
-    for image in previous.images:
-        if image.digest in in_use:
-            if image.ref not in {item.ref for item in current.images}:
+    for image in _unique(item for manifest in previous for item in manifest.images):
+        if image.digest in in_use or (image.ref in running.refs and image.ref not in current_refs):
+            if image.ref not in current_refs and image.ref not in kept_images:
                 kept_images.append(image.ref)
             continue
         images.append(DeletedImage(image.ref, image.digest))
     current_files = {path for model in current.models for path in _model_paths(current, model.name)} | {
         path for item in current.components if item.name == "model-sums" for path in item.paths
     }
-    sizes = {item.path: item.size for item in previous.files}
+    sizes = {item.path: item.size for manifest in previous for item in manifest.files}
     models: list[str] = []
     files: list[str] = []
     kept_models: list[str] = []
     current_names = {model.name for model in current.models}
-    for model in previous.models:
+    for manifest, model in _unique_models(previous):
         if model.name in current_names:
             continue
         if model.name in served:
             kept_models.append(model.name)
             continue
-        gone = [path for path in _model_paths(previous, model.name) if path not in current_files]
+        gone = [path for path in _model_paths(manifest, model.name) if path not in current_files]
         if not gone:
             kept_models.append(model.name)
             continue
@@ -109,3 +148,18 @@ def finalize_plan(previous: Manifest, current: Manifest, served: Sequence[str]) 
         model_bytes=sum(sizes.get(path, 0) for path in files),
         kept_models=tuple(kept_models),
     )
+
+
+def _unique(images: Iterable[BundleImage]) -> list[BundleImage]:
+    seen: dict[tuple[str, str], BundleImage] = {}
+    for image in images:
+        seen.setdefault((image.ref, image.digest), image)
+    return list(seen.values())
+
+
+def _unique_models(manifests: Sequence[Manifest]) -> list[tuple[Manifest, BundleModel]]:
+    seen: dict[str, tuple[Manifest, BundleModel]] = {}
+    for manifest in manifests:
+        for model in manifest.models:
+            seen.setdefault(model.name, (manifest, model))
+    return list(seen.values())

@@ -13,12 +13,12 @@ import datetime
 import json
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from greenzone.atomic import write_text_atomic
-from greenzone.errors import EnvironmentProblem
+from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.statedir import StateDir
 
 Outcome = Literal["running", "succeeded", "failed", "canceled", "rolled back"]
@@ -53,21 +53,25 @@ class UpgradeRecord:
     revisions_problem: str = ""
     failed_phase: str = ""
     finalized: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    accepted: tuple[str, ...] = ()
+    """Health checks that failed before the upgrade and were accepted: the gates ignore them."""
+    cluster_skipped: bool = False
+    """Run with the `cluster` tasks skipped: no release moved, so the previous images are still in use."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["revisions"] = None if self.revisions is None else [asdict(item) for item in self.revisions]
-        data["notes"] = list(self.notes)
+        data["accepted"] = list(self.accepted)
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UpgradeRecord:
         revisions = data.get("revisions")
+        known = {item.name for item in fields(cls)} - {"revisions", "accepted"}
         return cls(
-            **{key: value for key, value in data.items() if key not in ("revisions", "notes")},
+            **{key: value for key, value in data.items() if key in known},
             revisions=None if revisions is None else tuple(Revision(**item) for item in revisions),
-            notes=tuple(data.get("notes", ())),
+            accepted=tuple(data.get("accepted", ())),
         )
 
 
@@ -129,16 +133,25 @@ def finish(state: StateDir, record: UpgradeRecord, outcome: Outcome, **changes: 
 
 
 def records(state: StateDir) -> list[UpgradeRecord]:
-    """Every started upgrade, oldest first; a folder whose record cannot be read is skipped (it never
-    started, or it was damaged: `greenzone support-bundle` carries the folder for the vendor)."""
+    """Every started upgrade, oldest first. A folder without a record never started and is skipped; a
+    record that cannot be read is refused with its name: taking an older one for the last upgrade
+    would roll back or finalize the wrong version."""
     found: list[UpgradeRecord] = []
     if not state.upgrades_dir.is_dir():
         return found
-    for folder in sorted(state.upgrades_dir.iterdir()):
-        try:
-            found.append(UpgradeRecord.from_json(json.loads((folder / RECORD).read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError):
+    for folder in sorted(path for path in state.upgrades_dir.iterdir() if path.is_dir()):
+        path = folder / RECORD
+        if not path.exists():
             continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found.append(UpgradeRecord.from_json(data))
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+            raise InputError(
+                f"the upgrade record {path} cannot be read: {error}",
+                hint="`greenzone support-bundle` carries it for the vendor; move its folder aside only if the vendor "
+                "says so (it holds what a rollback returns to)",
+            ) from None
     return found
 
 
