@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest
+from greenzone.commands.confirm import confirm
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.results import Check, Finished, Report, Status
 from greenzone.statedir import StateDir
@@ -137,17 +137,11 @@ def finalize(args: argparse.Namespace) -> Report | Finished:
 
 
 def _confirm(record: UpgradeRecord) -> None:
-    if not sys.stdin.isatty():
-        raise InputError(
-            "--finalize deletes the previous version for good and needs a confirmation; nothing was deleted",
-            hint="see what goes with --check, then pass --yes (automation) or answer on a terminal",
-        )
-    try:
-        reply = input(f"Delete what {record.from_product} left? `greenzone rollback` is no longer possible [y/N] ")
-    except EOFError:
-        reply = ""
-    if reply.strip().lower() not in ("y", "yes"):
-        raise InputError("not confirmed; nothing was deleted", hint="answer `y`, or pass --yes")
+    confirm(
+        f"Delete what {record.from_product} left? `greenzone rollback` is no longer possible",
+        what="--finalize deletes the previous version for good and",
+        unchanged="nothing was deleted",
+    )
 
 
 def _harbor(state: StateDir, answers: Answers, plan: FinalizePlan, args: argparse.Namespace) -> list[Check]:

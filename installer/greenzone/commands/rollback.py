@@ -7,8 +7,8 @@ database migrated, see `upgrade/rollback.py`). Only the last upgrade, and only u
 from __future__ import annotations
 
 import argparse
-import sys
 
+from greenzone.commands.confirm import confirm
 from greenzone.errors import EnvironmentProblem, InputError
 from greenzone.results import Check, Finished, Report, Status
 from greenzone.statedir import StateDir
@@ -64,17 +64,9 @@ def _last_line(error: BaseException) -> str:
 
 
 def _confirm(record: UpgradeRecord) -> None:
-    if not sys.stdin.isatty():
-        raise InputError(
-            "a rollback changes the running appliance and needs a confirmation; nothing was changed",
-            hint="see it with --check, then pass --yes (automation) or answer on a terminal",
-        )
-    try:
-        reply = input(f"Roll back {record.to_product} → {record.from_product}? [y/N] ").strip().lower()
-    except EOFError:
-        reply = ""
-    if reply not in ("y", "yes"):
-        raise InputError("rollback not confirmed; nothing was changed", hint="answer `y`, or pass --yes")
+    confirm(
+        f"Roll back {record.to_product} → {record.from_product}?", what="a rollback changes the running appliance and"
+    )
 
 
 def _apply(state: StateDir, steps: list[RollbackStep]) -> Check | None:

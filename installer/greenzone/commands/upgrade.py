@@ -24,6 +24,7 @@ import yaml
 
 from greenzone.answers.model import Answers
 from greenzone.bundle.manifest import Manifest, parse_manifest, read_bundle_manifest
+from greenzone.commands.confirm import confirm
 from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.errors import GreenzoneError, InputError
 from greenzone.results import Check, ExitCode, Finished, Report, Status
@@ -304,19 +305,10 @@ class _Upgrade:
 
 
 def _confirm(args: argparse.Namespace, plan: UpgradePlan) -> None:
-    if args.yes:
-        return
-    if not sys.stdin.isatty():
-        raise InputError(
-            "an upgrade changes the running appliance and needs a confirmation; nothing was changed",
-            hint="read the plan with --check, then pass --yes (automation) or answer on a terminal",
+    if not args.yes:
+        confirm(
+            f"Upgrade {plan.old_product} → {plan.new_product} now?", what="an upgrade changes the running appliance and"
         )
-    try:
-        reply = input(f"Upgrade {plan.old_product} → {plan.new_product} now? [y/N] ").strip().lower()
-    except EOFError:
-        reply = ""
-    if reply not in ("y", "yes"):
-        raise InputError("upgrade not confirmed; nothing was changed", hint="answer `y`, or pass --yes")
 
 
 def _revisions(state: StateDir, answers: Answers) -> tuple[tuple[Revision, ...] | None, str]:
