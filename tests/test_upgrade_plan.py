@@ -326,7 +326,7 @@ def test_finalize_keeps_what_pods_still_run_and_takes_every_unfinalized_version(
 
 
 def test_a_gate_waits_for_pods_to_settle_and_ignores_what_was_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    from greenzone.commands import upgrade
+    from greenzone.upgrade import session as upgrade
 
     monkeypatch.setattr(upgrade, "GATE_INTERVAL_S", 0.0)
     rescheduling = Report("health", (Check("pods", Status.FAIL, "2 Pending"), Check("Harbor", Status.FAIL, "down")))
