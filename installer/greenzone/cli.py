@@ -638,7 +638,8 @@ def _add_upgrade(commands: Subparsers) -> None:
         "--allow-downgrade), the disks lack room, or health fails (unless each failing check is named with "
         "--accept-failing). Then new images go in first, k3s servers one at a time then agents, then the "
         "releases, each followed by a health gate that stops and rolls that release back. The same "
-        "command resumes a stopped upgrade. --finalize deletes what the previous version left.",
+        "command resumes a stopped upgrade. On a console it shows the plan and runs in screens (--no-tui for the "
+        "table and a y/N question). --finalize deletes what the previous version left.",
     )
     upgrade.add_argument("--bundle", type=Path, default=None, metavar="NEW", help="the new bundle's directory")
     upgrade.add_argument(
@@ -646,6 +647,7 @@ def _add_upgrade(commands: Subparsers) -> None:
     )
     upgrade.add_argument("--check", action="store_true", help="show the plan and its preflight; change nothing")
     upgrade.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    upgrade.add_argument("--no-tui", action="store_true", help="the plan table and a y/N question even on a terminal")
     upgrade.add_argument("--allow-downgrade", action="store_true", help="accept a chart older than the installed one")
     upgrade.add_argument(
         "--accept-failing",

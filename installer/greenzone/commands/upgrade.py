@@ -42,6 +42,10 @@ def upgrade(args: argparse.Namespace) -> Report | Finished | ExitCode:
     if args.bundle is None:
         raise InputError("which bundle?", hint="greenzone upgrade --bundle NEW_BUNDLE_DIR (--check to see the plan)")
     work = UpgradeSession(StateDir.locate(args.state_dir), _options(args))
+    if _interactive(args):
+        from greenzone.tui.upgrade import run_upgrade_wizard
+
+        return run_upgrade_wizard(work)
     seen = assess(work)
     if seen.verdict == "unchanged":
         return Report("upgrade", seen.checks, seen.data, title="Nothing to upgrade: this bundle is the installed one")
@@ -57,6 +61,13 @@ def upgrade(args: argparse.Namespace) -> Report | Finished | ExitCode:
     run = run_upgrade(work, seen.plan, list(seen.checks), seen.data, _progress_printer(args))
     code = ExitCode.INTERRUPTED if run.outcome == "canceled" else run.report.exit_code
     return Finished(run.report, code, run.notes)
+
+
+def _interactive(args: argparse.Namespace) -> bool:
+    """On a console, without --yes, --check, --json or --no-tui: the upgrade's screens."""
+    if args.yes or args.check or args.json or args.no_tui:
+        return False
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _confirm(args: argparse.Namespace, plan: UpgradePlan) -> None:

@@ -9,20 +9,17 @@ needs them calls first (it returns at once when the worker is done, and waits fo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
-from textual.app import App
 from textual.binding import Binding, BindingType
 
 from greenzone.results import ExitCode
 from greenzone.textfiles import read_text
+from greenzone.tui.console import ConsoleApp
 from greenzone.tui.messages import StepFinished
 from greenzone.tui.screens.base import WizardScreen
 from greenzone.tui.screens.confirm import Confirm
@@ -31,8 +28,6 @@ from greenzone.tui.state import WizardState, initial_document
 from greenzone.yamlpos import load
 
 if TYPE_CHECKING:
-    from textual.driver import Driver
-
     from greenzone.install.session import InstallSession
 
 STEP_NAMES = ("welcome", "preflight", "settings", "review", "install", "done")
@@ -52,8 +47,7 @@ def steps() -> tuple[type[WizardScreen], ...]:
     return (WelcomeScreen, PreflightScreen, SettingsScreen, ReviewScreen, InstallScreen, DoneScreen)
 
 
-class GreenzoneApp(App[int]):
-    CSS_PATH = "app.tcss"
+class GreenzoneApp(ConsoleApp):
     TITLE = "Greenzone installer"
     # Every way out asks the same question: Ctrl+Q, Ctrl+C (what a console user presses first) and
     # the command palette's Quit (which calls `action_quit`).
@@ -82,13 +76,6 @@ class GreenzoneApp(App[int]):
         self.check = check
         """Check mode: every screen's header says that nothing will be changed."""
 
-    def get_driver_class(self) -> type[Driver]:
-        """The platform's driver; on a console that cannot draw UTF-8, one that writes ASCII."""
-        from greenzone.tui.terminal import ascii_driver, limited
-
-        driver = super().get_driver_class()
-        return ascii_driver(driver) if limited() else driver
-
     def ready(self) -> None:
         """Load what the first screen did not need: the session, the answer file's validation, the
         other screens. Idempotent and thread-safe; a second caller waits for the first."""
@@ -116,12 +103,7 @@ class GreenzoneApp(App[int]):
         self.ready()
 
     def on_mount(self) -> None:
-        # SIGTERM (systemd, an operator's kill) and SIGHUP (the console's SSH session dropped) end the
-        # wizard like a confirmed Quit: a running install is canceled at its next task first.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.terminate)
+        self.listen_for_signals()
         if self._resume is None:
             self._start()
             return

@@ -12,13 +12,14 @@ Ctrl-C) is resumed by the same call. Nothing here prints or asks.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,6 +32,9 @@ from greenzone.statedir import StateDir
 from greenzone.upgrade import history
 from greenzone.upgrade.history import Outcome, Revision, UpgradeRecord
 from greenzone.upgrade.plan import ReleaseValues, UpgradePlan, build_plan
+
+if TYPE_CHECKING:
+    from greenzone.install.session import InstallSession
 
 #: The health layers that say whether a phase's change works; a phase not named here has no gate.
 PHASE_LAYERS: Mapping[str, tuple[str, ...]] = {
@@ -242,8 +246,16 @@ class UpgradeSession:
         self.cluster_skipped = "cluster" in self.skip_tags
         self.revisions: tuple[Revision, ...] | None = None
         self.revisions_problem = ""
+        self.install_session: InstallSession | None = None
+        self.canceled = False
         if self.resume is not None:  # what failed before this upgrade started, and was accepted then
             self.health_failing = self.resume.accepted
+
+    def cancel(self) -> None:
+        """From any thread: the running phase stops at its next task, recorded; a later run resumes."""
+        self.canceled = True
+        if self.install_session is not None:
+            self.install_session.cancel()
 
     def values_source(self, release: str) -> Path:
         if self.resume is not None:
@@ -448,8 +460,12 @@ def run_upgrade(
     shown: list[Check],
     data: dict[str, Any],
     listener: Callable[[Any, PhaseProgress, str | None], None] | None = None,
+    *,
+    handle_signals: bool = True,
 ) -> UpgradeRun:
-    """The upgrade itself, after the front end showed `shown` and had it confirmed."""
+    """The upgrade itself, after the front end showed `shown` and had it confirmed. `handle_signals`:
+    Ctrl-C and SIGTERM cancel at the next task (the CLI); a front end with its own loop (the wizard)
+    calls `work.cancel()` instead."""
     from greenzone.install.session import InstallSession
     from greenzone.values.releases import appliance_releases
 
@@ -481,7 +497,10 @@ def run_upgrade(
         record = history.finish(state, record, "running", failed_phase="")
     current = record
 
-    with session.cancel_on_signals():
+    work.install_session = session
+    if work.canceled:
+        session.cancel()
+    with session.cancel_on_signals() if handle_signals else contextlib.nullcontext():
         run = session.run(prepared, listener, _gate(work, lambda: current))
     outcome = run.report.data.get("outcome")
     failed = next((check.name for check in run.report.checks if check.status is Status.FAIL), "")
