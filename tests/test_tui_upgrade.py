@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.deploy.workspace import prepare
 from greenzone.results import Check, ExitCode, Report, Status
 from greenzone.statedir import StateDir
+from greenzone.tui.app import GreenzoneApp
 from greenzone.tui.screens.confirm import Confirm
 from greenzone.tui.upgrade import PlanScreen, RunScreen, UpgradeApp
 from greenzone.upgrade import session as upgrade_session
@@ -33,8 +33,6 @@ from tests.support.deploy import answers_text, make_bundle, ssh_node
 from tests.support.tui import until
 
 pytestmark = pytest.mark.slow  # each test drives the real app for seconds
-
-Scenario = Callable[[UpgradeApp, Pilot[int]], Awaitable[None]]
 
 
 @pytest.fixture
@@ -51,7 +49,7 @@ def site(tmp_path: Path) -> tuple[StateDir, Path, frozenset[str]]:
     return state, new, failing
 
 
-def drive(app: UpgradeApp, scenario: Scenario) -> int | None:
+def drive(app: UpgradeApp | GreenzoneApp, scenario: Any) -> int | None:
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await scenario(app, pilot)
@@ -157,3 +155,44 @@ def test_quitting_while_it_runs_cancels_at_the_next_task(
         await until(pilot, lambda: app.return_value is not None, timeout=15)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_the_install_wizard_offers_the_upgrade_when_an_appliance_runs_here(
+    site: tuple[StateDir, Path, frozenset[str]],
+) -> None:
+    """The new drive's install.sh opens `greenzone install --bundle NEW`: on an installed appliance it
+    offers the upgrade first (Upgrade closes it and the upgrade's screens follow); No goes on to the
+    install's first step. The same bundle, or an unfinished install, offers nothing."""
+    from greenzone.commands.install import _upgrade_offer
+    from greenzone.tui.app import wizard_state
+    from greenzone.tui.screens.welcome import WelcomeScreen
+    from tests.support.tui import ScriptedSession
+
+    state, new, _ = site
+    offer = _upgrade_offer(state, new)
+    assert offer == ("1.0.0", "1.1.0")
+    assert _upgrade_offer(state, load_valid_answers(state.installed_answers).bundle.path) is None  # the same bundle
+
+    def make() -> GreenzoneApp:
+        scripted = ScriptedSession(state.root)
+        return GreenzoneApp(lambda: scripted, wizard_state(None, new), upgrade_offer=offer)
+
+    async def upgrade(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "1.0.0 is installed here, and this bundle is 1.1.0" in str(
+            app.screen.query_one("#question", Static).content
+        )
+        await pilot.press("y")
+
+    chosen = make()
+    assert drive(chosen, upgrade) == int(ExitCode.OK) and chosen.upgrade_chosen
+
+    async def decline(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        app.exit(0)
+
+    declined = make()
+    drive(declined, decline)
+    assert not declined.upgrade_chosen

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenzone.errors import InputError
@@ -35,6 +36,23 @@ def _unfinished(state_dir: StateDir) -> bool:
         return False
 
 
+def _upgrade_offer(state_dir: StateDir, bundle: Path | None) -> tuple[str, str] | None:
+    """(installed version, the bundle's) when an appliance is installed here and the given bundle is
+    another one: the drive of a newer version, whose install.sh opens this wizard. Read as plain YAML
+    (two small files), since nothing heavy may load before the first screen."""
+    import yaml
+
+    if bundle is None or not state_dir.installed_manifest.is_file() or _unfinished(state_dir):
+        return None
+    try:
+        installed = state_dir.installed_manifest.read_bytes()
+        carried = (bundle / "bundle.yaml").read_bytes()
+        versions = [str((yaml.safe_load(text) or {}).get("product_version", "?")) for text in (installed, carried)]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return (versions[0], versions[1]) if installed != carried else None
+
+
 def install(args: argparse.Namespace) -> ExitCode | Finished:
     state_dir = StateDir.locate(args.state_dir)
     forced = parse_forced(args.force_preflight)
@@ -49,6 +67,14 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
 
         # "Run the install again to resume": the wizard finds what the unfinished run saved.
         unfinished = _unfinished(state_dir) and state_dir.saved_answers.is_file()
+        offer = None if args.check or args.answers is not None else _upgrade_offer(state_dir, args.bundle)
+
+        def upgrade() -> ExitCode:
+            from greenzone.tui.upgrade import run_upgrade_wizard
+            from greenzone.upgrade.session import UpgradeOptions, UpgradeSession
+
+            return run_upgrade_wizard(UpgradeSession(state_dir, UpgradeOptions(bundle=args.bundle)))
+
         return run_wizard(
             session,
             answers_file=args.answers,
@@ -56,6 +82,7 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
             key=args.key,
             check=args.check,
             resume=state_dir.saved_answers if unfinished else None,
+            upgrade=(offer, upgrade) if offer else None,
         )
     if args.answers is None:
         raise InputError(

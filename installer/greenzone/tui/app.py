@@ -63,9 +63,13 @@ class GreenzoneApp(ConsoleApp):
         *,
         check: bool = False,
         resume: Callable[[], WizardState] | None = None,
+        upgrade_offer: tuple[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._resume = resume
+        self._upgrade_offer = upgrade_offer
+        """(installed version, the bundle's): an appliance runs here and the bundle is another one."""
+        self.upgrade_chosen = False
         """The state of an install that was started and not finished, offered before the first step."""
         self._make_session = session
         self._session: InstallSession | None = None
@@ -104,6 +108,26 @@ class GreenzoneApp(ConsoleApp):
 
     def on_mount(self) -> None:
         self.listen_for_signals()
+        if self._upgrade_offer is not None:
+            installed, carried = self._upgrade_offer
+
+            def chose(yes: bool | None) -> None:
+                if yes:
+                    self.upgrade_chosen = True
+                    self.exit(int(ExitCode.OK))
+                else:
+                    self._start()
+
+            self.push_screen(
+                Confirm(
+                    f"Greenzone {installed} is installed here, and this bundle is {carried}. Upgrade the running "
+                    "appliance to it? (The upgrade shows its plan first and changes nothing until you confirm. "
+                    "No goes on to install these settings again.)",
+                    yes="Upgrade",
+                ),
+                chose,
+            )
+            return
         if self._resume is None:
             self._start()
             return
@@ -201,9 +225,20 @@ def run_wizard(
     key: Path | None = None,
     check: bool = False,
     resume: Path | None = None,
+    upgrade: tuple[tuple[str, str], Callable[[], ExitCode]] | None = None,
 ) -> ExitCode:
-    """`resume`: the answers an unfinished install saved, offered first when no answer file is given."""
+    """`resume`: the answers an unfinished install saved, offered first when no answer file is given.
+    `upgrade`: (installed version, the bundle's) and the upgrade's screens, offered first when an
+    appliance runs here and the bundle is another one; chosen, they run once this app has closed."""
     offer = (lambda: wizard_state(resume, bundle, key)) if resume is not None and answers_file is None else None
-    app = GreenzoneApp(session, wizard_state(answers_file, bundle, key), check=check, resume=offer)
+    app = GreenzoneApp(
+        session,
+        wizard_state(answers_file, bundle, key),
+        check=check,
+        resume=offer,
+        upgrade_offer=upgrade and upgrade[0],
+    )
     code = app.run()
+    if app.upgrade_chosen and upgrade is not None:
+        return upgrade[1]()
     return ExitCode(code) if code is not None else ExitCode.INTERRUPTED
