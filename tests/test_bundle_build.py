@@ -354,3 +354,36 @@ def test_the_installer_wheel_is_built_into_the_bundle(run_cli: Run, repo: Path, 
     assert {"name": "wheels", "version": "1", "kind": "wheel", "paths": [f"wheels/{wheels[0]}"]} in manifest[
         "components"
     ]
+
+
+def test_a_delta_build_carries_only_what_the_base_lacks_and_completes_to_the_whole_bundle(
+    run_cli: Run, repo: Path, tmp_path: Path
+) -> None:
+    """`bundle build --base` of the same lock against the bundle the sites run: every file is the base's
+    (none is carried, the tar is tiny), the signed manifest still lists every file, and `bundle
+    complete` from the base gives back exactly the whole bundle."""
+    key = tmp_path / "vendor.key"
+    run_cli("bundle", "keygen", "--out", str(key))
+    base = tmp_path / "base"
+    assert _build(run_cli, repo, base, "--sign-key", str(key)).returncode == 0
+    delta = tmp_path / "delta"
+    built = _build(run_cli, repo, delta, "--base", str(base / "bundle.yaml"), "--sign-key", str(key))
+    assert built.returncode == 0, built.stderr
+    manifest = yaml.safe_load((delta / "bundle.yaml").read_text())
+    assert manifest["base"]["manifest_sha256"] == hashlib.sha256((base / "bundle.yaml").read_bytes()).hexdigest()
+    left_out = {item["path"] for item in manifest["files"] if item.get("from_base")}
+    assert left_out == {item["path"] for item in manifest["files"]} - {"install.sh"} - {
+        path
+        for component in manifest["components"]
+        if component["kind"] in ("runtime", "wheel")
+        for path in component["paths"]
+    }
+    assert not (delta / "bin" / "k3s").exists()
+    verified = run_cli("bundle", "verify", str(delta), "--key", f"{key}.pub")
+    assert verified.returncode == 1 and "delta" in verified.stdout
+    done = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    assert done.returncode == 0, done.stderr
+    whole = run_cli("bundle", "verify", str(delta), "--key", f"{key}.pub")
+    assert whole.returncode == 0, whole.stdout
+    for path in left_out:
+        assert (delta / path).read_bytes() == (base / path).read_bytes()

@@ -251,6 +251,25 @@ def _add_bundle(commands: Subparsers) -> None:
         metavar="N",
         help="blobs pulled at once (default 6), files hashed at once",
     )
+    build.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        metavar="MANIFEST",
+        help="a delta: leave out what this bundle.yaml's bundle carries (the version the sites run)",
+    )
+    complete = _command(
+        actions,
+        "complete",
+        "greenzone.commands.bundle:complete",
+        "make a delta bundle whole from its base bundle's directory, each file checked",
+        "A delta bundle (`bundle build --base`) leaves out what its base carries. This copies those files "
+        "from the base bundle's directory into DIR, each checked against DIR's signed manifest, after "
+        "checking that the base is the exact bundle the delta was built against. Then `bundle verify`, "
+        "`install` and `upgrade` take DIR like any bundle. A re-run copies only what is still missing.",
+    )
+    complete.add_argument("bundle", type=Path, metavar="DIR", help="the delta bundle (written into)")
+    complete.add_argument("--base", type=Path, required=True, metavar="BASE_DIR", help="the base bundle's directory")
     pack = _command(
         actions,
         "pack",

@@ -56,6 +56,8 @@ class BundleFile(_Section):
 
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    from_base: bool = False
+    """Left out of a delta bundle: its base bundle carries the same bytes (`bundle complete` copies them)."""
 
 
 class Component(_Section):
@@ -84,10 +86,20 @@ class BundleImage(_Section):
     """Needed before Harbor runs; the install also imports it through k3s's agent images directory."""
 
 
+class BaseBundle(_Section):
+    """The bundle a delta was built against: the files it leaves out are that bundle's."""
+
+    product_version: str
+    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """sha256 of the base's `bundle.yaml`: only that exact bundle completes the delta."""
+
+
 class Manifest(_Section):
     format_version: Literal[1]
     product_version: str
     created: str = ""
+    base: BaseBundle | None = None
+    """Set on a delta bundle (`bundle build --base`); the manifest still lists every file, signed."""
     components: list[Component] = Field(default_factory=list)
     images: list[BundleImage] = Field(default_factory=list)
     models: list[BundleModel] = Field(default_factory=list)
@@ -110,7 +122,17 @@ class Manifest(_Section):
         return self
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, width=120)
+        data = self.model_dump(mode="json")
+        # A full bundle's manifest reads as it always did: the delta keys only where they say something.
+        if data.get("base") is None:
+            data.pop("base", None)
+        for item in data["files"]:
+            if not item.get("from_base"):
+                item.pop("from_base", None)
+        return yaml.safe_dump(data, sort_keys=False, width=120)
+
+    def from_base(self) -> list[BundleFile]:
+        return [item for item in self.files if item.from_base]
 
     def model_named(self, name: str) -> BundleModel | None:
         return next((model for model in self.models if model.name == name), None)

@@ -243,7 +243,9 @@ def pack(
     listed = {item.path: item for item in manifest.files}
     files = bundle_files(bundle_dir)
     on_disk = {path.relative_to(bundle_dir).as_posix() for path in files}
-    problems = [f"{name}: listed in {MANIFEST_NAME} but missing" for name in sorted(set(listed) - on_disk)]
+    # A delta's left-out files are its base's: not missing (a completed delta packs them all).
+    left_out = {item.path for item in manifest.from_base()} - on_disk
+    problems = [f"{name}: listed in {MANIFEST_NAME} but missing" for name in sorted(set(listed) - on_disk - left_out)]
     problems += [f"{name}: not listed in {MANIFEST_NAME}" for name in sorted(on_disk - set(listed))]
     if problems:
         raise _no_longer_verifies(bundle_dir, problems)

@@ -73,8 +73,11 @@ def verify_bundle(
     jobs: int | None = None,
     progress: Progress | None = None,
     on_total: Callable[[int], None] | None = None,
+    whole: bool = True,
 ) -> Report:
-    """`on_total` learns the bytes to hash as soon as the manifest is read (to size a progress bar)."""
+    """`on_total` learns the bytes to hash as soon as the manifest is read (to size a progress bar).
+    A delta bundle's left-out files (`from_base`) are not missing: they are named in one check, which
+    fails when `whole` (install and upgrade need every file) and warns otherwise (`bundle verify`)."""
     key = load_public_key(public_key)  # a wrong key file is the user's input error, whatever the bundle
     manifest_path = bundle_dir / MANIFEST_NAME
     if not bundle_dir.is_dir():
@@ -97,8 +100,9 @@ def verify_bundle(
                 ),
             ),
         )
+    left_out = {item.path for item in manifest.from_base() if not (bundle_dir / item.path).exists()}
     if on_total:
-        on_total(total_bytes(manifest))
+        on_total(total_bytes(manifest) - sum(item.size for item in manifest.files if item.path in left_out))
     checks = [signature_check(bundle_dir, raw, key, public_key)]
 
     expected = {item.path: item for item in manifest.files}
@@ -129,6 +133,8 @@ def verify_bundle(
             refused.add(relative)
     to_hash = [name for name in expected if name in present]
     for name in expected:
+        if name in left_out:
+            continue
         if name not in present and name not in refused and not (bundle_dir / name).is_symlink():
             checks.append(
                 _fail(name, "missing", "copy the bundle again; the file did not arrive", str(bundle_dir / name))
@@ -162,19 +168,37 @@ def verify_bundle(
         else:
             good += 1
     size = total_bytes(manifest)
+    carried = len(expected) - len(left_out)
     checks.insert(
         1,
         Check(
             "files",
-            Status.PASS if good == len(expected) else Status.FAIL,
-            f"{good} of {len(expected)} files ({size / GiB:.2f} GiB) match the manifest",
-            "" if good == len(expected) else "see the files named below",
+            Status.PASS if good == carried else Status.FAIL,
+            f"{good} of {carried} files ({size / GiB:.2f} GiB in all) match the manifest",
+            "" if good == carried else "see the files named below",
             "bundle",
         ),
     )
+    if left_out and manifest.base is not None:
+        checks.insert(2, _delta_check(bundle_dir, manifest, left_out, whole))
     return Report(
         "bundle verify",
         tuple(checks),
         data={"product_version": manifest.product_version, "files": len(expected), "bytes": size},
         title=f"Bundle {bundle_dir} (greenzone {manifest.product_version})",
+    )
+
+
+def _delta_check(bundle_dir: Path, manifest: Manifest, left_out: set[str], whole: bool) -> Check:
+    assert manifest.base is not None
+    size = sum(item.size for item in manifest.files if item.path in left_out)
+    base = f"{manifest.base.product_version} (manifest sha256 {manifest.base.manifest_sha256[:16]}…)"
+    return Check(
+        "delta",
+        Status.FAIL if whole else Status.WARN,
+        f"a delta bundle: {len(left_out)} files ({size / GiB:.2f} GiB) come from the base bundle {base}, "
+        "which must be on site",
+        f"`greenzone bundle complete {bundle_dir} --base BASE_DIR` copies them from that bundle's directory, "
+        "checked against this manifest",
+        "bundle",
     )

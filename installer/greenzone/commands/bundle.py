@@ -17,6 +17,7 @@ from greenzone.progress import byte_progress
 from greenzone.results import Report
 
 if TYPE_CHECKING:
+    from greenzone.bundle.build import BuildResult
     from greenzone.bundle.lock import LockValidation
 
 
@@ -63,7 +64,9 @@ def verify(args: argparse.Namespace) -> Report:
     if args.bundle.is_file():
         return _verify_parts(args)
     with byte_progress("verifying") as meter:
-        return verify_bundle(args.bundle, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
+        return verify_bundle(
+            args.bundle, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start, whole=False
+        )
 
 
 def _verify_parts(args: argparse.Namespace) -> Report:
@@ -89,7 +92,9 @@ def _verify_parts(args: argparse.Namespace) -> Report:
     with staged_directory(dest) as staged:
         unpack(parts, staged)
         with byte_progress("verifying") as meter:
-            report = verify_bundle(staged, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start)
+            report = verify_bundle(
+                staged, args.key, jobs=args.jobs, progress=meter.advance, on_total=meter.start, whole=False
+            )
         # Checked where it was unpacked, reported where it will be: the same files under their final name.
         checks = tuple(
             replace(check, location=check.location.replace(str(staged), str(dest))) for check in report.checks
@@ -207,7 +212,10 @@ def build(args: argparse.Namespace) -> str:
         jobs=args.jobs,
         progress_for=lambda step: byte_progress(step),
     )
+    base_text = _base_manifest(args.base) if args.base is not None else None
     result = build_bundle(validation.lock, options)
+    if base_text is not None:
+        result = _thin(args.out, result, base_text, str(args.base))
     lines = [
         f"built {args.out}: {len(result.manifest.files)} files, "
         f"{sum(f.size for f in result.manifest.files) / 2**20:.1f} MiB, "
@@ -222,6 +230,41 @@ def build(args: argparse.Namespace) -> str:
         parts = _pack(args.out, args.tar, args.split)
         lines.append(f"  packed: {len(parts)} part(s), list in {checksums_path(args.tar)}")
     return "\n".join(lines) + "\n"
+
+
+def _base_manifest(path: Path) -> str:
+    from greenzone.textfiles import read_text
+
+    return read_text(path / "bundle.yaml" if path.is_dir() else path, "the base bundle's manifest")
+
+
+def _thin(out: Path, result: BuildResult, base_text: str, base_source: str) -> BuildResult:
+    """The built bundle as a delta of the base: the files the base carries left out, the manifest
+    rewritten (before it is signed) to say which and against which base."""
+    from dataclasses import replace
+
+    from greenzone.atomic import write_text_atomic
+    from greenzone.bundle.delta import thin
+
+    manifest = thin(out, result.manifest, base_text, base_source)
+    write_text_atomic(out / MANIFEST_NAME, manifest.to_yaml())
+    return replace(result, manifest=manifest)
+
+
+def complete(args: argparse.Namespace) -> str:
+    from greenzone.bundle.delta import complete as complete_delta
+    from greenzone.bundle.manifest import read_bundle_manifest
+
+    _, manifest = read_bundle_manifest(args.bundle)
+    if manifest.base is None:
+        return f"{args.bundle} is a whole bundle (not a delta): nothing to complete\n"
+    copied = complete_delta(args.bundle, manifest, args.base)
+    total = len(manifest.from_base())
+    return (
+        f"completed {args.bundle} from {args.base}: {len(copied)} of {total} files copied"
+        f" ({total - len(copied)} already there), each checked against the signed manifest\n"
+        f"  next: `greenzone bundle verify {args.bundle} --key KEY.pub` checks every file\n"
+    )
 
 
 def _pack(bundle_dir: Path, tar: Path, split: str | None, key: Path | None = None) -> list[Path]:

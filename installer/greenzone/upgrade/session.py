@@ -238,6 +238,7 @@ class UpgradeSession:
         else:
             previous_text = installed_text
         self.previous = _manifest(previous_text, str(self.state.installed_manifest))
+        self.previous_text = previous_text
         self.same_bundle = _sha256(previous_text) == _sha256(self.new_text)
         self.answers, self.source = _answers(self.state, options.answers, installed_answers, self.bundle)
         self.endpoints = options.endpoints
@@ -305,6 +306,8 @@ class UpgradeSession:
             allow_downgrade=self.options.allow_downgrade,
         )
         checks = upgrade_checks(inputs, _bundled_installer(self.new))
+        if self.new.base is not None:
+            checks.append(self._delta_check(GROUP))
         checks.append(self._revisions_check(GROUP))
         if self.resume is not None:
             checks = [check for check in checks if check.name not in ("health before upgrade", "--accept-failing")]
@@ -317,6 +320,28 @@ class UpgradeSession:
                 )
             )
         return checks
+
+    def _delta_check(self, group: str) -> Check:
+        """A delta bundle is whole once `bundle complete` brought its base's files (the signature check
+        above fails until then); this names the base it needs and whether the appliance runs it."""
+        from greenzone.bundle.delta import missing_from_base
+
+        base = self.new.base
+        assert base is not None
+        runs = _sha256(self.previous_text) == base.manifest_sha256
+        missing = missing_from_base(self.bundle, self.new)
+        where = "the appliance runs it" if runs else f"the appliance runs {self.previous.product_version}, not it"
+        if not missing:
+            return Check("delta bundle", Status.PASS, f"a delta of {base.product_version}, completed", group=group)
+        return Check(
+            "delta bundle",
+            Status.FAIL,
+            f"a delta of {base.product_version} ({where}); {len(missing)} of its files are still in the base",
+            f"`greenzone bundle complete {self.bundle} --base BASE_DIR` with that bundle's directory"
+            if runs
+            else f"ask the vendor for a delta of {self.previous.product_version}, or the whole bundle",
+            group=group,
+        )
 
     def _revisions_check(self, group: str) -> Check:
         """The releases' revisions a rollback returns to, read before any change: an upgrade that

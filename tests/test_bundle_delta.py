@@ -1,0 +1,124 @@
+"""Delta bundles on real signed test bundles: what `bundle build --base` leaves out (bundle/delta.py's
+`thin`, the step the build ends with), `bundle verify` of a delta, `bundle complete` from the base,
+`bundle pack` of a delta, and the upgrade refusing a delta that is not whole yet.
+`tests/test_bundle_build.py` runs `bundle build --base` itself against a real upstream."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from greenzone.atomic import write_text_atomic
+from greenzone.bundle.delta import missing_from_base, thin
+from greenzone.bundle.manifest import MANIFEST_NAME, parse_manifest, read_manifest
+from tests.support.cli import Run
+from tests.support.deploy import make_bundle, public_key, sign_bundle_with
+
+NEW_OLLAMA = "docker.io/ollama/ollama:0.13.0"
+
+
+@pytest.fixture
+def bundles(tmp_path: Path) -> tuple[Path, Path]:
+    """(base, delta): the delta is a newer bundle with one image changed, thinned against the base and
+    signed with the same vendor key, as `bundle build --base ... --sign-key ...` leaves it."""
+    base = make_bundle(tmp_path / "bundle-1", product_version="1.0.0")
+    new = make_bundle(tmp_path / "bundle-2", product_version="1.1.0", pushed=(NEW_OLLAMA,), signed_like=base)
+    text = (base / MANIFEST_NAME).read_text()
+    write_text_atomic(new / MANIFEST_NAME, thin(new, read_manifest(new), text).to_yaml())
+    sign_bundle_with(new, base.with_name(base.name + ".key"))
+    return base, new
+
+
+def test_a_delta_carries_only_what_its_base_lacks_and_lists_every_file(bundles: tuple[Path, Path]) -> None:
+    base, delta = bundles
+    manifest = read_manifest(delta)
+    left_out = {item.path for item in manifest.from_base()}
+    assert manifest.base is not None and manifest.base.product_version == "1.0.0"
+    # The bootstrap images' blobs are shared (same content), the new Ollama image's are not.
+    shared = {item.path for item in read_manifest(base).files} & {item.path for item in manifest.files}
+    assert left_out and left_out <= shared
+    for path in left_out:
+        assert not (delta / path).exists() and (base / path).is_file()
+    carried = [item for item in manifest.files if not item.from_base]
+    assert carried and all((delta / item.path).is_file() for item in carried)
+    assert "bin/k3s" not in left_out  # random bytes in each test bundle: it differs
+    # A whole bundle's manifest reads as before: no delta keys at all.
+    assert "from_base" not in (base / MANIFEST_NAME).read_text() and "base:" not in (base / MANIFEST_NAME).read_text()
+    assert parse_manifest((delta / MANIFEST_NAME).read_text()) == manifest
+
+
+def test_verify_names_what_must_come_from_the_base_and_complete_brings_it(
+    bundles: tuple[Path, Path], run_cli: Run
+) -> None:
+    base, delta = bundles
+    key = public_key(base)
+    verified = run_cli("bundle", "verify", str(delta), "--key", str(key), "--json")
+    envelope = json.loads(verified.stdout)
+    checks = {check["name"]: check for check in envelope["checks"]}
+    assert verified.returncode == 1, verified.stdout  # what it carries verifies; the rest is the base's
+    assert checks["files"]["status"] == "pass" and checks["delta"]["status"] == "warn"
+    assert "1.0.0" in checks["delta"]["detail"] and "bundle complete" in checks["delta"]["remedy"]
+
+    # Another bundle as the base: refused, nothing copied.
+    other = make_bundle(delta.parent / "other", product_version="1.0.0")
+    wrong = run_cli("bundle", "complete", str(delta), "--base", str(other))
+    assert wrong.returncode == 3 and "not the bundle this delta was built against" in wrong.stderr
+    assert missing_from_base(delta, read_manifest(delta))
+
+    # The base, with one of the needed files damaged: refused and named.
+    damaged = delta.parent / "damaged"
+    shutil.copytree(base, damaged)
+    victim = read_manifest(delta).from_base()[0].path
+    (damaged / victim).write_bytes(b"not the bytes")
+    refused = run_cli("bundle", "complete", str(delta), "--base", str(damaged))
+    assert refused.returncode == 3 and victim in refused.stderr
+
+    done = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    assert done.returncode == 0, done.stderr
+    assert not missing_from_base(delta, read_manifest(delta))
+    whole = run_cli("bundle", "verify", str(delta), "--key", str(key), "--json")
+    assert whole.returncode == 0, whole.stdout  # every file now, the signed manifest unchanged
+    again = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    assert again.returncode == 0 and " 0 of " in again.stdout
+
+
+def test_a_delta_packs_without_its_base_files(bundles: tuple[Path, Path], run_cli: Run, tmp_path: Path) -> None:
+    base, delta = bundles
+    packed = run_cli("bundle", "pack", str(delta), "--out", str(tmp_path / "delta.tar"), "--key", str(public_key(base)))
+    assert packed.returncode == 0, packed.stderr
+    assert (tmp_path / "delta.tar").stat().st_size < sum(
+        path.stat().st_size for path in base.rglob("*") if path.is_file()
+    )
+
+
+def test_the_upgrade_takes_a_delta_of_the_running_version_once_it_is_whole(
+    bundles: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.bundle.delta import complete
+    from greenzone.deploy.workspace import prepare
+    from greenzone.statedir import StateDir
+    from greenzone.upgrade.session import UpgradeOptions, UpgradeSession, assess
+    from tests.support.deploy import answers_text, ssh_node
+
+    base, delta = bundles
+    answers = tmp_path / "site.yaml"
+    answers.write_text(answers_text(base, [ssh_node(2222, tmp_path / "key", name="gz-1")]))
+    state = StateDir(tmp_path / "state")
+    prepare(load_valid_answers(answers), state, source=str(answers), bundle=base)
+
+    def rows() -> dict[str, tuple[str, str, str]]:
+        seen = assess(UpgradeSession(state, UpgradeOptions(bundle=delta, skip_tags=("cluster",))))
+        return {check.name: (check.status.value, check.detail, check.remedy) for check in seen.checks}
+
+    before = rows()
+    assert before["delta bundle"][0] == "fail" and "the appliance runs it" in before["delta bundle"][1]
+    assert f"bundle complete {delta}" in before["delta bundle"][2]
+    assert before["bundle signature"][0] == "fail"  # install and upgrade need every file
+    complete(delta, read_manifest(delta), base)
+    after = rows()
+    assert after["delta bundle"] == ("pass", "a delta of 1.0.0, completed", "")
+    assert after["bundle signature"][0] == "pass"
