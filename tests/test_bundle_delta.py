@@ -122,3 +122,12 @@ def test_the_upgrade_takes_a_delta_of_the_running_version_once_it_is_whole(
     after = rows()
     assert after["delta bundle"] == ("pass", "a delta of 1.0.0, completed", "")
     assert after["bundle signature"][0] == "pass"
+
+
+def test_inspect_shows_what_a_delta_saves(bundles: tuple[Path, Path], run_cli: Run) -> None:
+    _, delta = bundles
+    shown = run_cli("bundle", "inspect", str(delta))
+    assert shown.returncode == 0, shown.stderr
+    assert "a delta of 1.0.0: carries" in shown.stdout and "come from the base" in shown.stdout
+    info = json.loads(run_cli("bundle", "inspect", str(delta), "--json").stdout)["delta"]
+    assert info["from_base_files"] == len(read_manifest(delta).from_base()) and info["carried_bytes"] > 0

@@ -161,6 +161,14 @@ def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, hos
     again = greenzone(state, "upgrade", "--bundle", str(new), "--json")
     assert again.returncode == 0 and envelope(again)["data"]["verdict"] == "unchanged"
 
+    # The history: `greenzone status` from the state directory alone.
+    shown = envelope(greenzone(state, "status", "--json"))
+    assert shown["data"]["version"] == "1.1.0" and shown["data"]["bundle"] == str(new)
+    (history,) = shown["data"]["history"]
+    assert (history["from_product"], history["to_product"], history["outcome"]) == ("1.0.0", "1.1.0", "succeeded")
+    assert ["k3s", "pass"] in history["phases"] and history["finished"]
+    assert "1.0.0 → 1.1.0: succeeded" in checks(shown)[f"upgrade {record['id']}"]["detail"]
+
     # No Helm revisions were recorded (no cluster): a rollback refuses and says how by hand.
     rollback = greenzone(state, "rollback", "--yes")
     assert rollback.returncode == 3 and "helm rollback" in rollback.stderr

@@ -708,6 +708,19 @@ def _add_upgrade(commands: Subparsers) -> None:
     _json_flag(rollback)
 
 
+def _add_status(commands: Subparsers) -> None:
+    status = _command(
+        commands,
+        "status",
+        "greenzone.commands.status:status",
+        "what is installed here and how it got there: version, bundle, phases, every upgrade and rollback",
+        "Read from the state directory alone (`greenzone health` asks the running appliance): the installed "
+        "version, bundle and nodes, whether every phase is done, the last health run, and every upgrade and "
+        "rollback with when, what it went from and to, its phases and its outcome.",
+    )
+    _json_flag(status)
+
+
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_answers,
     _add_preflight,
@@ -716,6 +729,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_deploy,
     _add_install,
     _add_upgrade,
+    _add_status,
     _add_health,
     _add_support_bundle,
     _add_reset,

@@ -127,8 +127,21 @@ def inspect(args: argparse.Namespace) -> str:
         "components:",
         *(f"  {c['name']:<28} {c['version']:<16} {c['kind']}" for c in info["components"]),
         "images:",
-        *(f"  {i['ref']}  {i['digest'][:19]}  {i['bytes'] / 2**20:.1f} MiB" for i in info["images"]),
+        *(
+            f"  {i['ref']}  {i['digest'][:19]}  "
+            + (f"{i['bytes'] / 2**20:.1f} MiB" if i["bytes"] is not None else "(in the base bundle)")
+            for i in info["images"]
+        ),
     ]
+    delta = info["delta"]
+    if delta:
+        carried = delta["carried_bytes"] / max(1, info["bytes"])
+        lines.insert(
+            2,
+            f"  a delta of {delta['base']}: carries {delta['carried_files']} files, {delta['carried_bytes'] / gib:.2f} GiB "
+            f"({carried:.1%} of the whole bundle); {delta['from_base_files']} files, "
+            f"{delta['from_base_bytes'] / gib:.2f} GiB come from the base (`bundle complete`)",
+        )
     saved = info["images_bytes_separate"] - info["images_bytes_stored"]
     if info["images"]:
         lines.append(

@@ -57,21 +57,25 @@ class UpgradeRecord:
     """Health checks that failed before the upgrade and were accepted: the gates ignore them."""
     cluster_skipped: bool = False
     """Run with the `cluster` tasks skipped: no release moved, so the previous images are still in use."""
+    phases: tuple[tuple[str, str], ...] = ()
+    """(phase, status) of the last run: what `greenzone status` shows."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["revisions"] = None if self.revisions is None else [asdict(item) for item in self.revisions]
         data["accepted"] = list(self.accepted)
+        data["phases"] = [list(item) for item in self.phases]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UpgradeRecord:
         revisions = data.get("revisions")
-        known = {item.name for item in fields(cls)} - {"revisions", "accepted"}
+        known = {item.name for item in fields(cls)} - {"revisions", "accepted", "phases"}
         return cls(
             **{key: value for key, value in data.items() if key in known},
             revisions=None if revisions is None else tuple(Revision(**item) for item in revisions),
             accepted=tuple(data.get("accepted", ())),
+            phases=tuple((str(name), str(status)) for name, status in data.get("phases", ())),
         )
 
 

@@ -530,7 +530,8 @@ def run_upgrade(
     outcome = run.report.data.get("outcome")
     failed = next((check.name for check in run.report.checks if check.status is Status.FAIL), "")
     final: Outcome = "succeeded" if outcome == "successful" else "canceled" if outcome == "canceled" else "failed"
-    record = history.finish(state, record, final, failed_phase=failed)
+    phases = tuple((check.name, check.status.value) for check in run.report.checks if check.group == "deploy")
+    record = history.finish(state, record, final, failed_phase=failed, phases=phases)
     checks = [*(check for check in shown if check.group == "plan"), *run.report.checks]
     notes: list[str] = [f"the upgrade's record: {state.upgrade_record(record.id)}"]
     if record.revisions is None:
