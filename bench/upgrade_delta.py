@@ -102,7 +102,7 @@ def main() -> None:
         delta = work / "delta"
         shutil.copytree(new, delta)
         started = time.perf_counter()
-        thinned = thin(delta, read_manifest(delta), (base / MANIFEST_NAME).read_text())
+        thinned = thin(delta, read_manifest(delta), base)
         (delta / MANIFEST_NAME).write_text(thinned.to_yaml())
         thin_seconds = time.perf_counter() - started
         carried = size(delta)

@@ -370,6 +370,7 @@ def test_a_delta_build_carries_only_what_the_base_lacks_and_completes_to_the_who
     built = _build(run_cli, repo, delta, "--base", str(base / "bundle.yaml"), "--sign-key", str(key))
     assert built.returncode == 0, built.stderr
     manifest = yaml.safe_load((delta / "bundle.yaml").read_text())
+    # A whole bundle's canonical digest is its manifest's sha256: seal writes it the canonical way.
     assert manifest["base"]["manifest_sha256"] == hashlib.sha256((base / "bundle.yaml").read_bytes()).hexdigest()
     left_out = {item["path"] for item in manifest["files"] if item.get("from_base")}
     assert left_out == {item["path"] for item in manifest["files"]} - {"install.sh"} - {
@@ -381,7 +382,7 @@ def test_a_delta_build_carries_only_what_the_base_lacks_and_completes_to_the_who
     assert not (delta / "bin" / "k3s").exists()
     verified = run_cli("bundle", "verify", str(delta), "--key", f"{key}.pub")
     assert verified.returncode == 1 and "delta" in verified.stdout
-    done = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    done = run_cli("bundle", "complete", str(delta), "--base", str(base), "--key", f"{key}.pub")
     assert done.returncode == 0, done.stderr
     whole = run_cli("bundle", "verify", str(delta), "--key", f"{key}.pub")
     assert whole.returncode == 0, whole.stdout

@@ -26,8 +26,7 @@ def bundles(tmp_path: Path) -> tuple[Path, Path]:
     signed with the same vendor key, as `bundle build --base ... --sign-key ...` leaves it."""
     base = make_bundle(tmp_path / "bundle-1", product_version="1.0.0")
     new = make_bundle(tmp_path / "bundle-2", product_version="1.1.0", pushed=(NEW_OLLAMA,), signed_like=base)
-    text = (base / MANIFEST_NAME).read_text()
-    write_text_atomic(new / MANIFEST_NAME, thin(new, read_manifest(new), text).to_yaml())
+    write_text_atomic(new / MANIFEST_NAME, thin(new, read_manifest(new), base).to_yaml())
     sign_bundle_with(new, base.with_name(base.name + ".key"))
     return base, new
 
@@ -64,7 +63,7 @@ def test_verify_names_what_must_come_from_the_base_and_complete_brings_it(
 
     # Another bundle as the base: refused, nothing copied.
     other = make_bundle(delta.parent / "other", product_version="1.0.0")
-    wrong = run_cli("bundle", "complete", str(delta), "--base", str(other))
+    wrong = run_cli("bundle", "complete", str(delta), "--base", str(other), "--key", str(key))
     assert wrong.returncode == 3 and "not the bundle this delta was built against" in wrong.stderr
     assert missing_from_base(delta, read_manifest(delta))
 
@@ -73,15 +72,15 @@ def test_verify_names_what_must_come_from_the_base_and_complete_brings_it(
     shutil.copytree(base, damaged)
     victim = read_manifest(delta).from_base()[0].path
     (damaged / victim).write_bytes(b"not the bytes")
-    refused = run_cli("bundle", "complete", str(delta), "--base", str(damaged))
+    refused = run_cli("bundle", "complete", str(delta), "--base", str(damaged), "--key", str(key))
     assert refused.returncode == 3 and victim in refused.stderr
 
-    done = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    done = run_cli("bundle", "complete", str(delta), "--base", str(base), "--key", str(key))
     assert done.returncode == 0, done.stderr
     assert not missing_from_base(delta, read_manifest(delta))
     whole = run_cli("bundle", "verify", str(delta), "--key", str(key), "--json")
     assert whole.returncode == 0, whole.stdout  # every file now, the signed manifest unchanged
-    again = run_cli("bundle", "complete", str(delta), "--base", str(base))
+    again = run_cli("bundle", "complete", str(delta), "--base", str(base / MANIFEST_NAME), "--key", str(key))
     assert again.returncode == 0 and " 0 of " in again.stdout
 
 
@@ -131,3 +130,69 @@ def test_inspect_shows_what_a_delta_saves(bundles: tuple[Path, Path], run_cli: R
     assert "a delta of 1.0.0: carries" in shown.stdout and "come from the base" in shown.stdout
     info = json.loads(run_cli("bundle", "inspect", str(delta), "--json").stdout)["delta"]
     assert info["from_base_files"] == len(read_manifest(delta).from_base()) and info["carried_bytes"] > 0
+
+
+def test_a_delta_names_its_base_the_same_whether_the_site_got_it_whole_or_as_a_delta(
+    bundles: tuple[Path, Path],
+) -> None:
+    """The next delta's base is what the sites run: some got 1.1 whole, some completed its delta. Both
+    manifests have one canonical digest, the whole one's sha256, so one delta of 1.1 serves both."""
+    import hashlib
+
+    from greenzone.bundle.manifest import ManifestError, parse_manifest
+
+    base, delta = bundles
+    whole_text = (base / MANIFEST_NAME).read_text()
+    assert read_manifest(base).canonical_digest() == hashlib.sha256(whole_text.encode()).hexdigest()
+    completed = read_manifest(delta)
+    assert completed.base is not None and completed.base.manifest_sha256 == read_manifest(base).canonical_digest()
+    # Once completed, the delta's own manifest names the whole 1.1 as well: the base of the next delta.
+    write_text_atomic(
+        delta.parent / "whole-2.yaml",
+        completed.model_copy(
+            update={"base": None, "files": [item.model_copy(update={"from_base": False}) for item in completed.files]}
+        ).to_yaml(),
+    )
+    assert completed.canonical_digest() == hashlib.sha256((delta.parent / "whole-2.yaml").read_bytes()).hexdigest()
+    assert thin(delta.parent / "nothing-here", completed, delta).base is not None  # a delta can be a base
+    # A manifest that leaves files out without naming a base is refused: it would pass for whole.
+    text = (delta / MANIFEST_NAME).read_text()
+    without_base = "\n".join(
+        line for line in text.splitlines() if not line.startswith(("base:", "  product_version:", "  manifest_sha256:"))
+    )
+    with pytest.raises(ManifestError, match="from_base"):
+        parse_manifest(without_base)
+
+
+def test_complete_checks_the_delta_first_and_never_writes_outside_it(bundles: tuple[Path, Path], run_cli: Run) -> None:
+    base, delta = bundles
+    key = str(public_key(base))
+    manifest = (delta / MANIFEST_NAME).read_text()
+    (delta / MANIFEST_NAME).write_text(manifest.replace("1.1.0", "9.9.9", 1))  # not what the vendor signed
+    tampered = run_cli("bundle", "complete", str(delta), "--base", str(base), "--key", key)
+    assert tampered.returncode == 3 and "does not verify" in tampered.stderr
+    assert missing_from_base(delta, read_manifest(delta))  # nothing copied
+    (delta / MANIFEST_NAME).write_text(manifest)
+    # A link planted where a left-out file goes would take the copy out of the bundle.
+    first = read_manifest(delta).from_base()[0].path
+    outside = delta.parent / "outside"
+    outside.mkdir()
+    parent = (delta / first).parent
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.parent.mkdir(parents=True, exist_ok=True)
+    parent.symlink_to(outside, target_is_directory=True)
+    linked = run_cli("bundle", "complete", str(delta), "--base", str(base), "--key", key)
+    assert linked.returncode == 3 and "link out of the bundle" in linked.stderr
+    assert not any(outside.iterdir())
+
+
+def test_a_packed_delta_unpacks_and_stays_a_delta(bundles: tuple[Path, Path], run_cli: Run, tmp_path: Path) -> None:
+    base, delta = bundles
+    key = str(public_key(base))
+    assert run_cli("bundle", "pack", str(delta), "--out", str(tmp_path / "d.tar"), "--split", "1MiB").returncode == 0
+    site = tmp_path / "site"
+    unpacked = run_cli("bundle", "verify", str(tmp_path / "d.tar.sha256"), "--key", key, "--unpack-to", str(site))
+    assert unpacked.returncode == 1, unpacked.stdout  # kept: what it carries verifies, the rest is the base's
+    assert (site / MANIFEST_NAME).is_file() and missing_from_base(site, read_manifest(site))
+    assert run_cli("bundle", "complete", str(site), "--base", str(base), "--key", key).returncode == 0
+    assert run_cli("bundle", "verify", str(site), "--key", key).returncode == 0

@@ -169,13 +169,23 @@ def test_the_install_wizard_offers_the_upgrade_when_an_appliance_runs_here(
     from tests.support.tui import ScriptedSession
 
     state, new, _ = site
-    offer = _upgrade_offer(state, new)
-    assert offer == ("1.0.0", "1.1.0")
+    offered = _upgrade_offer(state, new)
+    assert offered == (("1.0.0", "1.1.0"), new)
     assert _upgrade_offer(state, load_valid_answers(state.installed_answers).bundle.path) is None  # the same bundle
+    assert _upgrade_offer(state, None) is None
+    # An upgrade that did not finish is offered again, with its own bundle, whatever drive is given.
+    from greenzone.upgrade import history
+    from greenzone.upgrade.history import UpgradeRecord
+
+    stopped = UpgradeRecord("20261126T170000Z", "2026-11-26T17:00:00+00:00", "1.0.0", "1.1.0", str(new), "0" * 64)
+    history.start(state, stopped, {}, [])
+    history.finish(state, stopped, "failed")
+    assert _upgrade_offer(state, None) == (("1.0.0", "1.1.0"), new)
+    history.remove(state, stopped)
 
     def make() -> GreenzoneApp:
         scripted = ScriptedSession(state.root)
-        return GreenzoneApp(lambda: scripted, wizard_state(None, new), upgrade_offer=offer)
+        return GreenzoneApp(lambda: scripted, wizard_state(None, new), upgrade_offer=offered[0])
 
     async def upgrade(app: GreenzoneApp, pilot: Pilot[int]) -> None:
         await until(pilot, lambda: isinstance(app.screen, Confirm))

@@ -216,3 +216,47 @@ def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, hos
     assert down.returncode == 2, down.stdout[-3000:]
     assert "Kubernetes cannot be downgraded" in down.stdout and "v1.35.9" in down.stdout
     assert "stand-in k3s" not in host.path("usr/local/bin/k3s").read_text()  # the older binary was not copied
+
+
+def test_a_delta_of_the_running_version_upgrades_like_the_whole_bundle(tmp_path: Path, host: TestHost) -> None:
+    """A delta of B built against A (what `bundle build --base` leaves): refused until it is whole,
+    completed from A's directory (which the site keeps), then the same upgrade as with the whole B."""
+    from greenzone.atomic import write_text_atomic
+    from greenzone.bundle.delta import thin
+    from greenzone.bundle.manifest import read_manifest
+    from tests.support.deploy import sign_bundle_with
+
+    old = make_bundle(tmp_path / "bundle-a", product_version="2.0.0", k3s="v1.35.9+k3s1")
+    answers = tmp_path / "site.yaml"
+    answers.write_text(answers_text(old, [ssh_node(host.port, host.key, name="gz-1")]))
+    state = tmp_path / "state"
+    done = greenzone(state, "install", "--answers", str(answers), "--yes", *SKIP, *FORCE)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    whole = make_bundle(
+        tmp_path / "bundle-b", product_version="2.1.0", k3s="v1.35.10+k3s1", pushed=(NEW_OLLAMA,), signed_like=old
+    )
+    delta = tmp_path / "delta-b"
+    subprocess.run(["cp", "-a", str(whole), str(delta)], check=True)
+    write_text_atomic(delta / "bundle.yaml", thin(delta, read_manifest(delta), old).to_yaml())
+    sign_bundle_with(delta, old.with_name(old.name + ".key"))
+    left_out = [item.path for item in read_manifest(delta).from_base()]
+    assert left_out and not any((delta / path).exists() for path in left_out)
+
+    refused = envelope(greenzone(state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP))
+    rows = checks(refused)
+    assert rows["delta bundle"]["status"] == "fail" and "bundle complete" in rows["delta bundle"]["remedy"]
+    assert f"{len(left_out)} of its files" in rows["delta bundle"]["detail"]
+    assert not (state / "upgrades").exists()
+
+    completed = greenzone(state, "bundle", "complete", str(delta), "--base", str(old), "--key", f"{old}.pub")
+    assert completed.returncode == 0, completed.stderr
+    failing = envelope(greenzone(state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP))["data"][
+        "health_failing"
+    ]
+    accept = [arg for name in failing for arg in ("--accept-failing", name)]
+    upgraded = greenzone(state, "upgrade", "--bundle", str(delta), "--yes", "--json", *accept, *SKIP, *FORCE)
+    data = envelope(upgraded)
+    assert data["data"]["record"]["outcome"] == "succeeded", upgraded.stdout[-3000:]
+    assert host.path("usr/local/bin/k3s").read_bytes() == (whole / "bin" / "k3s").read_bytes()
+    for path in left_out:  # every file the delta took from A is what the whole B carries
+        assert (delta / path).read_bytes() == (whole / path).read_bytes()

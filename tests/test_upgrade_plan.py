@@ -4,7 +4,10 @@ examples; no file, cluster or registry is read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -336,3 +339,24 @@ def test_a_gate_waits_for_pods_to_settle_and_ignores_what_was_accepted(monkeypat
     stuck = upgrade.settled_gate("k3s", lambda: rescheduling, frozenset({"Harbor"}), settle=0)
     assert stuck is not None and stuck.name == "health gate after k3s" and "pods: 2 Pending" in stuck.detail
     assert "Harbor" not in stuck.detail  # accepted before the upgrade: not this phase's doing
+
+
+def test_status_shows_what_it_can_and_names_a_damaged_record(run_cli: Any, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    good = UpgradeRecord("20261126T100000Z", "2026-11-26T10:00:00+00:00", "1.0.0", "1.1.0", "/b", "0" * 64)
+    (state / "upgrades" / good.id).mkdir(parents=True)
+    (state / "upgrades" / good.id / "record.json").write_text(json.dumps(good.to_json()))
+    (state / "upgrades" / "20261126T110000Z").mkdir()
+    (state / "upgrades" / "20261126T110000Z" / "record.json").write_text("null")
+    (state / "installed-answers.yaml").write_text("bundle: not-a-mapping\nnodes: 3\n")
+    (state / "installed-bundle.yaml").write_text("- a list, not a manifest\n")
+    shown = run_cli("status", "--json")  # run_cli points GREENZONE_STATE_DIR at tmp_path/state
+    envelope = json.loads(shown.stdout)
+    rows = {check["name"]: check for check in envelope["checks"]}
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
+    assert (
+        rows["upgrade 20261126T110000Z"]["status"] == "fail"
+        and "support-bundle" in rows["upgrade 20261126T110000Z"]["remedy"]
+    )
+    assert "1.0.0 → 1.1.0: running" in rows["upgrade 20261126T100000Z"]["detail"]
+    assert rows["installed"]["detail"] == "?: greenzone ? from ?, 0 node(s)"

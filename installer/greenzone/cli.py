@@ -270,6 +270,13 @@ def _add_bundle(commands: Subparsers) -> None:
     )
     complete.add_argument("bundle", type=Path, metavar="DIR", help="the delta bundle (written into)")
     complete.add_argument("--base", type=Path, required=True, metavar="BASE_DIR", help="the base bundle's directory")
+    complete.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        metavar="FILE.pub",
+        help="the vendor's public key (the delta is checked first)",
+    )
     pack = _command(
         actions,
         "pack",

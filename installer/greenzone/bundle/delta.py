@@ -2,10 +2,12 @@
 
 The vendor builds the new bundle as always, then `thin` leaves out every file whose path and sha256
 the base's manifest lists (an image layer shared by both versions, a chart or model that did not
-change), marks it `from_base`, and names the base by the sha256 of its manifest. The manifest still
-lists every file and is signed as usual, so nothing the site installs is unsigned. At the site
-`complete` copies the left-out files from the base bundle (which must be that exact bundle), checking
-each against the signed manifest, and the bundle is whole again: `bundle verify` then checks every
+change), marks it `from_base`, and names the base by its manifest's canonical digest (the manifest as
+its whole bundle's: a site that got that version whole and one that completed a delta of it have the
+same). The manifest still lists every file and is signed as usual, so nothing the site installs is
+unsigned. At the site `complete` checks the delta's signature, then copies the left-out files from the
+base bundle (which must be that version), hashing each while it copies and giving it its name only
+when it matches the signed manifest; the bundle is whole again: `bundle verify` then checks every
 file, and install and upgrade run as with any bundle. The site's bootstrap (the Python runtime, the
 wheels, install.sh) is never left out: the drive must run greenzone on a bare machine.
 """
@@ -14,41 +16,36 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 from greenzone.atomic import temporary_beside
-from greenzone.bundle.hashing import sha256_file
-from greenzone.bundle.manifest import MANIFEST_NAME, BaseBundle, Manifest, parse_manifest
+from greenzone.bundle.manifest import MANIFEST_NAME, BaseBundle, Manifest, ManifestError, parse_manifest
 from greenzone.errors import InputError
 from greenzone.textfiles import read_text
 
 #: Components the drive's own bootstrap needs before any greenzone runs: always carried.
 ALWAYS_CARRIED_KINDS = ("runtime", "wheel")
 ALWAYS_CARRIED_NAMES = ("bootstrap",)
+CHUNK = 4 * 2**20
 
 
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def thin(bundle_dir: Path, manifest: Manifest, base_text: str, base_source: str = "the base manifest") -> Manifest:
-    """Leave out of `bundle_dir` what the base carries; returns the delta's manifest (to be written
-    and signed by the caller). `base_text` is the base's `bundle.yaml`."""
-    from greenzone.bundle.manifest import ManifestError
-
+def _base_manifest(base: Path) -> tuple[Path, Manifest]:
+    """The base's manifest, given its bundle directory or its bundle.yaml."""
+    path = base / MANIFEST_NAME if base.is_dir() else base
+    text = read_text(path, "the base bundle's manifest")
     try:
-        base = parse_manifest(base_text, base_source)
+        return path, parse_manifest(text, str(path))
     except ManifestError as error:
         raise InputError(
             f"cannot read the base bundle's manifest: {error}", hint="give the base's bundle.yaml"
         ) from None
-    if base.base is not None:
-        raise InputError(
-            f"{base_source} is itself a delta bundle's manifest",
-            hint="build against a complete bundle: the one the sites run (after `bundle complete`, its manifest is the same)",
-        )
-    in_base = {(item.path, item.sha256) for item in base.files}
+
+
+def thin(bundle_dir: Path, manifest: Manifest, base: Path) -> Manifest:
+    """Leave out of `bundle_dir` what the base carries; returns the delta's manifest (to be written
+    and signed by the caller). `base` is the base bundle's directory or its bundle.yaml."""
+    _, base_manifest = _base_manifest(base)
+    in_base = {(item.path, item.sha256) for item in base_manifest.files}
     carried = {
         path
         for component in manifest.components
@@ -64,7 +61,9 @@ def thin(bundle_dir: Path, manifest: Manifest, base_text: str, base_source: str 
     for folder in sorted((path for path in bundle_dir.rglob("*") if path.is_dir()), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
-    reference = BaseBundle(product_version=base.product_version, manifest_sha256=_sha256_text(base_text))
+    reference = BaseBundle(
+        product_version=base_manifest.product_version, manifest_sha256=base_manifest.canonical_digest()
+    )
     return manifest.model_copy(update={"files": files, "base": reference})
 
 
@@ -73,36 +72,66 @@ def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:
     return [item.path for item in manifest.from_base() if not (bundle_dir / item.path).is_file()]
 
 
-def complete(bundle_dir: Path, manifest: Manifest, base_dir: Path) -> list[str]:
-    """Copy into `bundle_dir` every left-out file from `base_dir`, each checked against the delta's
-    signed manifest before it takes its name; returns the paths copied. A stop leaves only whole,
-    checked files (a re-run copies the rest)."""
+def _inside(bundle_dir: Path, relative: str) -> Path:
+    """Where a listed file goes, refused when a link on the way would take it out of the bundle."""
+    root = bundle_dir.resolve()
+    target = bundle_dir / relative
+    parent = target.parent.resolve()
+    if (parent != root and root not in parent.parents) or target.is_symlink():
+        raise InputError(
+            f"{target} lies behind a link out of the bundle",
+            hint="copy the delta again from the vendor's medium; a bundle holds no links",
+        )
+    return target
+
+
+def _copy_checked(source: Path, target: Path, sha256: str) -> None:
+    """One read of the source: written to a temporary beside the target and hashed on the way; the
+    target gets its name only when the bytes are the signed ones."""
+    digest = hashlib.sha256()
+    with temporary_beside(target) as (fd, temporary), source.open("rb") as reader:
+        with os.fdopen(fd, "wb", closefd=True) as writer:
+            while chunk := reader.read(CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+        if digest.hexdigest() != sha256:
+            temporary.unlink(missing_ok=True)
+            raise InputError(
+                f"{source} differs from what the delta's signed manifest says",
+                hint="the base bundle is damaged: `greenzone bundle verify` on it names each file; copy it again",
+            )
+        temporary.chmod(source.stat().st_mode & 0o777)
+        temporary.replace(target)
+
+
+def complete(bundle_dir: Path, manifest: Manifest, base: Path) -> list[str]:
+    """Copy into `bundle_dir` every left-out file from the base bundle, each hashed while copied and
+    named only when it matches; returns the paths copied. The caller checked the delta's signature.
+    A stop leaves only whole, checked files (a re-run copies the rest)."""
+    from greenzone.bundle.hashing import sha256_file
+
     if manifest.base is None:
         return []
-    base_manifest = base_dir / MANIFEST_NAME
-    text = read_text(base_manifest, "the base bundle's manifest")
-    if _sha256_text(text) != manifest.base.manifest_sha256:
+    base_manifest_path, base_manifest = _base_manifest(base)
+    base_dir = base_manifest_path.parent
+    if base_manifest.canonical_digest() != manifest.base.manifest_sha256:
         raise InputError(
-            f"{base_dir} is not the bundle this delta was built against ({manifest.base.product_version}, "
-            f"manifest sha256 {manifest.base.manifest_sha256[:16]}…)",
-            hint="give the directory of that exact bundle: the one the appliance was installed or last upgraded from",
+            f"{base_dir} holds greenzone {base_manifest.product_version}, not the bundle this delta was built against "
+            f"({manifest.base.product_version}, manifest digest {manifest.base.manifest_sha256[:16]}…)",
+            hint="give the directory of that bundle: the one the appliance was installed or last upgraded from",
         )
     copied = []
     for item in manifest.from_base():
-        target = bundle_dir / item.path
+        target = _inside(bundle_dir, item.path)
         if target.is_file() and target.stat().st_size == item.size and sha256_file(target).sha256 == item.sha256:
             continue
         source = base_dir / item.path
-        if not source.is_file() or sha256_file(source).sha256 != item.sha256:
+        if not source.is_file():
             raise InputError(
-                f"{source} is missing or differs from what the signed manifest says",
-                hint="the base bundle is damaged: `greenzone bundle verify` on it names each file; copy it again",
+                f"{source} is missing from the base bundle",
+                hint="the base bundle is incomplete: `greenzone bundle verify` on it names each file; copy it again",
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        with temporary_beside(target) as (fd, temporary):
-            os.close(fd)
-            shutil.copyfile(source, temporary)
-            temporary.chmod(source.stat().st_mode & 0o777)
-            temporary.replace(target)
+        _copy_checked(source, target, item.sha256)
         copied.append(item.path)
     return copied

@@ -20,8 +20,11 @@ def inspect_bundle(bundle_dir: Path) -> dict[str, Any]:
                 size = sum(d.size for d in {d.digest: d for d in layout.walk(image)}.values())
                 images.append({"ref": image.ref, "digest": image.digest, "bytes": size})
             separate, stored = layout.sizes()
-    except OSError:  # a delta not completed: manifests it shares with its base are the base's
+        elif manifest.base is not None and manifest.images:
+            raise FileNotFoundError(layout.root / "index.json")  # left out with the rest the base carries
+    except OSError:  # a delta not completed: what it shares with its base is the base's
         images = [{"ref": image.ref, "digest": image.digest, "bytes": None} for image in manifest.images]
+        separate = stored = 0
     total = sum(f.size for f in manifest.files)
     left_out = manifest.from_base()
     delta = None

@@ -91,7 +91,8 @@ class BaseBundle(_Section):
 
     product_version: str
     manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    """sha256 of the base's `bundle.yaml`: only that exact bundle completes the delta."""
+    """The base manifest's `canonical_digest`: only that version completes the delta, whether the
+    site got it whole or as a completed delta."""
 
 
 class Manifest(_Section):
@@ -120,6 +121,25 @@ class Manifest(_Section):
                     raise ValueError(f"{section}[{index}] lists {name!r} a second time; each may appear once")
                 seen.add(name)
         return self
+
+    @model_validator(mode="after")
+    def _left_out_needs_a_base(self) -> Manifest:
+        """A file may be left out only by a delta, which names its base: anything else would let a
+        bundle pass for whole with files missing."""
+        if self.base is None and any(item.from_base for item in self.files):
+            raise ValueError("files marked from_base in a manifest that names no base bundle")
+        return self
+
+    def canonical_digest(self) -> str:
+        """sha256 of this manifest as its whole bundle's: the delta keys taken out, written as `seal`
+        writes it. A delta completed at a site and the same version built whole share it, so either
+        can be the base of the next delta."""
+        import hashlib
+
+        whole = self.model_copy(
+            update={"base": None, "files": [item.model_copy(update={"from_base": False}) for item in self.files]}
+        )
+        return hashlib.sha256(whole.to_yaml().encode("utf-8")).hexdigest()
 
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json")

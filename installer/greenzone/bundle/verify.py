@@ -198,7 +198,7 @@ def _delta_check(bundle_dir: Path, manifest: Manifest, left_out: set[str], whole
         Status.FAIL if whole else Status.WARN,
         f"a delta bundle: {len(left_out)} files ({size / GiB:.2f} GiB) come from the base bundle {base}, "
         "which must be on site",
-        f"`greenzone bundle complete {bundle_dir} --base BASE_DIR` copies them from that bundle's directory, "
-        "checked against this manifest",
+        f"`greenzone bundle complete {bundle_dir} --base BASE_DIR --key KEY.pub` copies them from that bundle's "
+        "directory, checked against this manifest",
         "bundle",
     )

@@ -14,7 +14,7 @@ from greenzone.bundle.sign import load_private_key, sign_bytes
 from greenzone.bundle.verify import read_signed_manifest, verify_bundle
 from greenzone.errors import InputError
 from greenzone.progress import byte_progress
-from greenzone.results import Report
+from greenzone.results import Report, Status
 
 if TYPE_CHECKING:
     from greenzone.bundle.build import BuildResult
@@ -99,7 +99,7 @@ def _verify_parts(args: argparse.Namespace) -> Report:
         checks = tuple(
             replace(check, location=check.location.replace(str(staged), str(dest))) for check in report.checks
         )
-        if report.exit_code != 0:
+        if report.status is Status.FAIL:  # a delta's warning (its base's files) still unpacks
             return replace(
                 report,
                 checks=(*part_checks, *checks),
@@ -143,7 +143,7 @@ def inspect(args: argparse.Namespace) -> str:
             f"{delta['from_base_bytes'] / gib:.2f} GiB come from the base (`bundle complete`)",
         )
     saved = info["images_bytes_separate"] - info["images_bytes_stored"]
-    if info["images"]:
+    if info["images_bytes_stored"]:
         lines.append(
             f"  stored once: {info['images_bytes_stored'] / 2**20:.1f} MiB instead of "
             f"{info['images_bytes_separate'] / 2**20:.1f} MiB as separate archives (shared layers save {saved / 2**20:.1f} MiB)"
@@ -225,10 +225,11 @@ def build(args: argparse.Namespace) -> str:
         jobs=args.jobs,
         progress_for=lambda step: byte_progress(step),
     )
-    base_text = _base_manifest(args.base) if args.base is not None else None
+    if args.base is not None:
+        _refuse_base_inside(args.base, args.out)
     result = build_bundle(validation.lock, options)
-    if base_text is not None:
-        result = _thin(args.out, result, base_text, str(args.base))
+    if args.base is not None:
+        result = _thin(args.out, result, args.base)
     lines = [
         f"built {args.out}: {len(result.manifest.files)} files, "
         f"{sum(f.size for f in result.manifest.files) / 2**20:.1f} MiB, "
@@ -245,13 +246,19 @@ def build(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _base_manifest(path: Path) -> str:
-    from greenzone.textfiles import read_text
+def _refuse_base_inside(base: Path, out: Path) -> None:
+    """The base must outlive the build: thinning deletes from --out what the base lists."""
+    from greenzone.bundle.delta import _base_manifest
 
-    return read_text(path / "bundle.yaml" if path.is_dir() else path, "the base bundle's manifest")
+    where = _base_manifest(base)[0].resolve()
+    if out.resolve() == where.parent or out.resolve() in where.parents:
+        raise InputError(
+            f"--base {base} lies inside --out {out}: the delta would delete the base's own files",
+            hint="keep the bundle the sites run in a directory of its own and build the delta into a new one",
+        )
 
 
-def _thin(out: Path, result: BuildResult, base_text: str, base_source: str) -> BuildResult:
+def _thin(out: Path, result: BuildResult, base: Path) -> BuildResult:
     """The built bundle as a delta of the base: the files the base carries left out, the manifest
     rewritten (before it is signed) to say which and against which base."""
     from dataclasses import replace
@@ -259,24 +266,37 @@ def _thin(out: Path, result: BuildResult, base_text: str, base_source: str) -> B
     from greenzone.atomic import write_text_atomic
     from greenzone.bundle.delta import thin
 
-    manifest = thin(out, result.manifest, base_text, base_source)
+    manifest = thin(out, result.manifest, base)
     write_text_atomic(out / MANIFEST_NAME, manifest.to_yaml())
     return replace(result, manifest=manifest)
 
 
 def complete(args: argparse.Namespace) -> str:
     from greenzone.bundle.delta import complete as complete_delta
-    from greenzone.bundle.manifest import read_bundle_manifest
+    from greenzone.bundle.sign import load_public_key
+    from greenzone.bundle.verify import signature_check
 
-    _, manifest = read_bundle_manifest(args.bundle)
+    key = load_public_key(args.key)
+    try:
+        raw, manifest = read_signed_manifest(args.bundle)
+    except (OSError, ManifestError) as error:
+        raise InputError(
+            f"cannot read {args.bundle / MANIFEST_NAME}: {error}", hint="give the delta bundle's directory"
+        ) from None
+    signed = signature_check(args.bundle, raw, key, args.key)
+    if signed.status is not Status.PASS:
+        raise InputError(
+            f"the delta's manifest does not verify with {args.key}: {signed.detail}; nothing was copied",
+            hint=signed.remedy or "copy the delta again from the vendor's medium",
+        )
     if manifest.base is None:
         return f"{args.bundle} is a whole bundle (not a delta): nothing to complete\n"
     copied = complete_delta(args.bundle, manifest, args.base)
     total = len(manifest.from_base())
     return (
         f"completed {args.bundle} from {args.base}: {len(copied)} of {total} files copied"
-        f" ({total - len(copied)} already there), each checked against the signed manifest\n"
-        f"  next: `greenzone bundle verify {args.bundle} --key KEY.pub` checks every file\n"
+        f" ({total - len(copied)} already there), each hashed while copied against the signed manifest\n"
+        f"  next: `greenzone bundle verify {args.bundle} --key {args.key}` checks every file\n"
     )
 
 

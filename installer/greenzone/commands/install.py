@@ -8,6 +8,7 @@ unattended run lives in `commands/unattended.py`.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,21 +37,37 @@ def _unfinished(state_dir: StateDir) -> bool:
         return False
 
 
-def _upgrade_offer(state_dir: StateDir, bundle: Path | None) -> tuple[str, str] | None:
-    """(installed version, the bundle's) when an appliance is installed here and the given bundle is
-    another one: the drive of a newer version, whose install.sh opens this wizard. Read as plain YAML
-    (two small files), since nothing heavy may load before the first screen."""
-    import yaml
+_VERSION_LINE = re.compile(rb"^product_version: *['\"]?([^'\"\n]+?)['\"]? *$", re.MULTILINE)
 
+
+def _version(manifest: bytes) -> str:
+    found = _VERSION_LINE.search(manifest)
+    return found.group(1).decode("utf-8", "replace") if found else "?"
+
+
+def _upgrade_offer(state_dir: StateDir, bundle: Path | None) -> tuple[tuple[str, str], Path] | None:
+    """((installed version, the bundle's), the bundle) when an appliance runs here and the wizard should
+    offer its upgrade first: an upgrade that did not finish (whatever bundle was given: the same
+    command resumes it), or a given bundle other than the installed one (the newer drive's install.sh).
+    Two byte comparisons and a line scan: nothing heavy may load before the first screen."""
+    from greenzone.upgrade import history
+
+    try:
+        latest = history.latest(state_dir)
+    except InputError:
+        latest = None  # a damaged record: `greenzone upgrade` and `status` name it
+    if latest is not None and latest.outcome in ("running", "failed", "canceled"):
+        return (latest.from_product, latest.to_product), Path(latest.bundle)
     if bundle is None or not state_dir.installed_manifest.is_file() or _unfinished(state_dir):
         return None
     try:
         installed = state_dir.installed_manifest.read_bytes()
         carried = (bundle / "bundle.yaml").read_bytes()
-        versions = [str((yaml.safe_load(text) or {}).get("product_version", "?")) for text in (installed, carried)]
-    except (OSError, yaml.YAMLError, AttributeError):
+    except OSError:
         return None
-    return (versions[0], versions[1]) if installed != carried else None
+    if installed == carried:
+        return None
+    return (_version(installed), _version(carried)), bundle
 
 
 def install(args: argparse.Namespace) -> ExitCode | Finished:
@@ -73,7 +90,8 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
             from greenzone.tui.upgrade import run_upgrade_wizard
             from greenzone.upgrade.session import UpgradeOptions, UpgradeSession
 
-            return run_upgrade_wizard(UpgradeSession(state_dir, UpgradeOptions(bundle=args.bundle)))
+            assert offer is not None
+            return run_upgrade_wizard(UpgradeSession(state_dir, UpgradeOptions(bundle=offer[1])))
 
         return run_wizard(
             session,
@@ -82,7 +100,7 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
             key=args.key,
             check=args.check,
             resume=state_dir.saved_answers if unfinished else None,
-            upgrade=(offer, upgrade) if offer else None,
+            upgrade=(offer[0], upgrade) if offer else None,
         )
     if args.answers is None:
         raise InputError(

@@ -18,16 +18,21 @@ def _installed(state: StateDir) -> tuple[Check, dict[str, object]]:
     if not state.installed_manifest.is_file() or not state.installed_answers.is_file():
         return Check("installed", Status.SKIP, f"nothing is installed from {state}", group="appliance"), {}
     try:
-        manifest = yaml.safe_load(state.installed_manifest.read_text(encoding="utf-8")) or {}
-        answers = yaml.safe_load(state.installed_answers.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
+        manifest = _mapping(yaml.safe_load(state.installed_manifest.read_text(encoding="utf-8")))
+        answers = _mapping(yaml.safe_load(state.installed_answers.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         return Check("installed", Status.WARN, f"the installed records cannot be read: {error}", group="appliance"), {}
     version = str(manifest.get("product_version", "?"))
-    bundle = str((answers.get("bundle") or {}).get("path", "?"))
-    nodes = len(answers.get("nodes") or [])
-    name = str((answers.get("appliance") or {}).get("name", "?"))
+    bundle = str(_mapping(answers.get("bundle")).get("path", "?"))
+    nodes = answers.get("nodes")
+    nodes = len(nodes) if isinstance(nodes, list) else 0
+    name = str(_mapping(answers.get("appliance")).get("name", "?"))
     detail = f"{name}: greenzone {version} from {bundle}, {nodes} node(s)"
     return Check("installed", Status.PASS, detail, group="appliance"), {"version": version, "bundle": bundle}
+
+
+def _mapping(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
 
 
 def _phases(state: StateDir) -> Check | None:
@@ -54,10 +59,10 @@ def _phases(state: StateDir) -> Check | None:
 
 def _last_health(state: StateDir) -> Check | None:
     try:
-        last = json.loads(state.last_health.read_text(encoding="utf-8"))
+        last = _mapping(json.loads(state.last_health.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return None
-    counts = last.get("counts") or {}
+    counts = _mapping(last.get("counts"))
     tally = ", ".join(f"{count} {name}" for name, count in counts.items() if count)
     return Check(
         "last health run", Status.PASS, f"{last.get('at', '?')}: {last.get('status', '?')} ({tally})", group="appliance"
@@ -82,7 +87,32 @@ def status(args: argparse.Namespace) -> Report:
     state = StateDir.locate(args.state_dir)
     installed, data = _installed(state)
     checks = [installed, *(check for check in (_phases(state), _last_health(state)) if check)]
-    records = history.records(state)
+    records, damaged = _records(state)
     checks += [_history(record) for record in records]
+    checks += [
+        Check(f"upgrade {name}", Status.FAIL, f"its record cannot be read: {why}", DAMAGED, "history")
+        for name, why in damaged
+    ]
     data = {**data, "history": [record.to_json() for record in records]}
     return Report("status", tuple(checks), data, title=f"Greenzone in {state}", grouped=True)
+
+
+DAMAGED = "`greenzone support-bundle` carries it for the vendor; until then rollback and finalize refuse to guess"
+
+
+def _records(state: StateDir) -> tuple[list[history.UpgradeRecord], list[tuple[str, str]]]:
+    """Every record that reads, and the name and reason of each that does not: status shows what it
+    can, where `upgrade`, `rollback` and `finalize` stop at a damaged record."""
+    found: list[history.UpgradeRecord] = []
+    damaged: list[tuple[str, str]] = []
+    if not state.upgrades_dir.is_dir():
+        return found, damaged
+    for folder in sorted(path for path in state.upgrades_dir.iterdir() if path.is_dir()):
+        path = folder / history.RECORD
+        if not path.exists():
+            continue
+        try:
+            found.append(history.UpgradeRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+            damaged.append((folder.name, str(error)))
+    return found, damaged

@@ -10,6 +10,8 @@ the next task, and the same command resumes).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -26,6 +28,28 @@ from greenzone.tui.screens.confirm import Confirm
 if TYPE_CHECKING:
     from greenzone.deploy.ansible_events import PhaseProgress
     from greenzone.upgrade.session import Assessment, UpgradeRun, UpgradeSession
+
+
+def _problem(error: BaseException) -> tuple[str, str, ExitCode]:
+    """What a failure in the background work says, and the exit code it ends with (as the CLI's)."""
+    import logging
+
+    from greenzone.errors import GreenzoneError
+
+    if isinstance(error, GreenzoneError):
+        return error.title, error.hint, error.exit_code
+    if isinstance(error, OSError):
+        return (
+            f"{error.filename or ''} {error.strerror or error}".strip(),
+            "check the path and its permissions",
+            ExitCode.ENVIRONMENT,
+        )
+    logging.getLogger(__name__).exception("the upgrade's screens met an internal error")
+    return (
+        f"internal error: {type(error).__name__}: {error}",
+        "the traceback is in greenzone's log file",
+        ExitCode.INTERNAL,
+    )
 
 
 def _shown(report: Report, notes: tuple[str, ...] = ()) -> Any:
@@ -58,24 +82,29 @@ class PlanScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Upgrade · the plan (nothing changes until you press Upgrade)"
-        self._assess()
+        # A daemon thread, not a worker: quitting while the bundle is still being hashed must not wait
+        # for it (nothing has changed yet, so nothing needs to finish).
+        threading.Thread(target=self._assess, name="upgrade-assess", daemon=True).start()
 
-    @work(thread=True, exit_on_error=False)
     def _assess(self) -> None:
-        from greenzone.errors import GreenzoneError
         from greenzone.upgrade.session import assess
 
         app = self.upgrade_app
         try:
             seen = assess(app.work)
-        except GreenzoneError as error:
-            self.app.call_from_thread(self._problem, error.title, error.hint)
+        except BaseException as error:  # shown, never lost in a thread: the screen must not hang
+            problem = _problem(error)
+            with contextlib.suppress(RuntimeError):  # the app already closed
+                self.app.call_from_thread(self._problem, *problem)
             return
-        self.app.call_from_thread(self._show, seen)
+        with contextlib.suppress(RuntimeError):
+            self.app.call_from_thread(self._show, seen)
 
-    def _problem(self, title: str, hint: str) -> None:
-        self.query_one("#plan", Static).update(f"{title}\n\nfix: {hint}")
-        self.upgrade_app.code = ExitCode.INPUT
+    def _problem(self, title: str, hint: str, code: ExitCode) -> None:
+        self.query_one("#plan", Static).update(f"{title}\n\nfix: {hint}" if hint else title)
+        self.upgrade_app.code = code
+        self.upgrade_app.settled = True
+        self.query_one("#quit", Button).focus()
 
     def _show(self, seen: Assessment) -> None:
         app = self.upgrade_app
@@ -88,6 +117,7 @@ class PlanScreen(Screen[None]):
         report = Report("upgrade", seen.checks, seen.data, title=titles[seen.verdict], grouped=True)
         self.query_one("#plan", Static).update(_shown(report))
         app.code = report.exit_code if seen.verdict != "ready" else ExitCode.OK
+        app.settled = seen.verdict != "ready"
         button = self.query_one("#upgrade", Button)
         button.disabled = seen.verdict != "ready"
         (button if not button.disabled else self.query_one("#quit", Button)).focus()
@@ -113,6 +143,7 @@ class PlanScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.upgrade_app.running = True  # here, before the run's thread exists: a quit now cancels it
                 self.app.switch_screen(RunScreen())
 
         self.app.push_screen(Confirm(question, yes="Upgrade"), answered)
@@ -160,12 +191,30 @@ class RunScreen(Screen[None]):
             if progress.outcome != "running":
                 self.app.call_from_thread(self._line, f"{progress.phase}: {progress.summary()}")
 
-        app.running = True
         try:
             run = run_upgrade(app.work, seen.plan, list(seen.checks), seen.data, listener, handle_signals=False)
+        except BaseException as error:  # shown, never lost in a thread: the screen must not hang
+            problem = _problem(error)
+            self.app.call_from_thread(self._failed, *problem)
+            return
         finally:
             app.running = False
         self.app.call_from_thread(self._done, run)
+
+    def _failed(self, title: str, hint: str, code: ExitCode) -> None:
+        app = self.upgrade_app
+        app.code, app.finished = code, True
+        self.query_one("#result", Static).update(
+            f"The upgrade could not go on: {title}"
+            + (f"\n\nfix: {hint}" if hint else "")
+            + "\n\nWhat it did is recorded: the same `greenzone upgrade` resumes, `greenzone status` shows it."
+        )
+        self.sub_title = "Upgrade · stopped"
+        button = self.query_one("#close", Button)
+        button.disabled = False
+        button.focus()
+        if app.terminating:
+            app.exit(int(app.code))
 
     def _done(self, run: UpgradeRun) -> None:
         app = self.upgrade_app
@@ -197,6 +246,8 @@ class UpgradeApp(ConsoleApp):
         self.assessment: Assessment | None = None
         self.running = False
         self.finished = False
+        self.settled = False
+        """The plan was refused or could not be made: quitting ends with its exit code."""
         self.terminating = False
         self.code = ExitCode.INTERRUPTED
         """The exit code so far: the plan's when it was refused, the run's once it ended."""
@@ -217,7 +268,7 @@ class UpgradeApp(ConsoleApp):
         self.action_quit_upgrade()
 
     def action_quit_upgrade(self) -> None:
-        if self.finished:
+        if self.finished or self.settled:
             self.exit(int(self.code))
             return
         running = self.running

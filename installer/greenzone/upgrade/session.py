@@ -328,7 +328,7 @@ class UpgradeSession:
 
         base = self.new.base
         assert base is not None
-        runs = _sha256(self.previous_text) == base.manifest_sha256
+        runs = self.previous.canonical_digest() == base.manifest_sha256
         missing = missing_from_base(self.bundle, self.new)
         where = "the appliance runs it" if runs else f"the appliance runs {self.previous.product_version}, not it"
         if not missing:
@@ -337,7 +337,7 @@ class UpgradeSession:
             "delta bundle",
             Status.FAIL,
             f"a delta of {base.product_version} ({where}); {len(missing)} of its files are still in the base",
-            f"`greenzone bundle complete {self.bundle} --base BASE_DIR` with that bundle's directory"
+            f"`greenzone bundle complete {self.bundle} --base BASE_DIR --key KEY.pub` with that bundle's directory"
             if runs
             else f"ask the vendor for a delta of {self.previous.product_version}, or the whole bundle",
             group=group,
