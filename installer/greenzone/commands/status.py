@@ -87,32 +87,15 @@ def status(args: argparse.Namespace) -> Report:
     state = StateDir.locate(args.state_dir)
     installed, data = _installed(state)
     checks = [installed, *(check for check in (_phases(state), _last_health(state)) if check)]
-    records, damaged = _records(state)
+    # Shown beside what reads, where `upgrade`, `rollback` and `finalize` stop at a damaged record.
+    records, damaged = history.read_records(state)
     checks += [_history(record) for record in records]
     checks += [
-        Check(f"upgrade {name}", Status.FAIL, f"its record cannot be read: {why}", DAMAGED, "history")
-        for name, why in damaged
+        Check(f"upgrade {path.parent.name}", Status.FAIL, f"its record cannot be read: {why}", DAMAGED, "history")
+        for path, why in damaged
     ]
     data = {**data, "history": [record.to_json() for record in records]}
     return Report("status", tuple(checks), data, title=f"Greenzone in {state}", grouped=True)
 
 
 DAMAGED = "`greenzone support-bundle` carries it for the vendor; until then rollback and finalize refuse to guess"
-
-
-def _records(state: StateDir) -> tuple[list[history.UpgradeRecord], list[tuple[str, str]]]:
-    """Every record that reads, and the name and reason of each that does not: status shows what it
-    can, where `upgrade`, `rollback` and `finalize` stop at a damaged record."""
-    found: list[history.UpgradeRecord] = []
-    damaged: list[tuple[str, str]] = []
-    if not state.upgrades_dir.is_dir():
-        return found, damaged
-    for folder in sorted(path for path in state.upgrades_dir.iterdir() if path.is_dir()):
-        path = folder / history.RECORD
-        if not path.exists():
-            continue
-        try:
-            found.append(history.UpgradeRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
-            damaged.append((folder.name, str(error)))
-    return found, damaged

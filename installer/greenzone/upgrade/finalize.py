@@ -16,19 +16,14 @@ from typing import Any
 
 from greenzone.bundle.manifest import BundleImage, BundleModel, Manifest
 from greenzone.results import Check, Status
+from greenzone.upgrade.plan import ImageRow
 
 MODELS_PREFIX = "models/"
 
 
 @dataclass(frozen=True)
-class DeletedImage:
-    ref: str
-    digest: str
-
-
-@dataclass(frozen=True)
 class FinalizePlan:
-    images: tuple[DeletedImage, ...]
+    images: tuple[ImageRow, ...]
     kept_images: tuple[str, ...]
     """Previous images still in use under another name (same digest): never deleted."""
     models: tuple[str, ...]
@@ -112,14 +107,14 @@ def finalize_plan(
         | set(running.digests)
     )
     current_refs = {item.ref for item in current.images}
-    images: list[DeletedImage] = []
+    images: list[ImageRow] = []
     kept_images: list[str] = []
     for image in _unique(item for manifest in previous for item in manifest.images):
         if image.digest in in_use or (image.ref in running.refs and image.ref not in current_refs):
             if image.ref not in current_refs and image.ref not in kept_images:
                 kept_images.append(image.ref)
             continue
-        images.append(DeletedImage(image.ref, image.digest))
+        images.append(ImageRow(image.ref, image.digest))
     current_files = {path for model in current.models for path in _model_paths(current, model.name)} | {
         path for item in current.components if item.name == "model-sums" for path in item.paths
     }

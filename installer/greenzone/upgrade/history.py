@@ -136,26 +136,35 @@ def finish(state: StateDir, record: UpgradeRecord, outcome: Outcome, **changes: 
     return done
 
 
-def records(state: StateDir) -> list[UpgradeRecord]:
-    """Every started upgrade, oldest first. A folder without a record never started and is skipped; a
-    record that cannot be read is refused with its name: taking an older one for the last upgrade
-    would roll back or finalize the wrong version."""
+def read_records(state: StateDir) -> tuple[list[UpgradeRecord], list[tuple[Path, str]]]:
+    """Every started upgrade that reads, oldest first, and each record that does not (its path and
+    why). A folder without a record never started and is neither."""
     found: list[UpgradeRecord] = []
+    damaged: list[tuple[Path, str]] = []
     if not state.upgrades_dir.is_dir():
-        return found
+        return found, damaged
     for folder in sorted(path for path in state.upgrades_dir.iterdir() if path.is_dir()):
         path = folder / RECORD
         if not path.exists():
             continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            found.append(UpgradeRecord.from_json(data))
+            found.append(UpgradeRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
-            raise InputError(
-                f"the upgrade record {path} cannot be read: {error}",
-                hint="`greenzone support-bundle` carries it for the vendor; move its folder aside only if the vendor "
-                "says so (it holds what a rollback returns to)",
-            ) from None
+            damaged.append((path, str(error)))
+    return found, damaged
+
+
+def records(state: StateDir) -> list[UpgradeRecord]:
+    """Every started upgrade, oldest first; a record that cannot be read is refused with its name:
+    taking an older one for the last upgrade would roll back or finalize the wrong version."""
+    found, damaged = read_records(state)
+    if damaged:
+        path, why = damaged[0]
+        raise InputError(
+            f"the upgrade record {path} cannot be read: {why}",
+            hint="`greenzone support-bundle` carries it for the vendor; move its folder aside only if the vendor "
+            "says so (it holds what a rollback returns to)",
+        )
     return found
 
 
