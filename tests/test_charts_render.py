@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from greenzone.answers.model import Answers
 from greenzone.images import images_of, tagged_latest
+from greenzone.values import gateway
 from greenzone.values.ours import INFERENCE_NAMESPACE, guardrails_values, inference_values
 from tests.support.charts import answers, pinned_refs, render_chart, validate
 
@@ -48,6 +50,7 @@ DEPARTMENTS = {
     ],
 }
 MATRIX = list(itertools.product(ENGINES, TOPOLOGIES, (True, False), EGRESS, DEPARTMENTS))
+GATEWAY_PODS = {"app.kubernetes.io/instance": "greenzone-inference", "app.kubernetes.io/component": "gateway"}
 SECRETISH = ("PASSWORD", "SECRET", "TOKEN", "API_KEY")
 
 
@@ -110,6 +113,7 @@ def test_matrix(engine: str, topology: str, chat_ui: bool, egress: str, departme
         validate(obj)
     check_engine(answers, inference)
     check_chat_ui(answers, inference)
+    check_gateway(answers, inference)
     check_images(inference)
     check_no_plain_secrets([*inference, *guardrails])
     check_namespaces_and_quotas(answers, guardrails)
@@ -179,7 +183,7 @@ def check_engine(answers: Answers, objects: list[dict[str, Any]]) -> None:
 
 def check_chat_ui(answers: Answers, objects: list[dict[str, Any]]) -> None:
     chats = [obj for obj in of_kind(objects, "Deployment") if obj["metadata"]["name"].endswith("-chat")]
-    ingresses = of_kind(objects, "Ingress")
+    ingresses = [obj for obj in of_kind(objects, "Ingress") if obj["metadata"]["name"].endswith("-chat")]
     if not answers.inference.chat_ui:
         assert not chats and not ingresses
         return
@@ -196,15 +200,58 @@ def check_chat_ui(answers: Answers, objects: list[dict[str, Any]]) -> None:
     assert {"name": "data", "mountPath": "/app/backend/data"} in containers(chat)[0]["volumeMounts"]
     assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "greenzone-chat-ui"
     services = {svc["metadata"]["name"] for svc in of_kind(objects, "Service")}
-    if answers.inference.engine == "ollama":
-        urls = [env["OLLAMA_BASE_URL"]["value"]]
-    else:
-        urls = env["OPENAI_API_BASE_URLS"]["value"].split(";")
-        assert len(urls) == len(answers.inference.models)
-    for url in urls:
-        assert url.split("//")[1].split(":")[0] in services
+    # The UI reaches the models through the gateway only, with its own key, forwarding its users.
+    assert env["ENABLE_OLLAMA_API"]["value"] == "false" and env["ENABLE_OPENAI_API"]["value"] == "true"
+    assert env["OPENAI_API_BASE_URL"]["value"] == f"http://{gateway.SERVICE}:{gateway.PORT}/v1"
+    assert gateway.SERVICE in services
+    assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": gateway.CHAT_UI_SECRET,
+        "key": "OPENAI_API_KEY",
+    }
+    assert env["ENABLE_FORWARD_USER_INFO_HEADERS"]["value"] == "true"
     (ingress,) = ingresses
     assert ingress["spec"]["rules"][0]["host"] == answers.network.hostname
+
+
+def check_gateway(answers: Answers, objects: list[dict[str, Any]]) -> None:
+    """Every model reaches its engine's Service through the gateway; limits are the answers'."""
+    (config_map,) = [o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"] == gateway.SERVICE]
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    services = {svc["metadata"]["name"]: svc for svc in of_kind(objects, "Service")}
+    served = {}
+    for entry in config["model_list"]:
+        host, port = entry["litellm_params"]["api_base"].removeprefix("http://").removesuffix("/v1").split(":")
+        assert services[host]["metadata"]["labels"]["greenzone.io/engine"] == answers.inference.engine
+        assert int(port) == services[host]["spec"]["ports"][0]["port"]
+        served[entry["model_name"]] = entry["litellm_params"]["model"]
+    assert served == {model: f"openai/{model}" for model in answers.inference.models}
+    assert config["general_settings"]["custom_auth"] == "greenzone_gateway.user_api_key_auth"
+    assert config["litellm_settings"]["turn_off_message_logging"] is True
+    assert "prometheus" in config["litellm_settings"]["callbacks"]
+    tenants = json.loads(config_map["data"]["tenants.json"])["tenants"]
+    assert tenants == [
+        {
+            "name": d.name,
+            "namespace": d.namespace_name,
+            "requestsPerMinute": d.requests_per_minute,
+            "tokensPerMinute": d.tokens_per_minute,
+        }
+        for d in answers.departments
+    ]
+    (deployment,) = [o for o in of_kind(objects, "Deployment") if o["metadata"]["name"] == gateway.SERVICE]
+    (container,) = containers(deployment)
+    env = {item["name"]: item for item in container["env"]}
+    assert env["LITELLM_MASTER_KEY"]["valueFrom"]["secretKeyRef"]["name"] == gateway.MASTER_SECRET
+    assert env["LITELLM_LOCAL_MODEL_COST_MAP"]["value"] == "True"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["keys"]["secret"]["secretName"] == gateway.KEYS_SECRET
+    monitors = [o for o in of_kind(objects, "ServiceMonitor") if o["metadata"]["name"] == gateway.SERVICE]
+    if answers.monitoring.enabled:
+        (monitor,) = monitors
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["authorization"]["credentials"]["name"] == gateway.MONITORING_SECRET
+    else:
+        assert not monitors
 
 
 def check_images(objects: list[dict[str, Any]]) -> None:
@@ -270,15 +317,25 @@ def check_egress(answers: Answers, objects: list[dict[str, Any]]) -> None:
                     if target == "kube-system":
                         assert peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}} and ports == {53}
                     else:
+                        # A department reaches the gateway's pods on its port, never the engines.
                         assert target == INFERENCE_NAMESPACE and namespace != INFERENCE_NAMESPACE
-                        assert peer["podSelector"]["matchExpressions"] == [
-                            {"key": "greenzone.io/engine", "operator": "Exists"}
-                        ]
-                        assert ports == {11434, 8000}
+                        assert peer["podSelector"] == {"matchLabels": GATEWAY_PODS}
+                        assert ports == {gateway.PORT}
                 else:
                     assert peer == {"podSelector": {}}, peer
         assert cidrs == allowed_cidrs
         assert "0.0.0.0/0" not in cidrs
+    (engines,) = [p for p in policies if p["metadata"]["name"] == "greenzone-engines-ingress"]
+    assert engines["metadata"]["namespace"] == INFERENCE_NAMESPACE
+    assert engines["spec"]["podSelector"] == {
+        "matchExpressions": [{"key": "greenzone.io/engine", "operator": "Exists"}]
+    }
+    (rule,) = engines["spec"]["ingress"]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": GATEWAY_PODS}},
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "test"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+    ]
 
 
 def check_rbac(answers: Answers, objects: list[dict[str, Any]]) -> None:
@@ -297,8 +354,15 @@ def check_rbac(answers: Answers, objects: list[dict[str, Any]]) -> None:
 
 
 def test_dashboards_follow_monitoring_and_price() -> None:
-    price = 0.0125
-    on = answers(monitoring={"enabled": True, "public_api_price_per_1k_tokens": price})
+    price, output_price = 0.0125, 0.05
+    on = answers(
+        monitoring={
+            "enabled": True,
+            "public_api_price_per_1k_tokens": price,
+            "public_api_output_price_per_1k_tokens": output_price,
+        },
+        departments=[{"name": "legal", "namespace": "law"}],
+    )
     objects = render_chart("greenzone-guardrails", "greenzone-guardrails", "greenzone-system", guardrails_values(on))
     boards = {cm["metadata"]["name"]: cm for cm in of_kind(objects, "ConfigMap")}
     assert set(boards) == {"greenzone-dashboard-gpu-health", "greenzone-dashboard-usage"}
@@ -311,10 +375,21 @@ def test_dashboards_follow_monitoring_and_price() -> None:
     for metric in ("DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_XID_ERRORS"):
         assert metric in exprs
     usage = json.loads(boards["greenzone-dashboard-usage"]["data"]["greenzone-usage.json"])
-    (constant,) = [v for v in usage["templating"]["list"] if v["name"] == "price_per_1k"]
-    assert float(constant["query"]) == price
+    variables = {v["name"]: v for v in usage["templating"]["list"]}
+    # Input falls back to the one price; output has its own (public APIs price them differently).
+    assert float(variables["price_input_per_1k"]["query"]) == price
+    assert float(variables["price_output_per_1k"]["query"]) == output_price
     (saved,) = [panel for panel in usage["panels"] if panel["title"].startswith("Cost saved")]
-    assert "$price_per_1k" in saved["targets"][0]["expr"] and "/ 1000" in saved["targets"][0]["expr"]
+    expr = saved["targets"][0]["expr"]
+    assert "litellm_input_tokens_metric_total" in expr and "$price_input_per_1k" in expr
+    assert "litellm_output_tokens_metric_total" in expr and "$price_output_per_1k" in expr
+    # Every usage panel but the GPU one is filtered by the department variable.
+    assert variables["department"]["multi"] and "team" in variables["department"]["definition"]
+    for panel in usage["panels"]:
+        for target in panel["targets"]:
+            assert 'team=~"$department"' in target["expr"] or "DCGM" in target["expr"] or "chat-ui" in target["expr"]
+    (gpu_panel,) = [panel for panel in usage["panels"] if "DCGM" in panel["targets"][0]["expr"]]
+    assert 'exported_namespace=~"greenzone-inference|law"' in gpu_panel["targets"][0]["expr"]
     assert not re.search(r"__[A-Z0-9_]+__", json.dumps(usage)), "a placeholder was left unreplaced"
 
     off = answers(monitoring={"enabled": False})
@@ -325,7 +400,7 @@ def test_dashboards_follow_monitoring_and_price() -> None:
 def test_cpu_only_ollama_requests_no_gpu() -> None:
     cpu = answers(inference={"engine": "ollama", "gpus_per_replica": 0, "chat_ui": False})
     objects = render_chart("greenzone-inference", "greenzone-inference", INFERENCE_NAMESPACE, inference_values(cpu))
-    (deployment,) = of_kind(objects, "Deployment")
+    (deployment,) = [o for o in of_kind(objects, "Deployment") if o["metadata"]["name"].endswith("-ollama")]
     pod = deployment["spec"]["template"]["spec"]
     assert "runtimeClassName" not in pod and "nodeSelector" not in pod
     assert "nvidia.com/gpu" not in json.dumps(pod["containers"][0]["resources"])

@@ -334,6 +334,7 @@ def test_bundle_images_checks_our_charts_and_says_what_it_could_not_render(run_c
     assert report["data"]["images"]["greenzone-inference"] == [
         "docker.io/curlimages/curl:8.17.0",
         "docker.io/ollama/ollama:0.24.0",
+        "ghcr.io/berriai/litellm:v1.108.7",
         "ghcr.io/open-webui/open-webui:v0.6.34",
     ]
     # A lock that lost the Ollama image fails, naming it.

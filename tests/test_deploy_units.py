@@ -4,6 +4,7 @@ and the workspace the playbooks read."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -31,8 +32,8 @@ from greenzone.deploy.workspace import prepare
 from greenzone.errors import InputError
 from greenzone.resources import playbooks_dir
 from greenzone.statedir import StateDir
-from greenzone.values import secrets
-from greenzone.values.secrets import secret_manifests
+from greenzone.values import gateway, secrets
+from greenzone.values.secrets import department_key_manifests, secret_manifests
 
 ROOT = Path(__file__).resolve().parents[1]
 SINGLE = ROOT / "examples" / "single-node-ollama.yaml"
@@ -227,7 +228,22 @@ def test_secret_manifests_cover_every_secret_the_values_name() -> None:
         for release, namespace in (("harbor", "harbor"), ("monitoring", "monitoring"), ("greenzone-inference", "gi"))
         for manifest in secret_manifests(release, namespace, creds)
     }
+    departments = [{"name": "legal", "namespace": "law"}, {"name": "hr", "namespace": "hr-dept"}]
+    keys = {gateway.credential_name(d["name"]): f"sk-{d['name']}" for d in departments}
+    handed = department_key_manifests(departments, "gi", keys)
+    made |= {manifest["metadata"]["name"]: manifest for manifest in handed}  # type: ignore[index]
     assert set(made) == set(secrets.ALL)
+    # Each department gets its own key in its own namespace, with the gateway's address.
+    assert [(m["metadata"]["namespace"], m["stringData"]) for m in handed] == [  # type: ignore[index]
+        ("law", {"api-key": "sk-legal", "base-url": "http://greenzone-inference-gateway.gi.svc:4000/v1"}),
+        ("hr-dept", {"api-key": "sk-hr", "base-url": "http://greenzone-inference-gateway.gi.svc:4000/v1"}),
+    ]
+    with pytest.raises(KeyError, match="gateway_key_hr"):
+        department_key_manifests(departments, "gi", {gateway.credential_name("legal"): "sk-legal"})
+    # The gateway holds digests of every tenant's key, never a key.
+    document = json.loads(made[secrets.GATEWAY_KEYS]["stringData"]["keys.json"])  # type: ignore[index]
+    assert {t["name"]: t["role"] for t in document["tenants"]} == {"chat-ui": "chat-ui", "monitoring": "monitoring"}
+    assert not [value for value in creds.values() if value in json.dumps(document)]
     assert made[secrets.REGISTRY_TLS]["type"] == "kubernetes.io/tls"
     assert made[secrets.HARBOR_CORE]["stringData"] == {
         "secretKey": "v-harbor_secret_key",

@@ -128,3 +128,32 @@ place, so a restart copies nothing it already has, repairs what is wrong and nev
     type: DirectoryOrCreate
 {{- end }}
 {{- end -}}
+
+{{/*
+The gateway's LiteLLM config: every model at its engine's OpenAI-compatible API (vLLM's server and
+Ollama's /v1 both are one), department keys through greenzone_gateway.py, Prometheus and the audit
+trail as callbacks. `always_include_stream_usage` asks the engine for its own token counts when
+streaming instead of LiteLLM's estimate; `turn_off_message_logging` keeps prompts and answers out of
+every callback; the forwarded user header (Open WebUI's ENABLE_FORWARD_USER_INFO_HEADERS) becomes
+the `end_user` label.
+*/}}
+{{- define "gzi.gatewayConfig" -}}
+model_list:
+{{- range $model := .Values.models }}
+  - model_name: {{ $model | quote }}
+    litellm_params:
+      model: {{ printf "openai/%s" $model | quote }}
+      api_base: {{ printf "http://%s:%s/v1" (include "gzi.engineService" (dict "root" $ "model" $model)) (include "gzi.port" $) | quote }}
+      api_key: none
+      timeout: {{ $.Values.gateway.timeoutSeconds }}
+{{- end }}
+general_settings:
+  custom_auth: greenzone_gateway.user_api_key_auth
+  user_header_name: {{ .Values.gateway.userHeader }}
+  always_include_stream_usage: true
+litellm_settings:
+  callbacks: ["prometheus", "greenzone_gateway.audit_trail"]
+  turn_off_message_logging: true
+  enable_end_user_cost_tracking_prometheus_only: true
+  request_timeout: {{ .Values.gateway.timeoutSeconds }}
+{{- end -}}

@@ -257,6 +257,13 @@ class Department(Section):
     memory_quota: Quantity = "32Gi"
     """Most memory the department's namespace may request at once (Kubernetes quantity)."""
 
+    requests_per_minute: int | None = Field(None, ge=1, le=1_000_000, strict=True)
+    """Most inference requests the department's key may make in a minute (the gateway answers 429 beyond);
+    empty: no limit."""
+
+    tokens_per_minute: int | None = Field(None, ge=1, le=1_000_000_000, strict=True)
+    """Most prompt + completion tokens the department's key may use in a minute (429 beyond); empty: no limit."""
+
     @property
     def namespace_name(self) -> str:
         return self.namespace or f"{self.name}-dept"
@@ -276,7 +283,30 @@ class Monitoring(Section):
     """Deploy GPU and usage dashboards (Prometheus, Grafana, DCGM exporter)."""
 
     public_api_price_per_1k_tokens: float = Field(0.002, ge=0, le=1000, strict=True)
-    """Price of a public AI API per 1,000 tokens, in the site's currency; feeds the "cost saved" panel."""
+    """Price of a public AI API per 1,000 tokens, in the site's currency; feeds the "cost saved" panel
+    for whichever of the two prices below is empty."""
+
+    public_api_input_price_per_1k_tokens: float | None = Field(None, ge=0, le=1000, strict=True)
+    """Price per 1,000 prompt (input) tokens; public APIs price input and output differently."""
+
+    public_api_output_price_per_1k_tokens: float | None = Field(None, ge=0, le=1000, strict=True)
+    """Price per 1,000 completion (output) tokens."""
+
+    @property
+    def input_price(self) -> float:
+        return (
+            self.public_api_price_per_1k_tokens
+            if self.public_api_input_price_per_1k_tokens is None
+            else self.public_api_input_price_per_1k_tokens
+        )
+
+    @property
+    def output_price(self) -> float:
+        return (
+            self.public_api_price_per_1k_tokens
+            if self.public_api_output_price_per_1k_tokens is None
+            else self.public_api_output_price_per_1k_tokens
+        )
 
 
 class Cloud(Section):

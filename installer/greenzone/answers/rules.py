@@ -287,10 +287,20 @@ def bundle_models_rule(answers: Answers, context: Context) -> Iterator[Problem]:
             )
 
 
+GATEWAY_TENANTS = {"chat-ui": "tenant of the chat UI", "monitoring": "tenant of Prometheus's scrape"}
+"""The gateway's tenants besides the departments; a department may not take their names."""
+
+
 def departments_rule(answers: Answers, context: Context) -> Iterator[Problem]:
     names: dict[str, int] = {}
     namespaces: dict[str, int] = {}
     for index, department in enumerate(answers.departments):
+        if department.name in GATEWAY_TENANTS:
+            yield _error(
+                ("departments", index, "name"),
+                f"`{department.name}` is the name of the gateway's own {GATEWAY_TENANTS[department.name]}",
+                f"choose another name, e.g. `{department.name}-dept`",
+            )
         if department.name in names:
             yield _error(
                 ("departments", index, "name"),

@@ -23,7 +23,7 @@ from greenzone.bundle.registry import Credentials, Registry, push_layout
 from greenzone.deploy.credentials import load_credentials
 from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
 from greenzone.refs import mirror_repository
-from greenzone.values.secrets import secret_manifests
+from greenzone.values.secrets import department_key_manifests, secret_manifests
 
 
 @dataclass
@@ -94,20 +94,36 @@ def push_images(
 
 
 def apply_secrets(
-    release: str, namespace: str, credentials_file: Path, kubeconfig: Path, *, check: bool = False
+    release: str,
+    namespace: str,
+    credentials_file: Path,
+    kubeconfig: Path,
+    *,
+    check: bool = False,
+    values_file: Path | None = None,
 ) -> ModuleResult:
+    """With `values_file` (the guardrails release's, after it is installed): the departments' key
+    Secrets in the namespaces that release created; without: the Secrets the release reads."""
     from greenzone.cluster.kube import Kube
 
     kube = Kube(kubeconfig)
-    wanted = secret_manifests(release, namespace, load_credentials(credentials_file))
+    credentials = load_credentials(credentials_file)
+    if values_file is None:
+        wanted = secret_manifests(release, namespace, credentials)
+        if not check and wanted:
+            kube.ensure_namespace(namespace)
+    else:
+        values = _values([values_file], {})
+        wanted = department_key_manifests(
+            values.get("departments") or [], str(values.get("inference", {}).get("namespace")), credentials
+        )
     changed = []
-    if not check and wanted:
-        kube.ensure_namespace(namespace)
     for manifest in wanted:
-        name = str(manifest["metadata"]["name"])  # type: ignore[index]
-        existing = kube.secret(namespace, name)
+        metadata = manifest["metadata"]
+        name, where = str(metadata["name"]), str(metadata["namespace"])  # type: ignore[index]
+        existing = kube.secret(where, name)
         if secret_differs(existing, manifest):
-            changed.append(name)
+            changed.append(name if where == namespace else f"{where}/{name}")
             if not check:
                 kube.put_secret(manifest, exists=existing is not None)
     return ModuleResult(bool(changed), f"Secrets changed: {', '.join(changed) or 'none'}", {"changed": changed})

@@ -34,6 +34,7 @@ from greenzone.atomic import write_text_atomic, write_text_if_changed
 from greenzone.errors import InputError
 from greenzone.redact import REDACTOR, shown_reference
 from greenzone.statedir import StateDir
+from greenzone.values import gateway
 
 REGISTRY_USER = "harbor_registry_user"
 CA_DAYS, LEAF_DAYS = 3650, 825
@@ -62,6 +63,7 @@ _GENERATED: dict[str, Callable[[], str]] = {
     "grafana_admin_user": lambda: "admin",
     "grafana_admin_password": lambda: _token(24),
     "chat_ui_secret_key": lambda: _token(48),
+    gateway.MASTER_CREDENTIAL: lambda: "sk-" + secrets.token_hex(32),
 }
 
 
@@ -193,6 +195,8 @@ def ensure_credentials(state: StateDir, answers: Answers, environ: Mapping[str, 
     wanted = dict(stored)
     for name, generate in _GENERATED.items():
         wanted.setdefault(name, generate())
+    for tenant in gateway.tenant_names(answers):
+        wanted.setdefault(gateway.credential_name(tenant), gateway.new_key())
     answered = answered_admin_password(answers, environ)
     if answered:
         wanted["harbor_admin_password"] = answered

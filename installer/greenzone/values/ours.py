@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from greenzone.answers.model import Answers
-from greenzone.values import secrets
+from greenzone.values import gateway, secrets
 from greenzone.values.gpu_operator import RUNTIME_CLASS
 from greenzone.values.monitoring import DASHBOARD_LABEL
 from greenzone.values.monitoring import NAMESPACE as MONITORING_NAMESPACE
@@ -32,14 +32,30 @@ def inference_values(answers: Answers) -> dict[str, Any]:
         "vllm": {"port": VLLM_PORT},
         "chatUi": {"enabled": inference.chat_ui, "secretKeySecret": secrets.CHAT_UI},
         "ingress": {"enabled": inference.chat_ui, "host": hostname, "tlsSecret": secrets.INGRESS_TLS},
-        "metrics": {"serviceMonitor": answers.monitoring.enabled and inference.engine == "vllm"},
+        "metrics": {
+            "serviceMonitor": answers.monitoring.enabled and inference.engine == "vllm",
+            "gatewayServiceMonitor": answers.monitoring.enabled,
+        },
+        "gateway": gateway.gateway_values(answers),
     }
 
 
 def guardrails_values(answers: Answers) -> dict[str, Any]:
     zone = answers.green_zone
     return {
-        "inference": {"namespace": INFERENCE_NAMESPACE, "ports": [OLLAMA_PORT, VLLM_PORT]},
+        "inference": {
+            "namespace": INFERENCE_NAMESPACE,
+            "ports": [OLLAMA_PORT, VLLM_PORT],
+            "gateway": {
+                "port": gateway.PORT,
+                "podLabels": {
+                    "app.kubernetes.io/instance": "greenzone-inference",
+                    "app.kubernetes.io/component": "gateway",
+                },
+            },
+            "testPodLabels": {"app.kubernetes.io/component": "test"},
+            "scrapeNamespace": MONITORING_NAMESPACE,
+        },
         "departments": [
             {
                 "name": department.name,
@@ -60,6 +76,7 @@ def guardrails_values(answers: Answers) -> dict[str, Any]:
             "label": DASHBOARD_LABEL,
             "labelValue": "1",
             "appliance": answers.appliance.name,
-            "pricePer1kTokens": answers.monitoring.public_api_price_per_1k_tokens,
+            "pricePer1kInputTokens": answers.monitoring.input_price,
+            "pricePer1kOutputTokens": answers.monitoring.output_price,
         },
     }

@@ -7,6 +7,11 @@ password. The Ansible roles create these Secrets (mode-0600 sources, `no_log`) b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from greenzone.values import gateway
+
 HARBOR_ADMIN = "greenzone-harbor-admin"
 """key HARBOR_ADMIN_PASSWORD: Harbor's admin password (from the answers' file/env or generated)."""
 
@@ -34,6 +39,12 @@ GRAFANA_ADMIN = "greenzone-grafana-admin"
 CHAT_UI = "greenzone-chat-ui"
 """key WEBUI_SECRET_KEY: signs the chat UI's sessions."""
 
+GATEWAY_KEYS = gateway.KEYS_SECRET
+GATEWAY_MASTER = gateway.MASTER_SECRET
+GATEWAY_CHAT_UI = gateway.CHAT_UI_SECRET
+GATEWAY_MONITORING = gateway.MONITORING_SECRET
+DEPARTMENT_KEY = gateway.DEPARTMENT_SECRET
+
 ALL = (
     HARBOR_ADMIN,
     HARBOR_CORE,
@@ -44,6 +55,11 @@ ALL = (
     INGRESS_TLS,
     GRAFANA_ADMIN,
     CHAT_UI,
+    GATEWAY_KEYS,
+    GATEWAY_MASTER,
+    GATEWAY_CHAT_UI,
+    GATEWAY_MONITORING,
+    DEPARTMENT_KEY,
 )
 
 # Which Secrets each release reads, and from which credential the installer fills each key.
@@ -64,9 +80,25 @@ SECRETS_OF_RELEASE: dict[str, dict[str, dict[str, str]]] = {
     "harbor": _HARBOR,
     "monitoring": {GRAFANA_ADMIN: {"admin-user": "grafana_admin_user", "admin-password": "grafana_admin_password"}}
     | _INGRESS,
-    "greenzone-inference": {CHAT_UI: {"WEBUI_SECRET_KEY": "chat_ui_secret_key"}} | _INGRESS,
+    "greenzone-inference": {
+        CHAT_UI: {"WEBUI_SECRET_KEY": "chat_ui_secret_key"},
+        GATEWAY_MASTER: {"LITELLM_MASTER_KEY": gateway.MASTER_CREDENTIAL},
+        GATEWAY_CHAT_UI: {"OPENAI_API_KEY": gateway.credential_name(gateway.CHAT_UI)},
+        GATEWAY_MONITORING: {"token": gateway.credential_name(gateway.MONITORING)},
+    }
+    | _INGRESS,
 }
 TLS_SECRETS = (REGISTRY_TLS, INGRESS_TLS)
+
+
+def _secret(name: str, namespace: str, data: Mapping[str, str]) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "greenzone"}},
+        "type": "kubernetes.io/tls" if name in TLS_SECRETS else "Opaque",
+        "stringData": dict(data),
+    }
 
 
 def secret_manifests(release: str, namespace: str, credentials: dict[str, str]) -> list[dict[str, object]]:
@@ -76,17 +108,23 @@ def secret_manifests(release: str, namespace: str, credentials: dict[str, str]) 
         missing = [source for source in keys.values() if not credentials.get(source)]
         if missing:
             raise KeyError(f"the credentials file has no {', '.join(missing)} (needed by Secret {name})")
-        manifests.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "greenzone"},
-                },
-                "type": "kubernetes.io/tls" if name in TLS_SECRETS else "Opaque",
-                "stringData": {key: credentials[source] for key, source in keys.items()},
-            }
-        )
+        manifests.append(_secret(name, namespace, {key: credentials[source] for key, source in keys.items()}))
+    if release == "greenzone-inference":
+        manifests.append(_secret(GATEWAY_KEYS, namespace, {"keys.json": gateway.keys_document(credentials)}))
+    return manifests
+
+
+def department_key_manifests(
+    departments: Sequence[Mapping[str, Any]], gateway_namespace: str, credentials: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """Each department's key and the gateway's address, in a Secret of the department's namespace
+    (`departments`: the guardrails values' entries, with `name` and `namespace`). Written after the
+    guardrails release, which creates those namespaces."""
+    manifests: list[dict[str, object]] = []
+    for department in departments:
+        source = gateway.credential_name(str(department["name"]))
+        if not credentials.get(source):
+            raise KeyError(f"the credentials file has no {source} (needed by Secret {DEPARTMENT_KEY})")
+        data = {"api-key": credentials[source], "base-url": gateway.base_url(gateway_namespace)}
+        manifests.append(_secret(DEPARTMENT_KEY, str(department["namespace"]), data))
     return manifests

@@ -14,6 +14,11 @@ options:
   namespace: {type: str, required: true, description: Namespace of the release.}
   credentials_file: {type: path, required: true, description: The installer's credentials.yaml.}
   kubeconfig: {type: path, required: true, description: The installer's kubeconfig.}
+  values_file:
+    type: path
+    required: false
+    description: The guardrails release's values, after it is installed; writes each department's gateway key
+      Secret in its namespace instead of the Secrets the release reads.
 author: Greenzone
 """
 
@@ -25,6 +30,7 @@ def main() -> None:
             "namespace": {"type": "str", "required": True},
             "credentials_file": {"type": "path", "required": True, "no_log": False},
             "kubeconfig": {"type": "path", "required": True},
+            "values_file": {"type": "path", "required": False},
         },
         supports_check_mode=True,
     )
@@ -39,6 +45,7 @@ def main() -> None:
             Path(params["credentials_file"]),
             Path(params["kubeconfig"]),
             check=module.check_mode,
+            values_file=Path(params["values_file"]) if params.get("values_file") else None,
         )
     except (GreenzoneError, KeyError) as error:
         module.fail_json(msg=f"cannot write the Secrets of {params['release']}: {error}")

@@ -1,0 +1,141 @@
+"""Runs the inference gateway as the chart configures it, offline, and drives it; prints what it saw.
+
+`python -m tests.support.gateway_site DIR LITELLM` expects DIR to hold the chart's rendered
+`config.yaml`, `tenants.json` and `greenzone_gateway.py`, plus `keys.json` and `scenario.json`
+(the tenants' keys). It is meant to run inside `unshare --net` (only loopback), so the gateway, the
+two engine stand-ins and the client share one namespace with no way out; LiteLLM runs under
+`strace -e trace=connect` so every address it tries to reach is recorded. It writes `result.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from tests.support.engine_standin import metered_engine
+
+PORT = 4000
+
+
+def call(
+    path: str, key: str | None, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", method="POST" if body is not None else "GET")
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return {"status": response.status, "body": response.read().decode()}
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, "body": error.read().decode()}
+
+
+def chat(
+    model: str, key: str | None, prompt: str, *, stream: bool = False, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": stream}
+    return call("/v1/chat/completions", key, body, headers)
+
+
+def wait_up(process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the gateway exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health/liveliness", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit("the gateway did not answer /health/liveliness in time")
+
+
+def main(directory: Path, litellm: str) -> None:
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    scenario = json.loads((directory / "scenario.json").read_text())
+    keys: dict[str, str] = scenario["keys"]
+    result: dict[str, Any] = {}
+    with ExitStack() as stack:
+        ollama_url, ollama = stack.enter_context(metered_engine(set(scenario["ollama_models"]), "ollama"))
+        vllm_url, vllm = stack.enter_context(metered_engine(set(scenario["vllm_models"]), "vllm"))
+        config = (directory / "config.yaml").read_text()
+        # The only change to the chart's config: the engines' in-cluster names become the stand-ins.
+        config = re.sub(r'api_base: "http://[^"]*-ollama:\d+/v1"', f'api_base: "{ollama_url}/v1"', config)
+        config = re.sub(r'api_base: "http://[^"]*:8000/v1"', f'api_base: "{vllm_url}/v1"', config)
+        (directory / "config.yaml").write_text(config)
+        env = dict(
+            os.environ,
+            LITELLM_MASTER_KEY=keys["master"],
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+            GREENZONE_GATEWAY_KEYS=str(directory / "keys.json"),
+            GREENZONE_GATEWAY_LIMITS=str(directory / "tenants.json"),
+            GREENZONE_AUDIT_DIR=str(directory / "audit"),
+            GREENZONE_USER_HEADER="x-openwebui-user-email",
+        )
+        (directory / "audit").mkdir(exist_ok=True)
+        command = [litellm, "--config", str(directory / "config.yaml"), "--host", "127.0.0.1", "--port", str(PORT)]
+        command = ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(directory / "connects.log"), *command]
+        with (directory / "gateway.log").open("wb") as log:
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_up(process, 180)
+            legal, hr, chat_ui = keys["legal"], keys["hr"], keys["chat-ui"]
+            ollama_model, vllm_model = scenario["ollama_models"][0], scenario["vllm_models"][0]
+            prompt = scenario["prompt"]
+            steps: dict[str, Any] = {
+                "no key": chat(ollama_model, None, prompt),
+                "unknown key": chat(ollama_model, "sk-" + "x" * 48, prompt),
+                "legal plain": chat(ollama_model, legal, prompt),
+                "legal stream": chat(vllm_model, legal, prompt, stream=True),
+                "legal on metrics": call("/metrics/", legal),
+                "legal on key admin": call("/key/generate", legal, {}),
+                "monitoring on chat": chat(ollama_model, keys["monitoring"], prompt),
+                "chat ui as ann": chat(
+                    ollama_model, chat_ui, prompt, headers={"X-OpenWebUI-User-Email": "ann@st-mary.example"}
+                ),
+            }
+            steps["hr until refused"] = [chat(vllm_model, hr, prompt)["status"] for _ in range(4)]
+            steps["legal while hr refused"] = chat(vllm_model, legal, prompt)
+            # Rotation: the Secret's file is swapped (Kubernetes renames a new directory into place).
+            rotated = dict(keys, legal=scenario["rotated_legal_key"])
+            (directory / "keys.new").write_text(scenario["rotated_keys_json"])
+            (directory / "keys.new").replace(directory / "keys.json")
+            steps["old legal key after rotation"] = chat(ollama_model, legal, prompt)
+            steps["new legal key after rotation"] = chat(ollama_model, rotated["legal"], prompt)
+            time.sleep(1.5)  # the logging callbacks run after the answer
+            steps["metrics"] = call("/metrics/", keys["monitoring"])
+            result["steps"] = steps
+            result["engine_requests"] = {"ollama": ollama.requests, "vllm": vllm.requests}
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    result["audit"] = [
+        json.loads(line)
+        for path in sorted((directory / "audit").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    result["connects"] = (directory / "connects.log").read_text().splitlines()
+    (directory / "result.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
