@@ -52,6 +52,31 @@ def chat(
     return call("/v1/chat/completions", key, body, headers)
 
 
+def health(directory: Path, scenario: dict[str, Any], keys: dict[str, str]) -> list[dict[str, str]]:
+    """`greenzone health`'s inference layer against this gateway, its keys from a credentials file."""
+    import yaml
+    from tests.support.charts import answers
+
+    from greenzone.health.inference_checks import inference_checks
+    from greenzone.health.readers.deadline import Deadline
+    from greenzone.health.readers.inference import read_inference
+    from greenzone.health.targets import health_targets
+    from greenzone.statedir import StateDir
+    from greenzone.values.gateway import credential_name
+
+    state = StateDir(directory / "state")
+    state.root.mkdir(exist_ok=True)
+    stored = {credential_name(name): key for name, key in keys.items() if name != "master"}
+    state.credentials.write_text(yaml.safe_dump(stored))
+    appliance = answers(
+        inference={"engine": "ollama", "models": scenario["ollama_models"], "chat_ui": False},
+        departments=[{"name": name} for name in scenario["departments"]],
+    )
+    targets = health_targets(appliance, state, [], {"gateway": f"http://127.0.0.1:{PORT}"}, hostname="node")
+    view = read_inference(targets, None, Deadline(30))
+    return [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in inference_checks(view, targets)]
+
+
 def wait_up(process: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -117,6 +142,10 @@ def main(directory: Path, litellm: str) -> None:
             (directory / "keys.new").replace(directory / "keys.json")
             steps["old legal key after rotation"] = chat(ollama_model, legal, prompt)
             steps["new legal key after rotation"] = chat(ollama_model, rotated["legal"], prompt)
+            result["health"] = {
+                "right keys": health(directory, scenario, rotated),
+                "a stale key": health(directory, scenario, keys),
+            }
             time.sleep(1.5)  # the logging callbacks run after the answer
             steps["metrics"] = call("/metrics/", keys["monitoring"])
             result["steps"] = steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from greenzone.health.observed import Http, InferenceView, ModelAnswer
+from greenzone.health.observed import GatewayView, Http, InferenceView, ModelAnswer
 from greenzone.health.targets import Targets
 from greenzone.results import Check, Status, verdict
 
@@ -29,9 +29,9 @@ def _error_text(http: Http) -> str:
     return ""
 
 
-def _answer(answer: ModelAnswer, targets: Targets) -> Check:
+def _answer(answer: ModelAnswer, targets: Targets, *, via_gateway: bool = False) -> Check:
     http = answer.http
-    name = f"model {answer.model} ({_API_NAME[answer.api]})"
+    name = f"model {answer.model} ({_API_NAME[answer.api]}{' through the gateway' if via_gateway else ''})"
     logs = f"`kubectl -n {targets.inference_namespace} logs deploy/NAME` of the engine"
     if not http.answered:
         return _check(
@@ -64,7 +64,48 @@ def _answer(answer: ModelAnswer, targets: Targets) -> Check:
     return _check(name, Status.PASS, f"one token in {http.seconds:.2f} s{said}")
 
 
+def gateway_checks(view: GatewayView, targets: Targets) -> Iterator[Check]:
+    logs = f"`kubectl -n {targets.inference_namespace} logs deploy/greenzone-inference-gateway`"
+    if view.alive.ok:
+        yield _check("gateway", Status.PASS, f"{view.url} {view.alive.outcome()}")
+    else:
+        yield _check("gateway", Status.FAIL, f"{view.url}: {view.alive.outcome()}", logs)
+        return
+    if view.stranger.status == 401:
+        yield _check("gateway refuses unknown keys", Status.PASS, "a made-up key got HTTP 401")
+    else:
+        yield _check(
+            "gateway refuses unknown keys",
+            Status.FAIL,
+            f"a made-up key got {view.stranger.outcome()}: anyone can reach the models",
+            "re-run `greenzone deploy --phase inference`; the gateway's config must name greenzone_gateway's custom auth",
+        )
+    for name, http in view.keys:
+        check = f"department {name}'s key"
+        if http is None:
+            yield _check(
+                check,
+                Status.FAIL,
+                "the credentials file has no key for it",
+                "re-run `greenzone install` (it creates missing keys), or `greenzone departments rotate-key "
+                + name
+                + "`",
+            )
+        elif http.ok:
+            yield _check(check, Status.PASS, f"accepted ({http.outcome()})")
+        else:
+            detail = f"{http.outcome()} {_error_text(http)}".strip() if http.answered else http.outcome()
+            yield _check(
+                check,
+                Status.FAIL,
+                f"refused: {detail}",
+                f"`greenzone departments rotate-key {name}` writes a new key to the gateway and the department",
+            )
+
+
 def inference_checks(view: InferenceView, targets: Targets) -> Iterator[Check]:
+    if view.gateway is not None:
+        yield from gateway_checks(view.gateway, targets)
     if view.error:
         yield _check(
             "inference endpoint",
@@ -74,7 +115,7 @@ def inference_checks(view: InferenceView, targets: Targets) -> Iterator[Check]:
         )
     else:
         for answer in view.answers:
-            yield _answer(answer, targets)
+            yield _answer(answer, targets, via_gateway=view.gateway is not None)
         answered = {answer.model for answer in view.answers}
         for model in targets.models:
             if model not in answered:

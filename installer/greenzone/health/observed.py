@@ -111,12 +111,26 @@ class ModelAnswer:
 
 
 @dataclass(frozen=True)
+class GatewayView:
+    """The inference gateway: alive, refusing a made-up key, and accepting each department's key."""
+
+    url: str
+    alive: Http
+    stranger: Http
+    """GET /v1/models with a key nobody has: must be refused."""
+    keys: tuple[tuple[str, Http | None], ...] = ()
+    """Per department: GET /v1/models with its key; None when the credentials file has no key for it."""
+
+
+@dataclass(frozen=True)
 class InferenceView:
     endpoints: Mapping[str, str] = field(default_factory=dict)
-    """Base URL per model (vLLM serves each model from its own Service, Ollama all from one)."""
+    """Base URL per model (vLLM serves each model from its own Service, Ollama all from one; the
+    gateway's for every model when there is one)."""
     answers: tuple[ModelAnswer, ...] = ()
     chat_ui: Http | None = None
     error: str = ""
+    gateway: GatewayView | None = None
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,9 @@ def run_health(
     whole = Deadline(budget, deadline.start)
     wanted = set(layers)
     host = _Job("host", lambda: read_host_view(targets)) if "host" in wanted and targets.local_node else None
-    needs_cluster = bool(wanted & {"cluster", "green zone"}) or ("inference" in wanted and not targets.inference_url)
+    needs_cluster = bool(wanted & {"cluster", "green zone"}) or (
+        "inference" in wanted and not targets.inference_url and not targets.gateway_url
+    )
     cluster = _Job("cluster", lambda: read_cluster(targets, deadline)) if needs_cluster else None
     registry = _Job("registry", lambda: read_registry(targets, deadline)) if "registry" in wanted else None
     certs = (
@@ -166,7 +168,7 @@ def run_health(
 
     def inference_work() -> InferenceView:
         view = None
-        if cluster is not None and not targets.inference_url:
+        if cluster is not None and not targets.inference_url and not targets.gateway_url:
             view = cluster.wait(deadline)
             if view is None:
                 return InferenceView(error="the cluster did not answer in time to find the engine's address")

@@ -25,6 +25,7 @@ ENDPOINTS = {
     "registry": "the registry's base URL (Harbor), e.g. https://registry.ai.example:443",
     "inference": "the engine's base URL, e.g. http://127.0.0.1:11434 (default: its Service in the cluster)",
     "chat": "the chat UI's URL, e.g. https://ai.example/",
+    "gateway": "the inference gateway's base URL, e.g. http://127.0.0.1:4000 (default: its Service in the cluster)",
     "kube": "the Kubernetes API server, e.g. https://127.0.0.1:6443 (default: the kubeconfig's)",
 }
 
@@ -59,6 +60,10 @@ class Targets:
     models: tuple[str, ...]
     inference_url: str | None
     """None: found through the engine's Service in the cluster."""
+    gateway_url: str | None
+    """None: found through the gateway's Service in the cluster (when the release has one)."""
+    departments: tuple[str, ...]
+    """The departments' names: each is a tenant of the gateway with its own key."""
     chat_url: str | None
     credentials_file: Path
     ca_file: Path
@@ -115,11 +120,29 @@ def health_targets(
         engine=answers.inference.engine,
         models=tuple(answers.inference.models),
         inference_url=endpoints.get("inference"),
+        gateway_url=endpoints.get("gateway"),
+        departments=tuple(department.name for department in answers.departments),
         chat_url=endpoints.get("chat", f"https://{answers.network.hostname}/") if answers.inference.chat_ui else None,
         credentials_file=state.credentials,
         ca_file=state.ca_certificate,
         disks=(("k3s data dir", K3S_DATA_DIR), ("model store", Path(MODEL_STORE_DIR))),
     )
+
+
+def gateway_endpoint(services: Sequence[Mapping[str, Any]], targets: Targets) -> str | None:
+    """The gateway's base URL: `--endpoint gateway=URL`, else its Service (component `gateway`); None
+    for an appliance installed before the gateway, or when `--endpoint inference=URL` names an engine."""
+    if targets.gateway_url or targets.inference_url:
+        return targets.gateway_url
+    for service in services:
+        metadata = service.get("metadata") or {}
+        if (metadata.get("labels") or {}).get("app.kubernetes.io/component") != "gateway":
+            continue
+        spec = service.get("spec") or {}
+        address, ports = spec.get("clusterIP"), spec.get("ports") or []
+        if address and address != "None" and ports:
+            return f"http://{address}:{ports[0].get('port')}"
+    return None
 
 
 def engine_endpoints(services: Sequence[Mapping[str, Any]], targets: Targets) -> tuple[dict[str, str], str]:
