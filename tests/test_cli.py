@@ -36,7 +36,7 @@ def test_every_command_resolves_its_handler_and_is_in_help(run_cli: Run) -> None
 
     commands = dict(_walk(cli.build_parser()))
     assert {path[0] for path in commands} == {
-        "answers", "preflight", "bundle", "values", "deploy", "install", "upgrade", "rollback", "status", "health", "support-bundle", "reset", "node", "sync", "parity",
+        "answers", "preflight", "bundle", "values", "deploy", "install", "upgrade", "rollback", "status", "health", "support-bundle", "reset", "node", "departments", "sync", "parity",
     }  # fmt: skip
     leaves = 0
     for path, parser in commands.items():

@@ -605,6 +605,38 @@ def _add_reset(commands: Subparsers) -> None:
     _json_flag(reset)
 
 
+def _add_departments(commands: Subparsers) -> None:
+    actions = _group(
+        commands,
+        "departments",
+        "the inference gateway's departments: list them, hand one its key, rotate a key",
+        "Each department calls the models through the inference gateway with its own key, kept in the "
+        "installer's credentials file and in the Secret greenzone-gateway-key of its namespace.",
+    )
+    listing = _command(actions, "list", "greenzone.commands.departments:departments_list", "list the departments")
+    _json_flag(listing)
+    key = _command(
+        actions,
+        "key",
+        "greenzone.commands.departments:departments_key",
+        "print a department's key on stdout (to hand to its administrator)",
+    )
+    key.add_argument("name", metavar="NAME", help="the department")
+    rotate = _command(
+        actions,
+        "rotate",
+        "greenzone.commands.departments:departments_rotate",
+        "give a department a new key (the old one stops working)",
+        "Writes a new key to the credentials file, then to the gateway's Secret and the department's. "
+        "The gateway takes it up without a restart; applications reading the department's Secret at "
+        "start need a restart.",
+    )
+    rotate.add_argument("name", metavar="NAME", help="the department")
+    rotate.add_argument("--yes", action="store_true", help="do not ask (automation)")
+    rotate.add_argument("--check", action="store_true", help="say what would change; change nothing")
+    _json_flag(rotate)
+
+
 def _add_node(commands: Subparsers) -> None:
     actions = _group(commands, "node", "change the appliance's nodes after the install", "Nodes after the install.")
     add = _command(
@@ -741,6 +773,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_support_bundle,
     _add_reset,
     _add_node,
+    _add_departments,
     _add_sync,
     _add_parity,
 )

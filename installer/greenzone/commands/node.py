@@ -71,14 +71,9 @@ def plan_removal(answers: Answers, name: str) -> Removal:
 
 
 def _installed(args: argparse.Namespace) -> tuple[StateDir, Answers]:
-    from greenzone.answers.files import load_valid_answers
+    from greenzone.commands.installed import installed
 
-    state = StateDir.locate(args.state_dir)
-    if not state.installed_answers.is_file():
-        raise InputError(
-            f"nothing is installed from {state}", hint="run it on the machine that installed the appliance"
-        )
-    return state, load_valid_answers(state.installed_answers)
+    return installed(args.state_dir)
 
 
 def _confirm(question: str, what: str) -> None:

@@ -87,9 +87,7 @@ def gateway_checks(view: GatewayView, targets: Targets) -> Iterator[Check]:
                 check,
                 Status.FAIL,
                 "the credentials file has no key for it",
-                "re-run `greenzone install` (it creates missing keys), or `greenzone departments rotate-key "
-                + name
-                + "`",
+                "re-run `greenzone install` (it creates missing keys), or `greenzone departments rotate " + name + "`",
             )
         elif http.ok:
             yield _check(check, Status.PASS, f"accepted ({http.outcome()})")
@@ -99,7 +97,7 @@ def gateway_checks(view: GatewayView, targets: Targets) -> Iterator[Check]:
                 check,
                 Status.FAIL,
                 f"refused: {detail}",
-                f"`greenzone departments rotate-key {name}` writes a new key to the gateway and the department",
+                f"`greenzone departments rotate {name}` writes a new key to the gateway and the department",
             )
 
 

@@ -110,8 +110,13 @@ def secret_manifests(release: str, namespace: str, credentials: dict[str, str]) 
             raise KeyError(f"the credentials file has no {', '.join(missing)} (needed by Secret {name})")
         manifests.append(_secret(name, namespace, {key: credentials[source] for key, source in keys.items()}))
     if release == "greenzone-inference":
-        manifests.append(_secret(GATEWAY_KEYS, namespace, {"keys.json": gateway.keys_document(credentials)}))
+        manifests.append(gateway_keys_manifest(namespace, credentials))
     return manifests
+
+
+def gateway_keys_manifest(namespace: str, credentials: Mapping[str, str]) -> dict[str, object]:
+    """The gateway's Secret: every tenant's key digest, from the `gateway_key_*` credentials."""
+    return _secret(GATEWAY_KEYS, namespace, {"keys.json": gateway.keys_document(credentials)})
 
 
 def department_key_manifests(
