@@ -250,6 +250,10 @@ def check_gateway(answers: Answers, objects: list[dict[str, Any]]) -> None:
         (monitor,) = monitors
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["authorization"]["credentials"]["name"] == gateway.MONITORING_SECRET
+        # end_user survives only on the chat UI's series (a department could invent users without end).
+        relabel = endpoint["metricRelabelings"]
+        assert relabel[0]["sourceLabels"] == ["team"] and relabel[0]["regex"] == "chat-ui"
+        assert relabel[1]["targetLabel"] == "end_user" and relabel[1]["replacement"] == ""
     else:
         assert not monitors
 
@@ -330,12 +334,20 @@ def check_egress(answers: Answers, objects: list[dict[str, Any]]) -> None:
     assert engines["spec"]["podSelector"] == {
         "matchExpressions": [{"key": "greenzone.io/engine", "operator": "Exists"}]
     }
-    (rule,) = engines["spec"]["ingress"]
-    assert rule["from"] == [
+    (callers, scrape) = engines["spec"]["ingress"]
+    assert callers["from"] == [
         {"podSelector": {"matchLabels": GATEWAY_PODS}},
         {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "test"}}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
     ]
+    assert {port["port"] for port in callers["ports"]} == {11434, 8000}
+    # Prometheus's pods, on vLLM's metrics port only: not Grafana, and not Ollama's API.
+    assert scrape["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    assert [port["port"] for port in scrape["ports"]] == [8000]
 
 
 def check_rbac(answers: Answers, objects: list[dict[str, Any]]) -> None:

@@ -208,6 +208,24 @@ def test_credentials_are_private_stable_and_complete(tmp_path: Path) -> None:
     assert again["harbor_admin_password"] == "Chosen-Passw0rd" and again["k3s_token"] == creds["k3s_token"]
 
 
+def test_each_department_gets_a_gateway_key_and_a_department_that_left_loses_it(tmp_path: Path) -> None:
+    from greenzone.answers.model import Department
+
+    path = tmp_path / "credentials.yaml"
+    two = _answers().model_copy(update={"departments": [Department(name="legal"), Department(name="hr")]})
+    ensure_credentials(StateDir(tmp_path), two, environ={})
+    first = yaml.safe_load(path.read_text())
+    keys = {name: value for name, value in first.items() if name.startswith(gateway.KEY_PREFIX)}
+    assert set(keys) == {f"gateway_key_{t}" for t in ("legal", "hr", "chat-ui", "monitoring")}
+    assert all(value.startswith("sk-") and len(value) == 51 for value in keys.values())
+    assert len(set(keys.values())) == 4
+    one = two.model_copy(update={"departments": [Department(name="legal")]})
+    ensure_credentials(StateDir(tmp_path), one, environ={})
+    after = yaml.safe_load(path.read_text())
+    assert "gateway_key_hr" not in after  # its key must stop working at the gateway
+    assert after["gateway_key_legal"] == first["gateway_key_legal"]  # kept, never rotated by a re-run
+
+
 def test_a_damaged_credentials_file_is_refused_not_replaced(tmp_path: Path) -> None:
     (tmp_path / "credentials.yaml").write_text("- not a mapping\n")
     with pytest.raises(InputError, match="credentials file") as raised:

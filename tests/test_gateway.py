@@ -46,8 +46,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not LITELLM.exists():
         pytest.fail(f"{LITELLM} is missing: run .ci/setup, which installs the gateway the chart pins")
     departments = [
-        {"name": "legal", "gpu_quota": 0, "requests_per_minute": 4},
+        {"name": "legal", "gpu_quota": 0, "requests_per_minute": 8},
         {"name": "hr", "gpu_quota": 0, "tokens_per_minute": 40},
+        {"name": "finance", "gpu_quota": 0, "requests_per_minute": 2},
     ]
     ollama = rendered_gateway("ollama", OLLAMA_MODELS, departments)
     vllm = rendered_gateway("vllm", VLLM_MODELS, departments)
@@ -59,7 +60,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (work / "tenants.json").write_text(ollama["tenants.json"])
     (work / "greenzone_gateway.py").write_text(ollama["greenzone_gateway.py"])
     credentials = {
-        gateway.credential_name(name): gateway.new_key() for name in ("legal", "hr", "chat-ui", "monitoring")
+        gateway.credential_name(name): gateway.new_key() for name in ("legal", "hr", "finance", "chat-ui", "monitoring")
     }
     (work / "keys.json").write_text(gateway.keys_document(credentials))
     rotated = dict(credentials, **{gateway.credential_name("legal"): gateway.new_key()})
@@ -118,14 +119,16 @@ def test_a_department_over_its_limit_gets_429_and_the_others_do_not(site: dict[s
     # hr may use 40 tokens a minute; each request costs 9 + 5 = 14.
     assert steps["hr until refused"][0] == 200 and 429 in steps["hr until refused"]
     assert steps["legal while hr refused"]["status"] == 200
+    # finance may make 2 requests a minute.
+    assert steps["finance until refused"] == [200, 200, 429]
     limited = [r for r in site["audit"] if r["status"] == "rate-limited"]
-    assert limited and {r["department"] for r in limited} == {"hr"}
+    assert limited and {r["department"] for r in limited} == {"hr", "finance"}
 
 
 def test_usage_is_counted_per_department_and_model_streaming_included(site: dict[str, Any]) -> None:
     metrics = site["steps"]["metrics"]["body"]
     prompt, answer = words(PROMPT), words(ANSWER)
-    legal_ok = 4  # plain, stream, while hr was refused, and with the new key after rotation
+    legal_ok = 5  # plain, stream, claiming a user, while hr was refused, and with the new key after rotation
     assert total(metrics, "litellm_input_tokens_metric_total", team="legal") == legal_ok * prompt
     assert total(metrics, "litellm_output_tokens_metric_total", team="legal") == legal_ok * answer
     streamed = total(metrics, "litellm_output_tokens_metric_total", team="legal", model=VLLM_MODELS[0])
@@ -149,6 +152,8 @@ def test_the_audit_trail_names_who_and_never_what(site: dict[str, Any]) -> None:
     audit = site["audit"]
     assert {"legal", "hr", "chat-ui", "monitoring"} <= {r["department"] for r in audit}
     (ann,) = [r for r in audit if r["user"] == "ann@st-mary.example"]
+    # Only the chat UI's forwarded user is kept; a department cannot name users in the trail.
+    assert not [r for r in audit if r["user"] and r["department"] != "chat-ui"]
     assert ann["department"] == "chat-ui" and ann["prompt_tokens"] == words(PROMPT) and ann["status"] == "success"
     assert {"time", "model", "completion_tokens", "status", "seconds"} <= set(ann)
     text = json.dumps(audit) + site["log"]

@@ -130,12 +130,16 @@ def main(directory: Path, litellm: str) -> None:
                 "legal on metrics": call("/metrics/", legal),
                 "legal on key admin": call("/key/generate", legal, {}),
                 "monitoring on chat": chat(ollama_model, keys["monitoring"], prompt),
+                "legal claims a user": chat(
+                    ollama_model, legal, prompt, headers={"X-OpenWebUI-User-Email": "made-up@example"}
+                ),
                 "chat ui as ann": chat(
                     ollama_model, chat_ui, prompt, headers={"X-OpenWebUI-User-Email": "ann@st-mary.example"}
                 ),
             }
             steps["hr until refused"] = [chat(vllm_model, hr, prompt)["status"] for _ in range(4)]
             steps["legal while hr refused"] = chat(vllm_model, legal, prompt)
+            steps["finance until refused"] = [chat(ollama_model, keys["finance"], prompt)["status"] for _ in range(3)]
             # Rotation: the Secret's file is swapped (Kubernetes renames a new directory into place).
             rotated = dict(keys, legal=scenario["rotated_legal_key"])
             (directory / "keys.new").write_text(scenario["rotated_keys_json"])

@@ -128,17 +128,22 @@ def _apply(state: StateDir, manifests: list[dict[str, object]], name: str) -> No
     from greenzone.cluster.kube import Kube
 
     kube = Kube(state.kubeconfig)
+    written: list[str] = []
     try:
         for manifest in manifests:
             metadata = manifest["metadata"]
             existing = kube.secret(metadata["namespace"], metadata["name"])  # type: ignore[index]
             kube.put_secret(manifest, exists=existing is not None)
+            written.append(f"{metadata['namespace']}/{metadata['name']}")  # type: ignore[index]
     except Exception as error:  # the client raises API, connection and timeout errors alike
         status = getattr(error, "status", None)
+        names = [f"{m['metadata']['namespace']}/{m['metadata']['name']}" for m in manifests]  # type: ignore[index]
+        missing = [where for where in names if where not in written]
         raise EnvironmentProblem(
-            f"the new key is stored, but the cluster did not take it ({type(error).__name__}"
+            f"the new key is stored, but the cluster did not take all of it ({type(error).__name__}"
             + (f", HTTP {status}" if status else "")
-            + "): the department's applications still hold the old key, which the gateway still accepts",
+            + f"): written {', '.join(written) or 'nothing'}; not written {', '.join(missing)}"
+            + ("" if written else "; the gateway still accepts the old key"),
             hint=f"when the cluster answers, run `greenzone departments rotate {name}` again "
-            "(or `greenzone deploy --phase inference`, which writes the stored key)",
+            "(or `greenzone deploy --phase guardrails`, which writes the stored keys to both Secrets)",
         ) from None

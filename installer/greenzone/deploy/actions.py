@@ -23,7 +23,7 @@ from greenzone.bundle.registry import Credentials, Registry, push_layout
 from greenzone.deploy.credentials import load_credentials
 from greenzone.deploy.workloads import not_ready_pods, release_action, secret_differs
 from greenzone.refs import mirror_repository
-from greenzone.values.secrets import department_key_manifests, secret_manifests
+from greenzone.values.secrets import department_key_manifests, gateway_keys_manifest, secret_manifests
 
 
 @dataclass
@@ -114,9 +114,12 @@ def apply_secrets(
             kube.ensure_namespace(namespace)
     else:
         values = _values([values_file], {})
-        wanted = department_key_manifests(
-            values.get("departments") or [], str(values.get("inference", {}).get("namespace")), credentials
-        )
+        inference_namespace = str(values.get("inference", {}).get("namespace"))
+        # The gateway's digests too, so a department added by this phase alone is known to the gateway.
+        wanted = [
+            gateway_keys_manifest(inference_namespace, credentials),
+            *department_key_manifests(values.get("departments") or [], inference_namespace, credentials),
+        ]
     changed = []
     for manifest in wanted:
         metadata = manifest["metadata"]

@@ -195,8 +195,12 @@ def ensure_credentials(state: StateDir, answers: Answers, environ: Mapping[str, 
     wanted = dict(stored)
     for name, generate in _GENERATED.items():
         wanted.setdefault(name, generate())
-    for tenant in gateway.tenant_names(answers):
-        wanted.setdefault(gateway.credential_name(tenant), gateway.new_key())
+    # A department that left the answers loses its key: the gateway knows only the keys stored here.
+    tenants = {gateway.credential_name(tenant) for tenant in gateway.tenant_names(answers)}
+    for name in [name for name in wanted if name.startswith(gateway.KEY_PREFIX) and name not in tenants]:
+        del wanted[name]
+    for name in sorted(tenants):
+        wanted.setdefault(name, gateway.new_key())
     answered = answered_admin_password(answers, environ)
     if answered:
         wanted["harbor_admin_password"] = answered

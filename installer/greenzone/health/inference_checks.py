@@ -80,6 +80,14 @@ def gateway_checks(view: GatewayView, targets: Targets) -> Iterator[Check]:
             f"a made-up key got {view.stranger.outcome()}: anyone can reach the models",
             "re-run `greenzone deploy --phase inference`; the gateway's config must name greenzone_gateway's custom auth",
         )
+    if view.keys_error:
+        yield _check(
+            "department keys",
+            Status.FAIL,
+            f"not tried: {view.keys_error}",
+            "run `greenzone health` as the user that installed the appliance (root): the keys are in its "
+            "0600 credentials file",
+        )
     for name, http in view.keys:
         check = f"department {name}'s key"
         if http is None:

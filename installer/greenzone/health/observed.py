@@ -120,6 +120,8 @@ class GatewayView:
     """GET /v1/models with a key nobody has: must be refused."""
     keys: tuple[tuple[str, Http | None], ...] = ()
     """Per department: GET /v1/models with its key; None when the credentials file has no key for it."""
+    keys_error: str = ""
+    """Why the credentials file (which holds the keys) could not be read; then no key is tried."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def guardrails_values(answers: Answers) -> dict[str, Any]:
             },
             "testPodLabels": {"app.kubernetes.io/component": "test"},
             "scrapeNamespace": MONITORING_NAMESPACE,
+            "scrapePodLabels": {"app.kubernetes.io/name": "prometheus"},
+            "metricsPorts": [VLLM_PORT],
         },
         "departments": [
             {

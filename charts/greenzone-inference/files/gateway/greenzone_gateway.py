@@ -154,10 +154,12 @@ class AuditTrail(CustomLogger):
         metadata = payload.get("metadata") or {}
         headers = ((kwargs.get("litellm_params") or {}).get("proxy_server_request") or {}).get("headers")
         seconds = end.timestamp() - start.timestamp() if hasattr(end, "timestamp") else 0.0
+        department = metadata.get("user_api_key_team_id") or ""
         return {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "department": metadata.get("user_api_key_team_id") or "",
-            "user": payload.get("end_user") or _header(headers, USER_HEADER),
+            "department": department,
+            # Only the chat UI forwards a user it authenticated; anything else a caller claims is not kept.
+            "user": (payload.get("end_user") or _header(headers, USER_HEADER)) if department == "chat-ui" else "",
             "model": payload.get("model_group") or payload.get("model") or kwargs.get("model") or "",
             "prompt_tokens": int(payload.get("prompt_tokens") or 0),
             "completion_tokens": int(payload.get("completion_tokens") or 0),

@@ -61,24 +61,29 @@ def _chat(targets: Targets, deadline: Deadline) -> Http | None:
     return request(targets.chat_url, timeout=deadline.timeout(CALL_TIMEOUT), context=context, follow_redirects=False)
 
 
-def _gateway_keys(targets: Targets) -> dict[str, str]:
-    """Tenant -> key from the 0600 credentials file (registered with the log redactor on reading)."""
+def _gateway_keys(targets: Targets) -> tuple[dict[str, str], str]:
+    """Tenant -> key from the 0600 credentials file (registered with the log redactor on reading),
+    and why it could not be read."""
     from greenzone.deploy.credentials import load_credentials
     from greenzone.errors import InputError
     from greenzone.values import gateway
 
+    path = targets.credentials_file
     try:
-        stored = load_credentials(targets.credentials_file)
-    except InputError:
-        return {}
-    return {
+        if not path.is_file():
+            return {}, f"no credentials file at {path}"
+        stored = load_credentials(path)
+    except (InputError, OSError) as error:
+        return {}, str(error)
+    keys = {
         name.removeprefix(gateway.KEY_PREFIX): value
         for name, value in stored.items()
         if name.startswith(gateway.KEY_PREFIX)
     }
+    return keys, ""
 
 
-def _read_gateway(url: str, keys: dict[str, str], targets: Targets, deadline: Deadline) -> GatewayView:
+def _read_gateway(url: str, keys: dict[str, str], error: str, targets: Targets, deadline: Deadline) -> GatewayView:
     """Alive (a public route), a made-up key refused, then each department's key on /v1/models,
     which costs no tokens and names no department's data."""
     from greenzone.values.gateway import new_key
@@ -87,7 +92,7 @@ def _read_gateway(url: str, keys: dict[str, str], targets: Targets, deadline: De
         headers = {"Authorization": f"Bearer {key}"}
         return request(f"{url}/v1/models", headers=headers, timeout=deadline.timeout(CALL_TIMEOUT))
 
-    names = list(targets.departments)
+    names = [] if error else list(targets.departments)
     with ThreadPoolExecutor(max(2, len(names) + 2)) as pool:
         alive = pool.submit(request, f"{url}/health/liveliness", timeout=deadline.timeout(CALL_TIMEOUT))
         stranger = pool.submit(models, new_key())
@@ -97,6 +102,7 @@ def _read_gateway(url: str, keys: dict[str, str], targets: Targets, deadline: De
             alive=alive.result(),
             stranger=stranger.result(),
             keys=tuple((name, job.result() if job else None) for name, job in zip(names, answers, strict=True)),
+            keys_error=error,
         )
 
 
@@ -115,8 +121,8 @@ def read_inference(targets: Targets, cluster: ClusterView | None, deadline: Dead
         view = None
         key = ""
         if gateway_url:
-            keys = _gateway_keys(targets)
-            view = _read_gateway(gateway_url, keys, targets, deadline)
+            keys, keys_error = _gateway_keys(targets)
+            view = _read_gateway(gateway_url, keys, keys_error, targets, deadline)
             endpoints, error = dict.fromkeys(targets.models, gateway_url), ""
             key = keys.get("monitoring", "")
         else:
