@@ -217,3 +217,11 @@ def test_health_checks_the_gateway_each_department_key_and_a_model_through_it(si
     assert stale["department legal's key"]["status"] == "fail" and "401" in stale["department legal's key"]["detail"]
     # No key ever reaches a check's text.
     assert not [key for key in site["keys"].values() if key in json.dumps(site["health"])]
+
+
+def test_parity_probes_go_through_the_gateway_with_a_key(site: dict[str, Any]) -> None:
+    answered = site["parity"]["with a key"]
+    assert [answer["text"] for answer in answered] == [ANSWER, ANSWER] and not any(a["error"] for a in answered)
+    first, second = site["parity"]["without a key"]
+    assert first["error"].startswith("HTTP 401: the gateway wants a key") and "--onprem-key-env" in first["error"]
+    assert second["error"].startswith("not sent")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from greenzone.results import Status
 from greenzone.sync.probe_client import ask_all
 from greenzone.sync.probes import SYNTHETIC_PROMPTS, Answer, judge_probes, latency_summary, percentile
@@ -65,3 +67,17 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([], 0.5) == 0.0
     summary = latency_summary([Answer("p", s, "t") for s in seconds] + [Answer("p", 99.0, error="down")])
     assert summary == {"p50_ms": 1000.0, "p95_ms": 1900.0, "max_ms": 2000.0}  # failures are not latencies
+
+
+def test_gateway_keys_for_the_probes_come_from_named_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenzone.errors import InputError
+    from greenzone.redact import REDACTOR
+    from greenzone.sync.session import _key_from_env
+
+    assert _key_from_env(None, "--onprem-key-env") is None
+    monkeypatch.delenv("GZ_TEST_GATEWAY_KEY", raising=False)
+    with pytest.raises(InputError, match=r"--onprem-key-env names \$GZ_TEST_GATEWAY_KEY, which is not set"):
+        _key_from_env("GZ_TEST_GATEWAY_KEY", "--onprem-key-env")
+    monkeypatch.setenv("GZ_TEST_GATEWAY_KEY", "sk-probe-key-0123456789abcdef")
+    assert _key_from_env("GZ_TEST_GATEWAY_KEY", "--onprem-key-env") == "sk-probe-key-0123456789abcdef"
+    assert "sk-probe-key-0123456789abcdef" not in REDACTOR.redact("key sk-probe-key-0123456789abcdef")

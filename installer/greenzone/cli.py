@@ -517,7 +517,19 @@ def _add_parity(commands: Subparsers) -> None:
     )
     parity.add_argument("--onprem-ca", type=Path, default=None, metavar="FILE", help="CA of --onprem-endpoint")
     parity.add_argument(
+        "--onprem-key-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding a key of the appliance's gateway (e.g. a department's)",
+    )
+    parity.add_argument(
         "--cloud-endpoint", default=None, metavar="URL", help="the cloud copy's inference API (default: the target's)"
+    )
+    parity.add_argument(
+        "--cloud-key-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding a key of the cloud copy's gateway (default: the target's inference_key_env)",
     )
     parity.add_argument(
         "--prompts", type=Path, default=None, metavar="FILE", help="YAML list of synthetic prompts (default: built in)"

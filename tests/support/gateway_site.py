@@ -77,6 +77,19 @@ def health(directory: Path, scenario: dict[str, Any], keys: dict[str, str]) -> l
     return [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in inference_checks(view, targets)]
 
 
+def parity_probes(key: str, model: str) -> dict[str, list[dict[str, str]]]:
+    """`greenzone parity`'s probe client against this gateway, with and without a key."""
+    from greenzone.sync.probe_client import ask_all
+
+    base = f"http://127.0.0.1:{PORT}"
+    prompts = ["Reply with the single word: ready.", "Name the chemical symbol for sodium."]
+    found = {}
+    for name, given in (("with a key", key), ("without a key", None)):
+        answers = ask_all(base, model, prompts, key=given, key_source="give one with --onprem-key-env VAR")
+        found[name] = [{"text": answer.text, "error": answer.error} for answer in answers]
+    return found
+
+
 def wait_up(process: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -150,6 +163,7 @@ def main(directory: Path, litellm: str) -> None:
                 "right keys": health(directory, scenario, rotated),
                 "a stale key": health(directory, scenario, keys),
             }
+            result["parity"] = parity_probes(keys["monitoring"], ollama_model)
             time.sleep(1.5)  # the logging callbacks run after the answer
             steps["metrics"] = call("/metrics/", keys["monitoring"])
             result["steps"] = steps

@@ -330,7 +330,14 @@ class Cloud(Section):
     GPU node selectors, no hostPath); parity does not count the differences it declares."""
 
     inference_url: str | None = Field(default=None, examples=["https://ai.greenzone-test.example.com"])
-    """Where the cloud copy's inference API answers (OpenAI-compatible), for `greenzone parity`'s probes."""
+    """Where the cloud copy's inference API answers (OpenAI-compatible), for `greenzone parity`'s probes:
+    its gateway (`https://HOST`, which serves `/v1`)."""
+
+    inference_key_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", examples=["CLOUD_GATEWAY_KEY"]
+    )
+    """Environment variable holding a key of the cloud copy's gateway, which the probes send as a
+    department's application would; the key itself never goes into a file."""
 
 
 class Answers(Section):

@@ -22,9 +22,19 @@ def _text(body: Any) -> str | None:
 
 
 def ask_all(
-    base_url: str, model: str, prompts: Sequence[str], *, ca_file: Path | None = None, timeout: float = CALL_TIMEOUT
+    base_url: str,
+    model: str,
+    prompts: Sequence[str],
+    *,
+    ca_file: Path | None = None,
+    timeout: float = CALL_TIMEOUT,
+    key: str | None = None,
+    key_source: str = "a key",
 ) -> list[Answer]:
+    """`key`: the inference gateway's bearer key (departments and probes alike go through it);
+    `key_source` names where a key comes from, for the message when the gateway refuses."""
     context = tls_context(ca_file)
+    headers = {"Authorization": f"Bearer {key}"} if key else None
     answers = []
     for prompt in prompts:
         http = request(
@@ -39,6 +49,7 @@ def ask_all(
             },
             timeout=timeout,
             context=context,
+            headers=headers,
         )
         text = _text(http.body) if http.ok else None
         if http.error:
@@ -48,6 +59,16 @@ def ask_all(
                 skipped = f"not sent: {base_url} did not answer the previous prompt"
                 answers.extend(Answer(rest, 0.0, error=skipped) for rest in prompts[len(answers) :])
                 break
+        elif http.status in (401, 403):
+            refused = "refused the key" if key else "wants a key"
+            answers.append(
+                Answer(prompt, http.seconds, error=f"HTTP {http.status}: the gateway {refused} ({key_source})")
+            )
+            answers.extend(
+                Answer(rest, 0.0, error="not sent: the gateway refused the previous prompt")
+                for rest in prompts[len(answers) :]
+            )
+            break
         elif text is None:
             answers.append(Answer(prompt, http.seconds, error=f"HTTP {http.status} without an answer"))
         else:

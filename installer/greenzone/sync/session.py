@@ -158,7 +158,9 @@ class ParityOptions:
     cloud_rendered: Path | None = None
     onprem_endpoint: str | None = None
     onprem_ca: Path | None = None
+    onprem_key_env: str | None = None
     cloud_endpoint: str | None = None
+    cloud_key_env: str | None = None
     prompts: Path | None = None
     report: Path | None = None
     registry: bool = True
@@ -225,6 +227,23 @@ def _engine(side: SideView) -> object:
     return release.values.get("engine") if release else None
 
 
+def _key_from_env(name: str | None, option: str) -> str | None:
+    """A gateway key from the environment variable `name` (never from the command line, where every
+    user of the machine could read it), registered with the log redactor."""
+    import os
+
+    from greenzone.errors import InputError
+    from greenzone.redact import REDACTOR
+
+    if not name:
+        return None
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise InputError(f"{option} names ${name}, which is not set", hint=f"export {name}=<the gateway key> first")
+    REDACTOR.register(value)
+    return value
+
+
 def _probes(
     options: ParityOptions, sources: Sources, *, same_engine: bool
 ) -> tuple[list[Check], dict[str, dict[str, object]]]:
@@ -238,11 +257,22 @@ def _probes(
         )
         return [verdicts.probes_not_run(missing)], {}
     prompts = _prompts(options.prompts) if options.prompts else list(SYNTHETIC_PROMPTS)
+    cloud_env = options.cloud_key_env or sources.target.cloud.inference_key_env
+    onprem_key = _key_from_env(options.onprem_key_env, "--onprem-key-env")
+    cloud_key = _key_from_env(
+        cloud_env, "--cloud-key-env" if options.cloud_key_env else "the target's inference_key_env"
+    )
+    here_source = f"${options.onprem_key_env}" if options.onprem_key_env else "give one with --onprem-key-env VAR"
+    there_source = f"${cloud_env}" if cloud_env else "give one with the target's inference_key_env"
     checks: list[Check] = []
     latency: dict[str, dict[str, object]] = {}
     for model in sources.answers.inference.models:
-        here = ask_all(options.onprem_endpoint, model, prompts, ca_file=options.onprem_ca)
-        there = ask_all(cloud_url, model, prompts, ca_file=sources.target.cloud.ca_file)
+        here = ask_all(
+            options.onprem_endpoint, model, prompts, ca_file=options.onprem_ca, key=onprem_key, key_source=here_source
+        )
+        there = ask_all(
+            cloud_url, model, prompts, ca_file=sources.target.cloud.ca_file, key=cloud_key, key_source=there_source
+        )
         checks.extend(judge_probes(model, here, there, same_engine=same_engine))
         latency[model] = {"on-prem": latency_summary(here), "cloud": latency_summary(there)}
     return checks, latency
