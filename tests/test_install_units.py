@@ -156,6 +156,31 @@ def test_departments_field_says_how_to_write_it(text: str, message: str) -> None
     assert not found and message in error
 
 
+def test_the_departments_field_keeps_what_it_cannot_show() -> None:
+    """A hand-written file's namespace and gateway limits survive the wizard's one-line field."""
+    base = {
+        "departments": [
+            {"name": "legal", "namespace": "law", "gpu_quota": 1, "requests_per_minute": 60, "tokens_per_minute": 900},
+            {"name": "hr", "gpu_quota": 1},
+        ]
+    }
+    form = form_from_document(base)
+    assert form.departments == "legal:1:32Gi, hr:1:32Gi"
+    document, problems = apply_form(base, Form(**{**form.__dict__, "departments": "legal:2:64Gi, radiology:1:8Gi"}))
+    assert not [p for p in problems if field_of(p.path) == "departments"]
+    assert document["departments"] == [
+        {
+            "name": "legal",
+            "namespace": "law",
+            "requests_per_minute": 60,
+            "tokens_per_minute": 900,
+            "gpu_quota": 2,
+            "memory_quota": "64Gi",
+        },
+        {"name": "radiology", "gpu_quota": 1, "memory_quota": "8Gi"},
+    ]
+
+
 def test_unparsable_fields_are_problems_of_their_field() -> None:
     document, problems = apply_form({}, Form(hostname="ai.x.local", gpus_per_replica="two"))
     assert [field_of(problem.path) for problem in problems] == ["gpus_per_replica"]

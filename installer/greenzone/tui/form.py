@@ -90,6 +90,19 @@ def departments_text(departments: Any) -> str:
     return ", ".join(parts)
 
 
+def _keep_unshown(before: Any, departments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The one-line field shows name, GPUs and memory only: a department that was already in the
+    document keeps what the field cannot show (its namespace, its gateway limits), so the wizard never
+    drops what a hand-written answer file set."""
+    earlier = {d.get("name"): d for d in before if isinstance(d, Mapping)} if isinstance(before, list) else {}
+    kept = []
+    for department in departments:
+        old = earlier.get(department["name"], {})
+        merged = {key: value for key, value in old.items() if key not in ("gpu_quota", "memory_quota")}
+        kept.append({**merged, **department})
+    return kept
+
+
 def parse_departments(text: str) -> tuple[list[dict[str, Any]], str]:
     """The departments, or a message saying which entry is malformed and how to write it."""
     found: list[dict[str, Any]] = []
@@ -159,7 +172,11 @@ def apply_form(base: Mapping[str, Any], form: Form) -> tuple[dict[str, Any], lis
     if error:
         problems.append(Problem("error", FIELD_PATHS["departments"], error, "e.g. legal:1:32Gi, radiology:2:64Gi"))
     else:
-        _set(document, FIELD_PATHS["departments"], departments or None)
+        _set(
+            document,
+            FIELD_PATHS["departments"],
+            _keep_unshown(_get(document, FIELD_PATHS["departments"], []), departments) or None,
+        )
     _set(document, FIELD_PATHS["egress"], form.egress)
     cidrs = [cidr.strip() for cidr in form.allow_cidrs.split(",") if cidr.strip()]
     _set(document, FIELD_PATHS["allow_cidrs"], cidrs or None)

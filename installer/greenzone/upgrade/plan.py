@@ -31,7 +31,8 @@ INTERRUPTION = {
     "harbor": "image pulls and pushes fail for about a minute while Harbor's pods restart; running pods are not affected",
     "monitoring": "dashboards and alerts pause for about a minute; metrics already stored are kept",
     "greenzone-inference": "the model API and chat UI stop while the engine restarts and loads its models "
-    "(a few minutes, longer for big models)",
+    "(a few minutes, longer for big models); a new gateway restarts in seconds and its per-minute limits "
+    "start afresh",
     "greenzone-guardrails": "none: quotas and network policies change in place",
 }
 K3S_INTERRUPTION = (
