@@ -22,7 +22,8 @@ import json
 import os
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -45,9 +46,9 @@ METRICS_PATHS = frozenset({"/metrics", "/metrics/"})
 one-token requests): the metrics name every department and its volume."""
 
 
-def _stamp(path: str) -> tuple[float, int, int]:
+def _stamp(path: Path) -> tuple[float, int, int]:
     try:
-        stat = os.stat(path)
+        stat = path.stat()
     except FileNotFoundError:
         return (0.0, 0, 0)
     return (stat.st_mtime, stat.st_ino, stat.st_size)
@@ -57,18 +58,16 @@ class _Tenants:
     """Tenants by key digest with their limits, re-read when either mounted file changes."""
 
     def __init__(self, keys: str, limits: str) -> None:
-        self.keys, self.limits = keys, limits
+        self.keys, self.limits = Path(keys), Path(limits)
         self.stamp: tuple[object, ...] | None = None
         self.by_digest: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
     def _load(self) -> None:
-        with open(self.keys, encoding="utf-8") as handle:
-            tenants = json.load(handle)["tenants"]
+        tenants = json.loads(self.keys.read_text(encoding="utf-8"))["tenants"]
         limits: dict[str, dict[str, Any]] = {}
-        if os.path.exists(self.limits):
-            with open(self.limits, encoding="utf-8") as handle:
-                limits = {entry["name"]: entry for entry in json.load(handle)["tenants"]}
+        if self.limits.exists():
+            limits = {entry["name"]: entry for entry in json.loads(self.limits.read_text(encoding="utf-8"))["tenants"]}
         self.by_digest = {
             tenant["sha256"]: {
                 **tenant,
@@ -140,7 +139,7 @@ class AuditTrail(CustomLogger):
 
     def _write(self, record: dict[str, Any]) -> None:
         day = record["time"][:10]
-        path = os.path.join(AUDIT_DIR, f"audit-{self.pod}-{day}.jsonl")
+        path = Path(AUDIT_DIR) / f"audit-{self.pod}-{day}.jsonl"
         line = json.dumps(record, sort_keys=True) + "\n"
         with self.lock:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -156,7 +155,7 @@ class AuditTrail(CustomLogger):
         seconds = end.timestamp() - start.timestamp() if hasattr(end, "timestamp") else 0.0
         department = metadata.get("user_api_key_team_id") or ""
         return {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "department": department,
             # Only the chat UI forwards a user it authenticated; anything else a caller claims is not kept.
             "user": (payload.get("end_user") or _header(headers, USER_HEADER)) if department == "chat-ui" else "",
