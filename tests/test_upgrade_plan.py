@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +361,29 @@ def test_status_shows_what_it_can_and_names_a_damaged_record(run_cli: Any, tmp_p
     )
     assert "1.0.0 → 1.1.0: running" in rows["upgrade 20261126T100000Z"]["detail"]
     assert rows["installed"]["detail"] == "?: greenzone ? from ?, 0 node(s)"
+
+
+def test_the_next_upgrade_deletes_what_the_last_one_kept_or_says_why_it_kept_it(tmp_path: Path) -> None:
+    """`before_upgrade` with no cluster to ask which images the pods run: it keeps everything, says so
+    as a warning (the upgrade goes ahead), and the record still waits for a later `--finalize`."""
+    from greenzone.statedir import StateDir
+    from greenzone.upgrade import history
+    from greenzone.upgrade.cleanup import before_upgrade, waiting
+
+    state = StateDir(tmp_path / "state")
+    state.create()
+    assert before_upgrade(state, []) == []  # nothing waits: nothing to say
+    old = manifest("1.0.0", images=(("docker.io/ollama/ollama:0.12.10", 1),))
+    new = manifest("1.1.0", images=(("docker.io/ollama/ollama:0.13.0", 2),))
+    record = UpgradeRecord("20261126T100000Z", "2026-11-26T10:00:00+00:00", "1.0.0", "1.1.0", "/b", "0" * 64)
+    folder = history.previous_file(state, record, "bundle.yaml")
+    folder.parent.mkdir(parents=True)
+    folder.write_text(old.to_yaml())
+    history.save(state, replace(record, outcome="succeeded", finished="2026-11-26T10:30:00+00:00"))
+    state.installed_manifest.write_text(new.to_yaml())
+    state.installed_answers.write_text((EXAMPLES / "single-node-ollama.yaml").read_text())
+    (check,) = before_upgrade(state, [])
+    assert check.name == "what 1.0.0 left" and check.status is Status.WARN
+    assert check.detail.startswith("kept: cannot tell which images the pods run")
+    assert "--finalize" in check.remedy
+    assert [r.id for r in waiting(state)] == [record.id]  # still waiting, nothing deleted

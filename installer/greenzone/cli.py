@@ -813,6 +813,22 @@ def _target_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+CHANGING = frozenset(
+    f"greenzone.commands.{name}"
+    for name in (
+        "install:install",
+        "deploy:deploy",
+        "upgrade:upgrade",
+        "rollback:rollback",
+        "node:node_add",
+        "node:node_remove",
+        "reset:reset",
+        "departments:departments_rotate",
+    )
+)
+"""Commands that change the appliance: one at a time per state directory (greenzone.statelock)."""
+
+
 def _resolve(target: str) -> Handler:
     module_name, _, function = target.partition(":")
     handler: Handler = getattr(importlib.import_module(module_name), function)
@@ -854,7 +870,14 @@ def _main(argv: Sequence[str] | None) -> int:
         from greenzone.peers import check_environment
 
         check_environment()
-        outcome = _resolve(target)(args)
+        if target in CHANGING:
+            from greenzone.statelock import changing
+
+            words = sys.argv[1:] if argv is None else list(argv)
+            with changing(state, " ".join(word for word in words if not word.startswith("-"))[:80]):
+                outcome = _resolve(target)(args)
+        else:
+            outcome = _resolve(target)(args)
         return emit(outcome, json_mode=bool(getattr(args, "json", False)))
     except GreenzoneError as error:
         return _report_error(error, log)

@@ -1,6 +1,7 @@
 """`greenzone upgrade`: a new bundle onto the running appliance, through `upgrade.session` (the plan,
 its preflight, then the run with its health gates); this front end reads the options, prints, and asks
-before anything changes. `--finalize` is `commands/finalize.py`; the way back is `greenzone rollback`.
+before anything changes. `--finalize` is `commands/finalize.py` (over `upgrade/cleanup.py`, which the next
+upgrade also runs first); the way back is `greenzone rollback`.
 """
 
 from __future__ import annotations

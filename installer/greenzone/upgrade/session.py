@@ -309,6 +309,8 @@ class UpgradeSession:
         if self.new.base is not None:
             checks.append(self._delta_check(GROUP))
         checks.append(self._revisions_check(GROUP))
+        if self.resume is None:
+            checks.extend(self._cleanup_checks(plan, GROUP))
         if self.resume is not None:
             checks = [check for check in checks if check.name not in ("health before upgrade", "--accept-failing")]
             checks.append(
@@ -320,6 +322,23 @@ class UpgradeSession:
                 )
             )
         return checks
+
+    def _cleanup_checks(self, plan: UpgradePlan, group: str) -> list[Check]:
+        """The version the last upgrade kept for a rollback goes first (as `--finalize` would)."""
+        from greenzone.upgrade.cleanup import waiting
+
+        kept = waiting(self.state)
+        if not kept:
+            return []
+        return [
+            Check(
+                f"what {kept[0].from_product} left",
+                Status.PASS,
+                f"deleted before this upgrade starts, as `greenzone upgrade --finalize` would; "
+                f"`greenzone rollback` afterwards returns to {plan.old_product}",
+                group=group,
+            )
+        ]
 
     def _delta_check(self, group: str) -> Check:
         """A delta bundle is whole once `bundle complete` brought its base's files (the signature check
@@ -503,7 +522,12 @@ def run_upgrade(
     )
     prepared = session.prepare(work.answers, work.source, work.bundle)
     record = work.resume
+    cleaned: list[Check] = []
     if record is None:
+        from greenzone.upgrade.cleanup import before_upgrade
+
+        # Before this upgrade's record exists: the last one's is then the newest, and its leftovers go.
+        cleaned = before_upgrade(state, [f"{name}={url}" for name, url in work.endpoints.items()])
         now = datetime.datetime.now(datetime.UTC)
         record = UpgradeRecord(
             id=history.new_id(now),
@@ -532,15 +556,15 @@ def run_upgrade(
     final: Outcome = "succeeded" if outcome == "successful" else "canceled" if outcome == "canceled" else "failed"
     phases = tuple((check.name, check.status.value) for check in run.report.checks if check.group == "deploy")
     record = history.finish(state, record, final, failed_phase=failed, phases=phases)
-    checks = [*(check for check in shown if check.group == "plan"), *run.report.checks]
+    checks = [*(check for check in shown if check.group == "plan"), *cleaned, *run.report.checks]
     notes: list[str] = [f"the upgrade's record: {state.upgrade_record(record.id)}"]
     if record.revisions is None:
         notes.append(f"no rollback is possible for this upgrade: {record.revisions_problem}")
     if final == "succeeded":
         checks.append(_health_after(work))
         notes.append(
-            "the previous version's images stay until `greenzone upgrade --finalize`; "
-            "`greenzone rollback` returns the releases until then"
+            "the previous version's images stay until `greenzone upgrade --finalize` (or the next upgrade, "
+            "which deletes them first); `greenzone rollback` returns the releases until then"
         )
         title = f"Upgraded {plan.old_product} → {plan.new_product}"
     elif final == "canceled":
