@@ -873,8 +873,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if target in CHANGING:
             from greenzone.statelock import changing
 
-            words = sys.argv[1:] if argv is None else list(argv)
-            with changing(state, " ".join(word for word in words if not word.startswith("-"))[:80]):
+            with changing(state, target.rpartition(":")[2].replace("_", " ")):
                 outcome = _resolve(target)(args)
         else:
             outcome = _resolve(target)(args)

@@ -4,10 +4,11 @@
 `departments rotate` each read the state directory, run playbooks and write records back; two of
 them at once (a second terminal, a colleague on another console, a cron job) would interleave
 phases and leave records that describe neither. Each takes an advisory lock on `greenzone.lock` in
-the state directory for its whole run. flock(2) is released by the kernel when the process ends,
-however it ends, so a killed command never leaves a stale lock behind; the file only says who holds
-it, for the message the second command prints. Read-only commands (health, status, values,
-preflight, bundle tools) never wait for it. The file holds no state, so `reset` leaves it where it is.
+the state directory itself for its whole run (flock(2) on the directory), which the kernel releases
+when the process ends, however it ends: a killed command never leaves a stale lock behind, and
+nothing new appears in the state directory, so `--check` leaves it as it was. Who holds the lock is
+written to `logs/greenzone.lock`, for the message the second command prints. Read-only commands
+(health, status, values, preflight, bundle tools) never wait for it.
 """
 
 from __future__ import annotations
@@ -18,31 +19,41 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from greenzone.atomic import write_text_atomic
 from greenzone.errors import EnvironmentProblem
 from greenzone.statedir import StateDir
 
-LOCK_NAME = "greenzone.lock"
+HOLDER_NAME = "greenzone.lock"
+"""In the state directory's `logs/`: which command holds the lock, and since when."""
 
 
 @contextmanager
 def changing(state: StateDir, command: str) -> Iterator[None]:
     """Holds the appliance's lock while the block runs; refuses at once when another command has it."""
-    state.create()
-    path = state.root / LOCK_NAME
+    # Created private when missing; an existing directory keeps its mode (a mistaken --state-dir ~
+    # must not become 0700 for taking a lock).
+    state.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    holder = state.root / "logs" / HOLDER_NAME
     # Not inherited by the playbooks' processes (PEP 446): only this process holds the lock.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(state.root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 1024, 0).decode("utf-8", "replace").strip() or "another greenzone command"
+            try:
+                who = holder.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:
+                who = ""
             raise EnvironmentProblem(
-                f"{holder} is changing this appliance ({state}); nothing was changed",
+                f"{who or 'another greenzone command'} is changing this appliance ({state}); nothing was changed",
                 hint="wait for it to finish and run this again; `greenzone status` shows what it did",
             ) from None
         since = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"`greenzone {command}` (process {os.getpid()}, since {since})\n".encode(), 0)
+        try:
+            holder.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(holder, f"`greenzone {command}` (process {os.getpid()}, since {since})\n", 0o600)
+        except OSError:
+            pass  # the lock holds without its note; the second command then names no one
         yield
     finally:
         os.close(fd)

@@ -131,6 +131,10 @@ class PlanScreen(Screen[None]):
     def _quit(self) -> None:
         self.app.exit(int(self.upgrade_app.code))
 
+    @staticmethod
+    def _cleans_up(seen: Assessment) -> bool:
+        return any(c.name.startswith("what ") and c.name.endswith(" left") for c in seen.checks)
+
     @on(Button.Pressed, "#upgrade")
     def _upgrade(self) -> None:
         seen = self.upgrade_app.assessment
@@ -138,7 +142,8 @@ class PlanScreen(Screen[None]):
             return
         question = (
             f"Upgrade {seen.plan.old_product} → {seen.plan.new_product} now? The services above restart as the "
-            "plan says; the previous version is kept until `greenzone upgrade --finalize`."
+            "plan says; the previous version is kept until `greenzone upgrade --finalize`"
+            + (" (what an earlier version left is deleted first)." if self._cleans_up(seen) else ".")
         )
 
         def answered(yes: bool | None) -> None:

@@ -10,6 +10,7 @@ so the command asks first. A second run finds nothing to delete.
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -230,8 +231,14 @@ def before_upgrade(state: StateDir, endpoints: Sequence[str]) -> list[Check]:
         outcome = finalize_waiting(state, endpoints, check=False, confirm=None)
     except GreenzoneError as error:
         return [Check(name, Status.WARN, f"kept: {error.title}", hint, group="finalize")]
+    except Exception as error:  # Harbor, TLS, the playbook: none of it may stop the upgrade itself
+        logging.getLogger(__name__).warning("deleting what the last upgrade kept failed", exc_info=True)
+        return [Check(name, Status.WARN, f"kept: {type(error).__name__}: {error}"[:300], hint, group="finalize")]
     report = outcome.report if isinstance(outcome, Finished) else outcome
-    stopped = [check for check in report.checks if check.status is Status.FAIL]
-    if stopped:
-        return [Check(name, Status.WARN, f"kept: {stopped[0].name}: {stopped[0].detail}", hint, group="finalize")]
+    for status in (Status.FAIL, Status.WARN):
+        found = [check for check in report.checks if check.status is status]
+        if found:
+            verb = "kept" if status is Status.FAIL else "deleted, with a warning"
+            detail = f"{verb}: {found[0].name}: {found[0].detail}"
+            return [Check(name, Status.WARN, detail, found[0].remedy or hint, group="finalize")]
     return [Check(name, Status.PASS, f"deleted before the upgrade: {report.title}", group="finalize")]

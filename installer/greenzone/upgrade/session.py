@@ -330,9 +330,22 @@ class UpgradeSession:
         kept = waiting(self.state)
         if not kept:
             return []
+        name = f"what {kept[0].from_product} left"
+        skipped = [record.id for record in kept if record.cluster_skipped]
+        if skipped:
+            return [
+                Check(
+                    name,
+                    Status.WARN,
+                    f"kept: the upgrade {', '.join(skipped)} ran with --skip-tags cluster, so its pods may still "
+                    "run it",
+                    "run that upgrade again without --skip-tags cluster, then `greenzone upgrade --finalize`",
+                    group=group,
+                )
+            ]
         return [
             Check(
-                f"what {kept[0].from_product} left",
+                name,
                 Status.PASS,
                 f"deleted before this upgrade starts, as `greenzone upgrade --finalize` would; "
                 f"`greenzone rollback` afterwards returns to {plan.old_product}",
@@ -528,6 +541,10 @@ def run_upgrade(
 
         # Before this upgrade's record exists: the last one's is then the newest, and its leftovers go.
         cleaned = before_upgrade(state, [f"{name}={url}" for name, url in work.endpoints.items()])
+        if work.canceled:  # canceled while the clean-up ran: the upgrade itself has not started
+            checks = [*(check for check in shown if check.group == "plan"), *cleaned]
+            report = Report("upgrade", tuple(checks), data, title="Upgrade canceled before it started", grouped=True)
+            return UpgradeRun(report, "canceled", ())
         now = datetime.datetime.now(datetime.UTC)
         record = UpgradeRecord(
             id=history.new_id(now),
