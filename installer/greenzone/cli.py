@@ -673,6 +673,13 @@ def _add_node(commands: Subparsers) -> None:
         metavar="TAG",
         help="skip playbook tasks with this tag (repeatable)",
     )
+    add.add_argument(
+        "--wait",
+        type=_whole(0),
+        default=900,
+        metavar="SECONDS",
+        help="how long to wait for the node Ready and, on a GPU node, its GPUs offered (default 900)",
+    )
     add.add_argument("--yes", action="store_true", help="do not ask (automation)")
     add.add_argument("--check", action="store_true", help="predict; change nothing")
     _json_flag(add)

@@ -229,6 +229,7 @@ def node_add(args: argparse.Namespace) -> Report:
     _settle(state, kept, addition, joined)
     if stopped:
         return Report("node add", (*checks, *stopped), {}, title=f"{addition.name} not added")
+    checks.append(_wait_ready(state, addition, args))
     checks.append(_health_after(state, addition))
     return Report("node add", tuple(checks), {}, title=f"Node {addition.name} added")
 
@@ -320,6 +321,58 @@ def _files(state: StateDir) -> list[Path]:
         state.ca_certificate,
         *values,
     ]
+
+
+NODE_POLL_SECONDS = 10.0
+
+
+def _wait_ready(state: StateDir, addition: Addition, args: argparse.Namespace) -> Check:
+    """The gate: the joined node Ready and, where GPU work goes, its GPUs offered by the operator
+    (health.node_gate), polled until `--wait` runs out. Told, not undone: the node is in."""
+    import socket
+    import time
+
+    from greenzone.deploy.inventory import build_inventory
+    from greenzone.health.node_gate import new_node_gate
+    from greenzone.health.readers.cluster import KubeReads, reason
+    from greenzone.health.readers.deadline import Deadline
+    from greenzone.health.targets import health_targets
+
+    name = addition.node.name or addition.name
+    if "cluster" in (args.skip_tags or ()) or not state.kubeconfig.is_file():
+        why = "cluster tasks skipped" if "cluster" in (args.skip_tags or ()) else f"no kubeconfig at {state.kubeconfig}"
+        return Check(f"{name} ready", Status.SKIP, f"not checked: {why}", group="node add")
+    variables = _hosts(build_inventory(addition.answers)).get(addition.name, {})
+    expects_gpu = bool(variables.get("greenzone_gpu_node")) and addition.answers.gpu.expected_count != 0
+    targets = health_targets(addition.answers, state, [], {}, hostname=socket.gethostname())
+    deadline = time.monotonic() + args.wait
+    while True:
+        reads = KubeReads(targets, Deadline(20.0))
+        try:
+            if reads.error:
+                raise RuntimeError(reads.error)
+            nodes = reads.json("/api/v1/nodes").get("items") or []
+            pods = reads.json(f"/api/v1/namespaces/{targets.operator_namespace}/pods").get("items") or []
+        except Exception as error:  # the API not answering now is one more reason to wait
+            gate = None
+            last = f"the Kubernetes API did not answer: {reason(error)}"
+        else:
+            gate = new_node_gate(
+                name, nodes, pods, expects_gpu=expects_gpu, operator_namespace=targets.operator_namespace
+            )
+            if gate.done:
+                return gate.check
+            last = gate.check.detail
+        if time.monotonic() + NODE_POLL_SECONDS > deadline:
+            remedy = gate.check.remedy if gate else "`greenzone health --layer cluster`"
+            return Check(
+                f"{name} ready",
+                Status.WARN,
+                f"not ready within {args.wait:.0f} s: {last}",
+                f"{remedy}; the node is in the appliance (`greenzone node remove {addition.name}` takes it out)",
+                group="node add",
+            )
+        time.sleep(NODE_POLL_SECONDS)
 
 
 def _health_after(state: StateDir, addition: Addition) -> Check:

@@ -1,0 +1,108 @@
+"""Whether a node that just joined is ready for work (pure): Ready, and on a GPU node the GPU
+operator's labels, its offered GPUs and its pods there Ready, with every validation passed.
+
+`greenzone node add` waits on this after the join: the GPU operator needs minutes on a new node
+(driver, toolkit, device plugin, then the validator's CUDA workload), and a node whose GPUs never
+appear must be named before the site sends work to it. Objects are the API's JSON
+(`/api/v1/nodes`, the operator namespace's pods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from greenzone.results import Check, Status
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRESENT = "nvidia.com/gpu.present"
+"""Set by the operator's GPU Feature Discovery on a node with a GPU (gpu-operator's node labels)."""
+
+Obj = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class NodeGate:
+    done: bool
+    """Nothing more to wait for: ready, or something that waiting will not fix."""
+    check: Check
+
+
+def _ready(obj: Obj) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _pod_state(pod: Obj) -> str:
+    """'' when the pod is done or serving; else what it waits for or why it failed."""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase == "Succeeded":
+        return ""
+    for container in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        state = container.get("state") or {}
+        terminated = state.get("terminated") or {}
+        waiting = (state.get("waiting") or {}).get("reason")
+        if terminated and terminated.get("exitCode") not in (0, None):
+            return f"{container.get('name')} exited {terminated.get('exitCode')}"
+        if waiting in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"):
+            return f"{container.get('name')}: {waiting}"
+    if phase == "Running" and _ready(pod):
+        return ""
+    return f"{phase or 'Pending'}"
+
+
+def new_node_gate(
+    name: str, nodes: Sequence[Obj], pods: Sequence[Obj], *, expects_gpu: bool, operator_namespace: str
+) -> NodeGate:
+    """`pods`: the operator namespace's pods (any node; those on `name` are judged)."""
+    group = "node add"
+    node = next((n for n in nodes if (n.get("metadata") or {}).get("name") == name), None)
+    if node is None:
+        return NodeGate(False, Check(f"{name} ready", Status.FAIL, "not registered with the cluster yet", group=group))
+    if not _ready(node):
+        return NodeGate(False, Check(f"{name} ready", Status.FAIL, "registered, not Ready yet", group=group))
+    if not expects_gpu:
+        return NodeGate(
+            True, Check(f"{name} ready", Status.PASS, "Ready (no GPU work is scheduled there)", group=group)
+        )
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    offered = sum(
+        int(str(value))
+        for key, value in allocatable.items()
+        if key == GPU_RESOURCE or key.startswith("nvidia.com/mig-")
+    )
+    mine = [p for p in pods if (p.get("spec") or {}).get("nodeName") == name]
+    states = {(p.get("metadata") or {}).get("name", "?"): _pod_state(p) for p in mine}
+    broken = {pod: state for pod, state in states.items() if "exited" in state or ":" in state}
+    waiting = {pod: state for pod, state in states.items() if state and pod not in broken}
+    remedy = (
+        f"`kubectl -n {operator_namespace} get pods -o wide --field-selector spec.nodeName={name}` and the "
+        "failing pod's log; `greenzone health` once it is fixed"
+    )
+    if broken:
+        detail = "; ".join(f"{pod}: {state}" for pod, state in sorted(broken.items()))
+        return NodeGate(
+            True, Check(f"{name} GPUs", Status.FAIL, f"the GPU operator fails there: {detail}", remedy, group)
+        )
+    if labels.get(GPU_PRESENT) != "true" or offered == 0 or waiting or not mine:
+        missing = []
+        if labels.get(GPU_PRESENT) != "true":
+            missing.append(f"no {GPU_PRESENT} label yet")
+        if offered == 0:
+            missing.append(f"no {GPU_RESOURCE} offered yet")
+        if not mine:
+            missing.append("no operator pod there yet")
+        missing += [f"{pod} {state}" for pod, state in sorted(waiting.items())]
+        return NodeGate(False, Check(f"{name} GPUs", Status.FAIL, "; ".join(missing), remedy, group))
+    return NodeGate(
+        True,
+        Check(
+            f"{name} GPUs",
+            Status.PASS,
+            f"Ready, {offered} {GPU_RESOURCE} offered, {len(mine)} GPU operator pod(s) there ready or done",
+            group=group,
+        ),
+    )
