@@ -451,3 +451,19 @@ def test_adding_an_agent_beside_agents_and_running_it_again_after_a_stop() -> No
     assert addition.node.role == "agent" and not addition.again
     again = plan_addition(wanted, wanted, "gz-3")  # type: ignore[arg-type]
     assert again.again  # joined before a later phase stopped: the same command finishes it
+
+
+def test_the_wizards_reset_offer_comes_from_the_installed_answers(tmp_path: Path) -> None:
+    from greenzone.commands.install import _reset_offer
+    from greenzone.statedir import StateDir
+
+    state = StateDir(tmp_path / "state")
+    state.create()
+    assert _reset_offer(state) is None  # nothing installed: nothing to reset
+    state.installed_answers.write_text("appliance: [not, valid]\n")
+    assert _reset_offer(state) is None  # unreadable answers: no offer, the wizard starts as before
+    state.installed_answers.write_text((EXAMPLES / "multi-node-vllm.yaml").read_text())
+    offer = _reset_offer(state)
+    assert offer is not None and offer.name == load_valid_answers(EXAMPLES / "multi-node-vllm.yaml").appliance.name
+    names = [name for name, _ in offer.lines]
+    assert "state directory" in names and len(names) >= 3  # every node, then the state directory

@@ -582,7 +582,7 @@ def test_an_unfinished_install_is_offered_for_resuming_with_its_saved_answers(
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
         await until(pilot, lambda: isinstance(app.screen, Confirm))
         question = str(app.screen.query_one("#question", Static).render())
-        assert "did not finish" in question and "greenzone reset" in question
+        assert "did not finish" in question and "back to clean" in question
         await pilot.press("y")
         await verified(app, pilot, public_key(bundle))
         await pilot.press("ctrl+n")
@@ -691,6 +691,61 @@ def test_welcome_guesses_the_key_beside_the_bundle_and_believes_nothing_unverifi
         await until(pilot, lambda: "does not verify" in text(app, "#verify-result"))
         assert "9.9.9" not in text(app, "#bundle-info") and not app.screen.query_one("#verify-progress").display
         assert not next_enabled(app)
+        await quit_confirmed(app, pilot)
+
+    assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_an_unfinished_install_not_resumed_offers_the_reset_behind_the_appliances_name(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    """No to resuming offers `greenzone reset` (commands/install.py builds the offer from the installed
+    answers; its `run` is `commands.reset.run_reset`, proven over SSH in tests/test_reset.py). Here the
+    run is a recorder: the screen's gating, its refusal to quit halfway, and the way on are what is tested."""
+    import threading
+
+    from greenzone.tui.screens.reset import ResetOffer, ResetScreen
+
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text("version: 1\nappliance: {name: halfway}\n")
+    release = threading.Event()
+    calls: list[str] = []
+
+    def run() -> Report:
+        calls.append("reset")
+        release.wait(10)
+        return Report("reset", (Check("nodes", Status.PASS, "3 change(s) made on the nodes", group="reset"),), {})
+
+    offer = ResetOffer("halfway", (("gz-node-1", "k3s removed by its k3s-uninstall.sh"),), run)
+    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
+    app = GreenzoneApp(
+        lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle), reset=lambda: offer
+    )
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("escape")  # not resumed
+        await until(pilot, lambda: isinstance(app.screen, Confirm) and "back to clean first" in text(app, "#question"))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ResetScreen))
+        assert "k3s removed by its k3s-uninstall.sh" in text(app, "#reset-plan")
+        reset = app.screen.query_one("#reset", Button)
+        await pilot.press(*"halfwa")
+        await pilot.pause()
+        assert reset.disabled, "a name typed short must not open the reset"
+        await pilot.press("y")
+        await until(pilot, lambda: not reset.disabled)
+        await pilot.press("enter")
+        await until(pilot, lambda: calls == ["reset"])
+        await pilot.press("ctrl+q")  # halfway: refused, the reset goes on
+        await pilot.pause()
+        assert isinstance(app.screen, ResetScreen) and app.screen.running
+        release.set()
+        await until(pilot, lambda: str(reset.label) == "Continue")
+        assert "3 change(s) made on the nodes" in text(app, "#reset-result")
+        await pilot.click("#reset")
+        await until(pilot, lambda: isinstance(app.screen, WelcomeScreen))
         await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)

@@ -20,6 +20,7 @@ from greenzone.statedir import StateDir
 
 if TYPE_CHECKING:
     from greenzone.install.session import InstallSession
+    from greenzone.tui.screens.reset import ResetOffer
 
 
 def _wants_tui(args: argparse.Namespace) -> bool:
@@ -101,6 +102,7 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
             check=args.check,
             resume=state_dir.saved_answers if unfinished else None,
             upgrade=(offer[0], upgrade) if offer else None,
+            reset=lambda: _reset_offer(state_dir),
         )
     if args.answers is None:
         raise InputError(
@@ -110,3 +112,24 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
     from greenzone.commands.unattended import unattended
 
     return unattended(session(), args)
+
+
+def _reset_offer(state_dir: StateDir) -> ResetOffer | None:
+    """`greenzone reset` for the wizard, when the unfinished install left answers it can act on."""
+    import datetime
+
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.commands.reset import plan_reset, run_reset
+    from greenzone.errors import GreenzoneError
+    from greenzone.tui.screens.reset import ResetOffer
+
+    if not state_dir.installed_answers.is_file():
+        return None
+    try:
+        answers = load_valid_answers(state_dir.installed_answers)
+    except GreenzoneError:
+        return None
+    plan = plan_reset(answers, state_dir, keep_models=False, now=datetime.datetime.now(datetime.UTC))
+    return ResetOffer(
+        answers.appliance.name, tuple(plan.lines()), lambda: run_reset(state_dir, answers, plan, check=False)
+    )

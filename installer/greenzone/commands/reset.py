@@ -110,9 +110,15 @@ def reset(args: argparse.Namespace) -> Report:
     plan = plan_reset(answers, state, keep_models=args.keep_models, now=datetime.datetime.now(datetime.UTC))
     if not args.check and not args.yes:
         _confirm(answers)
-    progress, log = _run_playbook(state, answers, plan, check=args.check)
+    return run_reset(state, answers, plan, check=args.check)
+
+
+def run_reset(state: StateDir, answers: Answers, plan: ResetPlan, *, check: bool) -> Report:
+    """The reset itself, once confirmed: the playbook on every node, then the state directory to its
+    backup. Shared by `greenzone reset` and the install wizard's offer after an unfinished install."""
+    progress, log = _run_playbook(state, answers, plan, check=check)
     checks = [
-        Check(name, Status.PASS, ("would " if args.check else "") + detail, group="plan" if args.check else "reset")
+        Check(name, Status.PASS, ("would " if check else "") + detail, group="plan" if check else "reset")
         for name, detail in plan.lines()
     ]
     if progress.outcome != "successful":
@@ -125,9 +131,9 @@ def reset(args: argparse.Namespace) -> Report:
             "reset",
         )
         return Report("reset", (failed,), {"changed": progress.changed}, title="Reset stopped")
-    if not args.check:
+    if not check:
         _move_state(state, plan)
-    verb = "predicted" if args.check else "made"
+    verb = "predicted" if check else "made"
     changed = progress.changed
     checks.append(
         Check(
@@ -137,7 +143,7 @@ def reset(args: argparse.Namespace) -> Report:
             group="reset",
         )
     )
-    title = "Reset (check mode: nothing changed)" if args.check else f"Reset; the old state is in {plan.backup}"
+    title = "Reset (check mode: nothing changed)" if check else f"Reset; the old state is in {plan.backup}"
     return Report("reset", tuple(checks), {"changed": changed, "backup": str(plan.backup)}, title=title)
 
 

@@ -29,6 +29,7 @@ from greenzone.yamlpos import load
 
 if TYPE_CHECKING:
     from greenzone.install.session import InstallSession
+    from greenzone.tui.screens.reset import ResetOffer
 
 STEP_NAMES = ("welcome", "preflight", "settings", "review", "install", "done")
 """The wizard's one order. Up to Install each step is pushed over the one before it, so Esc goes
@@ -64,9 +65,12 @@ class GreenzoneApp(ConsoleApp):
         check: bool = False,
         resume: Callable[[], WizardState] | None = None,
         upgrade_offer: tuple[str, str] | None = None,
+        reset: Callable[[], ResetOffer | None] | None = None,
     ) -> None:
         super().__init__()
         self._resume = resume
+        self._reset = reset
+        """The reset offered when the unfinished install is not resumed (commands/install.py)."""
         self._upgrade_offer = upgrade_offer
         """(installed version, the bundle's): an appliance runs here and the bundle is another one."""
         self.upgrade_chosen = False
@@ -136,14 +140,43 @@ class GreenzoneApp(ConsoleApp):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.state = resume()
-            self._start()
+                self._start()
+            else:
+                self._offer_reset()
 
         self.push_screen(
             Confirm(
                 "An install was started here and did not finish. Resume it with the answers it saved? "
-                "(No starts again from empty settings. If it cannot go on, e.g. a new bundle after a "
-                "failed k3s phase, quit and run `greenzone reset`: it takes the machines back to clean.)",
+                "(No starts again from empty settings, and first offers to take the machines back to clean "
+                "when it cannot go on, e.g. a new bundle after a failed k3s phase.)",
                 yes="Resume",
+            ),
+            answered,
+        )
+
+    def _offer_reset(self) -> None:
+        offer = self._reset() if self._reset is not None else None
+        if offer is None:
+            self._start()
+            return
+
+        def reset_done(clean: bool | None) -> None:
+            self._start()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                from greenzone.tui.screens.reset import ResetScreen
+
+                self.push_screen(ResetScreen(offer), reset_done)
+            else:
+                self._start()
+
+        self.push_screen(
+            Confirm(
+                f"Take the machines of {offer.name!r} back to clean first (`greenzone reset`)? It uninstalls "
+                "what the unfinished install put there and moves its state to a dated backup. No leaves them "
+                "as they are.",
+                yes="Reset…",
             ),
             answered,
         )
@@ -176,6 +209,9 @@ class GreenzoneApp(ConsoleApp):
         self.action_quit_wizard()
 
     def action_quit_wizard(self) -> None:
+        if getattr(self.screen, "running", False):  # the reset's screen: it cannot stop halfway
+            self.notify("The reset is running and cannot stop halfway; it ends on its own.", severity="warning")
+            return
         running = self.state.installing
 
         def answered(yes: bool | None) -> None:
@@ -226,6 +262,7 @@ def run_wizard(
     check: bool = False,
     resume: Path | None = None,
     upgrade: tuple[tuple[str, str], Callable[[], ExitCode]] | None = None,
+    reset: Callable[[], ResetOffer | None] | None = None,
 ) -> ExitCode:
     """`resume`: the answers an unfinished install saved, offered first when no answer file is given.
     `upgrade`: (installed version, the bundle's) and the upgrade's screens, offered first when an
@@ -237,6 +274,7 @@ def run_wizard(
         check=check,
         resume=offer,
         upgrade_offer=upgrade and upgrade[0],
+        reset=reset if offer is not None else None,
     )
     code = app.run()
     if app.upgrade_chosen and upgrade is not None:
