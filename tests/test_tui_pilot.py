@@ -749,3 +749,43 @@ def test_an_unfinished_install_not_resumed_offers_the_reset_behind_the_appliance
         await quit_confirmed(app, pilot)
 
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
+
+
+def test_a_signal_during_the_wizards_reset_waits_for_it_and_a_stopped_reset_is_printed_after(
+    bundle: Path, fake_nvml_dir: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from greenzone.tui.screens.reset import ResetOffer, ResetScreen
+
+    load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text("version: 1\nappliance: {name: halfway}\n")
+    release = threading.Event()
+    stopped = Check("nodes", Status.FAIL, "the reset stopped: gz-node-2 unreachable", "fix gz-node-2", "reset")
+
+    def run() -> Report:
+        release.wait(10)
+        return Report("reset", (stopped,), {}, title="Reset stopped")
+
+    offer = ResetOffer("halfway", (("gz-node-1", "k3s removed"),), run)
+    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
+    app = GreenzoneApp(
+        lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle), reset=lambda: offer
+    )
+
+    async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, Confirm) and "back to clean first" in text(app, "#question"))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ResetScreen))
+        await pilot.press(*"halfway", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ResetScreen) and app.screen.running)
+        app.terminate()  # SIGTERM's path: the reset cannot stop halfway, the wizard quits when it ends
+        await pilot.pause()
+        assert isinstance(app.screen, ResetScreen) and app.screen.running and app.terminating
+        release.set()
+
+    assert drive(app, scenario) == int(ExitCode.FAIL)
+    assert app.reset_report is not None and app.reset_report.checks == (stopped,)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from greenzone.errors import InputError
 from greenzone.install.gate import parse_forced
-from greenzone.results import ExitCode, Finished
+from greenzone.results import ExitCode, Finished, Report
 from greenzone.statedir import StateDir
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
             check=args.check,
             resume=state_dir.saved_answers if unfinished else None,
             upgrade=(offer[0], upgrade) if offer else None,
-            reset=lambda: _reset_offer(state_dir),
+            # Check mode changes nothing: no reset is offered there.
+            reset=None if args.check else lambda: _reset_offer(state_dir, debug=args.debug),
         )
     if args.answers is None:
         raise InputError(
@@ -114,7 +115,7 @@ def install(args: argparse.Namespace) -> ExitCode | Finished:
     return unattended(session(), args)
 
 
-def _reset_offer(state_dir: StateDir) -> ResetOffer | None:
+def _reset_offer(state_dir: StateDir, *, debug: bool = False) -> ResetOffer | None:
     """`greenzone reset` for the wizard, when the unfinished install left answers it can act on."""
     import datetime
 
@@ -130,6 +131,13 @@ def _reset_offer(state_dir: StateDir) -> ResetOffer | None:
     except GreenzoneError:
         return None
     plan = plan_reset(answers, state_dir, keep_models=False, now=datetime.datetime.now(datetime.UTC))
-    return ResetOffer(
-        answers.appliance.name, tuple(plan.lines()), lambda: run_reset(state_dir, answers, plan, check=False)
-    )
+
+    def run() -> Report:
+        from greenzone import logs
+
+        report = run_reset(state_dir, answers, plan, check=False)
+        # The reset moved logs/ to the backup with the open log file; the new install logs here again.
+        logs.setup_logging(state_dir, debug=debug)
+        return report
+
+    return ResetOffer(answers.appliance.name, tuple(plan.lines()), run)

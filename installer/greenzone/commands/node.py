@@ -339,26 +339,39 @@ def _wait_ready(state: StateDir, addition: Addition, args: argparse.Namespace) -
     from greenzone.health.targets import health_targets
 
     name = addition.node.name or addition.name
-    if "cluster" in (args.skip_tags or ()) or not state.kubeconfig.is_file():
-        why = "cluster tasks skipped" if "cluster" in (args.skip_tags or ()) else f"no kubeconfig at {state.kubeconfig}"
+    skipped = {tag.strip() for item in args.skip_tags or () for tag in item.split(",")}
+    if "cluster" in skipped or not state.kubeconfig.is_file():
+        why = "cluster tasks skipped" if "cluster" in skipped else f"no kubeconfig at {state.kubeconfig}"
         return Check(f"{name} ready", Status.SKIP, f"not checked: {why}", group="node add")
     variables = _hosts(build_inventory(addition.answers)).get(addition.name, {})
-    expects_gpu = bool(variables.get("greenzone_gpu_node")) and addition.answers.gpu.expected_count != 0
+    expects_gpu = (
+        bool(variables.get("greenzone_gpu_node")) and addition.answers.gpu.expected_count != 0 and "gpu" not in skipped
+    )
+    addresses = [a for a in (addition.node.ip, addition.node.address) if a and a != "local"]
     targets = health_targets(addition.answers, state, [], {}, hostname=socket.gethostname())
     deadline = time.monotonic() + args.wait
     while True:
         reads = KubeReads(targets, Deadline(20.0))
+        if reads.error:  # an unusable kubeconfig: waiting will not fix it
+            return Check(f"{name} ready", Status.WARN, f"not checked: {reads.error}", group="node add")
         try:
-            if reads.error:
-                raise RuntimeError(reads.error)
             nodes = reads.json("/api/v1/nodes").get("items") or []
             pods = reads.json(f"/api/v1/namespaces/{targets.operator_namespace}/pods").get("items") or []
         except Exception as error:  # the API not answering now is one more reason to wait
+            if getattr(error, "status", None) in (401, 403):
+                return Check(
+                    f"{name} ready", Status.WARN, f"not checked: the API refused: {reason(error)}", group="node add"
+                )
             gate = None
             last = f"the Kubernetes API did not answer: {reason(error)}"
         else:
             gate = new_node_gate(
-                name, nodes, pods, expects_gpu=expects_gpu, operator_namespace=targets.operator_namespace
+                name,
+                nodes,
+                pods,
+                expects_gpu=expects_gpu,
+                operator_namespace=targets.operator_namespace,
+                addresses=addresses,
             )
             if gate.done:
                 return gate.check

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on, work
 from textual.binding import Binding, BindingType
 
-from greenzone.results import ExitCode
+from greenzone.results import ExitCode, Report
 from greenzone.textfiles import read_text
 from greenzone.tui.console import ConsoleApp
 from greenzone.tui.messages import StepFinished
@@ -74,6 +74,8 @@ class GreenzoneApp(ConsoleApp):
         self._upgrade_offer = upgrade_offer
         """(installed version, the bundle's): an appliance runs here and the bundle is another one."""
         self.upgrade_chosen = False
+        self.reset_report: Report | None = None
+        """A reset the wizard ran that stopped, printed once the app has closed."""
         """The state of an install that was started and not finished, offered before the first step."""
         self._make_session = session
         self._session: InstallSession | None = None
@@ -186,8 +188,12 @@ class GreenzoneApp(ConsoleApp):
         self.call_after_refresh(self._warm_up)
 
     def terminate(self) -> None:
-        """Quit without asking: stop now when nothing runs, else cancel and quit once the phase stopped."""
-        if self.state.installing and self._session is not None:
+        """Quit without asking: stop now when nothing runs, else cancel and quit once the phase stopped
+        (a running reset cannot be canceled: the wizard quits when it ends)."""
+        if getattr(self.screen, "running", False):
+            self.terminating = True
+            self.notify("Quitting once the reset ends; it cannot stop halfway.", severity="warning")
+        elif self.state.installing and self._session is not None:
             self.terminating = True
             self._session.cancel()
         else:
@@ -211,6 +217,9 @@ class GreenzoneApp(ConsoleApp):
     def action_quit_wizard(self) -> None:
         if getattr(self.screen, "running", False):  # the reset's screen: it cannot stop halfway
             self.notify("The reset is running and cannot stop halfway; it ends on its own.", severity="warning")
+            return
+        if getattr(self.screen, "outcome", None) is not None:  # a reset that stopped: the nodes changed
+            self.screen.finish()  # type: ignore[attr-defined]
             return
         running = self.state.installing
 
@@ -277,6 +286,10 @@ def run_wizard(
         reset=reset if offer is not None else None,
     )
     code = app.run()
+    if app.reset_report is not None:  # a reset that stopped: what it says outlives the screen
+        from greenzone.output import console, print_report
+
+        print_report(app.reset_report, console())
     if app.upgrade_chosen and upgrade is not None:
         return upgrade[1]()
     return ExitCode(code) if code is not None else ExitCode.INTERRUPTED

@@ -78,7 +78,7 @@ class ResetScreen(Screen[bool]):
     @on(Button.Pressed, "#reset")
     def _pressed(self) -> None:
         if self.outcome is not None:
-            self._finish()
+            self.finish()
         else:
             self._start()
 
@@ -118,6 +118,10 @@ class ResetScreen(Screen[bool]):
     def _done(self, report: Report, ok: bool) -> None:
         self.running = False
         self.outcome = report
+        self.ok = ok
+        if getattr(self.app, "terminating", False):  # a signal asked to quit while it ran
+            self.finish()
+            return
         lines = [report.title or ""]
         lines += [f"{c.status.value.upper():5} {c.name}: {c.detail}" for c in report.checks]
         lines += [f"      fix: {c.remedy}" for c in report.checks if c.status is Status.FAIL and c.remedy]
@@ -127,12 +131,14 @@ class ResetScreen(Screen[bool]):
         button.variant = "primary"
         button.disabled = False
         button.focus()
-        self.ok = ok
 
-    def _finish(self) -> None:
-        if self.ok:
+    def finish(self) -> None:
+        """On after the reset: the wizard from empty settings, or out with the failure printed."""
+        from greenzone.results import ExitCode
+
+        if self.ok and not getattr(self.app, "terminating", False):
             self.dismiss(True)
-        else:
-            from greenzone.results import ExitCode
-
-            self.app.exit(int(ExitCode.FAIL))
+            return
+        if not self.ok and self.outcome is not None:
+            self.app.reset_report = self.outcome  # type: ignore[attr-defined]
+        self.app.exit(int(ExitCode.INTERRUPTED if self.ok else ExitCode.FAIL))
