@@ -11,6 +11,7 @@ import asyncio
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -696,6 +697,24 @@ def test_welcome_guesses_the_key_beside_the_bundle_and_believes_nothing_unverifi
     assert drive(app, scenario) == int(ExitCode.INTERRUPTED)
 
 
+def reset_wizard(tmp_path: Path, bundle: Path, offer: Any) -> GreenzoneApp:
+    """The wizard as `greenzone install` opens it after an unfinished install, with a reset offer."""
+    saved = tmp_path / "saved.yaml"
+    saved.write_text("version: 1\nappliance: {name: halfway}\n")
+    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
+    return GreenzoneApp(
+        lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle), reset=lambda: offer
+    )
+
+
+async def to_the_reset(app: GreenzoneApp, pilot: Pilot[int]) -> None:
+    """No to resuming, yes to the reset it then offers."""
+    await until(pilot, lambda: isinstance(app.screen, Confirm))
+    await pilot.press("escape")
+    await until(pilot, lambda: isinstance(app.screen, Confirm) and "back to clean first" in text(app, "#question"))
+    await pilot.press("y")
+
+
 def test_an_unfinished_install_not_resumed_offers_the_reset_behind_the_appliances_name(
     bundle: Path, fake_nvml_dir: Path, tmp_path: Path
 ) -> None:
@@ -707,8 +726,6 @@ def test_an_unfinished_install_not_resumed_offers_the_reset_behind_the_appliance
     from greenzone.tui.screens.reset import ResetOffer, ResetScreen
 
     load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
-    saved = tmp_path / "saved.yaml"
-    saved.write_text("version: 1\nappliance: {name: halfway}\n")
     release = threading.Event()
     calls: list[str] = []
 
@@ -717,17 +734,12 @@ def test_an_unfinished_install_not_resumed_offers_the_reset_behind_the_appliance
         release.wait(10)
         return Report("reset", (Check("nodes", Status.PASS, "3 change(s) made on the nodes", group="reset"),), {})
 
-    offer = ResetOffer("halfway", (("gz-node-1", "k3s removed by its k3s-uninstall.sh"),), run)
-    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
-    app = GreenzoneApp(
-        lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle), reset=lambda: offer
+    app = reset_wizard(
+        tmp_path, bundle, ResetOffer("halfway", (("gz-node-1", "k3s removed by its k3s-uninstall.sh"),), run)
     )
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("escape")  # not resumed
-        await until(pilot, lambda: isinstance(app.screen, Confirm) and "back to clean first" in text(app, "#question"))
-        await pilot.press("y")
+        await to_the_reset(app, pilot)
         await until(pilot, lambda: isinstance(app.screen, ResetScreen))
         assert "k3s removed by its k3s-uninstall.sh" in text(app, "#reset-plan")
         reset = app.screen.query_one("#reset", Button)
@@ -759,8 +771,6 @@ def test_a_signal_during_the_wizards_reset_waits_for_it_and_a_stopped_reset_is_p
     from greenzone.tui.screens.reset import ResetOffer, ResetScreen
 
     load_fake_nvml(fake_nvml_dir, SCENARIOS / "h100-1x.json")
-    saved = tmp_path / "saved.yaml"
-    saved.write_text("version: 1\nappliance: {name: halfway}\n")
     release = threading.Event()
     stopped = Check("nodes", Status.FAIL, "the reset stopped: gz-node-2 unreachable", "fix gz-node-2", "reset")
 
@@ -768,17 +778,10 @@ def test_a_signal_during_the_wizards_reset_waits_for_it_and_a_stopped_reset_is_p
         release.wait(10)
         return Report("reset", (stopped,), {}, title="Reset stopped")
 
-    offer = ResetOffer("halfway", (("gz-node-1", "k3s removed"),), run)
-    scripted = ScriptedSession(tmp_path / "state", forced=HOST_SHORTFALLS)
-    app = GreenzoneApp(
-        lambda: scripted, wizard_state(None, bundle), resume=lambda: wizard_state(saved, bundle), reset=lambda: offer
-    )
+    app = reset_wizard(tmp_path, bundle, ResetOffer("halfway", (("gz-node-1", "k3s removed"),), run))
 
     async def scenario(app: GreenzoneApp, pilot: Pilot[int]) -> None:
-        await until(pilot, lambda: isinstance(app.screen, Confirm))
-        await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, Confirm) and "back to clean first" in text(app, "#question"))
-        await pilot.press("y")
+        await to_the_reset(app, pilot)
         await until(pilot, lambda: isinstance(app.screen, ResetScreen))
         await pilot.press(*"halfway", "enter")
         await until(pilot, lambda: isinstance(app.screen, ResetScreen) and app.screen.running)
