@@ -200,3 +200,44 @@ def test_a_packed_delta_unpacks_and_stays_a_delta(bundles: tuple[Path, Path], ru
     assert (site / MANIFEST_NAME).is_file() and missing_from_base(site, read_manifest(site))
     assert run_cli("bundle", "complete", str(site), "--base", str(base), "--key", key).returncode == 0
     assert run_cli("bundle", "verify", str(site), "--key", key).returncode == 0
+
+
+def test_bundle_delta_makes_the_same_delta_from_a_bundle_already_built(tmp_path: Path, run_cli: Run) -> None:
+    """`bundle delta FULL --base` (no download): what it carries, its manifest and its signature, the
+    same as `bundle build --base`'s thinning; then completed at the site like any delta. FULL untouched."""
+    base = make_bundle(tmp_path / "bundle-1", product_version="1.0.0")
+    full = make_bundle(tmp_path / "bundle-2", product_version="1.1.0", pushed=(NEW_OLLAMA,), signed_like=base)
+    key, private = public_key(base), base.with_name(base.name + ".key")
+    before = sorted(path.relative_to(full) for path in full.rglob("*"))
+    out = tmp_path / "delta"
+    made = run_cli(
+        "bundle", "delta", str(full), "--base", str(base), "--out", str(out),
+        "--sign-key", str(private), "--key", str(key),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "come from 1.0.0" in made.stdout and "signed:" in made.stdout
+    assert sorted(path.relative_to(full) for path in full.rglob("*")) == before
+    expected = thin(shutil.copytree(full, tmp_path / "thinned"), read_manifest(full), base)
+    assert read_manifest(out) == expected
+    carried = {str(path.relative_to(out)) for path in out.rglob("*") if path.is_file()}
+    assert carried == {item.path for item in expected.files if not item.from_base} | {MANIFEST_NAME, "bundle.yaml.sig"}
+    assert run_cli("bundle", "verify", str(out), "--key", str(key)).returncode == 1  # a delta: the rest is the base's
+    assert run_cli("bundle", "complete", str(out), "--base", str(base), "--key", str(key)).returncode == 0
+    assert run_cli("bundle", "verify", str(out), "--key", str(key)).returncode == 0
+
+    # Refused with nothing written: an existing output, a delta as FULL, a damaged FULL.
+    again = run_cli("bundle", "delta", str(full), "--base", str(base), "--out", str(out), "--sign-key", str(private))
+    assert again.returncode == 3 and "not empty" in again.stderr
+    thinned = tmp_path / "thinned"
+    write_text_atomic(thinned / MANIFEST_NAME, expected.to_yaml())
+    nested = run_cli(
+        "bundle", "delta", str(thinned), "--base", str(base), "--out", str(tmp_path / "d2"), "--sign-key", str(private)
+    )
+    assert nested.returncode == 3 and "is itself a delta" in nested.stderr and not (tmp_path / "d2").exists()
+    victim = next(item.path for item in expected.files if not item.from_base and item.path.startswith("images/"))
+    (full / victim).write_bytes(b"damaged")
+    damaged = run_cli(
+        "bundle", "delta", str(full), "--base", str(base), "--out", str(tmp_path / "d3"), "--sign-key", str(private)
+    )
+    assert damaged.returncode == 3 and victim in damaged.stderr and "bundle verify" in damaged.stderr
+    assert not (tmp_path / "d3").exists() and not list(tmp_path.glob(".d3.*"))

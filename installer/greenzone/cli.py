@@ -277,6 +277,24 @@ def _add_bundle(commands: Subparsers) -> None:
         metavar="FILE.pub",
         help="the vendor's public key (the delta is checked first)",
     )
+    delta = _command(
+        actions,
+        "delta",
+        "greenzone.commands.bundle:delta",
+        "make a delta of a bundle already built against an older one, without downloading again",
+        "Writes OUT (a new directory) with what FULL carries and BASE does not, each file checked against "
+        "FULL's manifest while copied, and a manifest that still lists every file, marks the left-out ones "
+        "and names BASE, signed with --sign-key. The same delta as `bundle build --base`; FULL is untouched.",
+    )
+    delta.add_argument("full", type=Path, metavar="FULL", help="the whole new bundle's directory")
+    delta.add_argument(
+        "--base", type=Path, required=True, metavar="BASE", help="the older bundle's directory or its bundle.yaml"
+    )
+    delta.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the delta goes (must not exist)")
+    delta.add_argument("--sign-key", type=Path, required=True, metavar="KEY", help="the vendor's private key")
+    delta.add_argument(
+        "--key", type=Path, default=None, metavar="FILE.pub", help="check FULL's signature with this key first"
+    )
     pack = _command(
         actions,
         "pack",

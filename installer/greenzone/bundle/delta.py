@@ -41,9 +41,9 @@ def _base_manifest(base: Path) -> tuple[Path, Manifest]:
         ) from None
 
 
-def thin(bundle_dir: Path, manifest: Manifest, base: Path) -> Manifest:
-    """Leave out of `bundle_dir` what the base carries; returns the delta's manifest (to be written
-    and signed by the caller). `base` is the base bundle's directory or its bundle.yaml."""
+def delta_manifest(manifest: Manifest, base: Path) -> Manifest:
+    """`manifest` as a delta of `base` (its directory or bundle.yaml): every file whose path and sha256
+    the base lists marked `from_base`, the bootstrap aside, and the base named by its digest."""
     _, base_manifest = _base_manifest(base)
     in_base = {(item.path, item.sha256) for item in base_manifest.files}
     carried = {
@@ -52,19 +52,56 @@ def thin(bundle_dir: Path, manifest: Manifest, base: Path) -> Manifest:
         if component.kind in ALWAYS_CARRIED_KINDS or component.name in ALWAYS_CARRIED_NAMES
         for path in component.paths
     }
-    files = []
-    for item in manifest.files:
-        if (item.path, item.sha256) in in_base and item.path not in carried:
-            (bundle_dir / item.path).unlink(missing_ok=True)
-            item = item.model_copy(update={"from_base": True})
-        files.append(item)
-    for folder in sorted((path for path in bundle_dir.rglob("*") if path.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    files = [
+        item.model_copy(update={"from_base": True})
+        if (item.path, item.sha256) in in_base and item.path not in carried
+        else item
+        for item in manifest.files
+    ]
     reference = BaseBundle(
         product_version=base_manifest.product_version, manifest_sha256=base_manifest.canonical_digest()
     )
     return manifest.model_copy(update={"files": files, "base": reference})
+
+
+def thin(bundle_dir: Path, manifest: Manifest, base: Path) -> Manifest:
+    """Leave out of `bundle_dir` what the base carries; returns the delta's manifest (to be written
+    and signed by the caller). `base` is the base bundle's directory or its bundle.yaml."""
+    delta = delta_manifest(manifest, base)
+    for item in delta.from_base():
+        (bundle_dir / item.path).unlink(missing_ok=True)
+    for folder in sorted((path for path in bundle_dir.rglob("*") if path.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return delta
+
+
+def copy_carried(full: Path, delta: Manifest, staged: Path) -> int:
+    """Into `staged`, what a delta carries, from the whole bundle `full` it was made of, each file
+    hashed while copied against the signed manifest (a damaged full bundle is named, not shipped);
+    returns the bytes copied. `bundle delta` makes a delta of a bundle already built, without a
+    second download."""
+    copied = 0
+    for item in delta.files:
+        if item.from_base:
+            continue
+        source = full / item.path
+        if not source.is_file() or source.is_symlink():
+            raise InputError(
+                f"{source} is missing from the bundle {full}",
+                hint="`greenzone bundle verify` on it names every missing or damaged file; rebuild or copy it again",
+            )
+        target = _inside(staged, item.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy_checked(
+            source,
+            target,
+            item.sha256,
+            what=f"the manifest of {full}",
+            hint=f"{full} is damaged: `greenzone bundle verify` on it names each file; rebuild or copy it again",
+        )
+        copied += item.size
+    return copied
 
 
 def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:
@@ -85,7 +122,14 @@ def _inside(bundle_dir: Path, relative: str) -> Path:
     return target
 
 
-def _copy_checked(source: Path, target: Path, sha256: str) -> None:
+def _copy_checked(
+    source: Path,
+    target: Path,
+    sha256: str,
+    *,
+    what: str = "the delta's signed manifest",
+    hint: str = "the base bundle is damaged: `greenzone bundle verify` on it names each file; copy it again",
+) -> None:
     """One read of the source: written to a temporary beside the target and hashed on the way; the
     target gets its name only when the bytes are the signed ones."""
     digest = hashlib.sha256()
@@ -96,10 +140,7 @@ def _copy_checked(source: Path, target: Path, sha256: str) -> None:
                 writer.write(chunk)
         if digest.hexdigest() != sha256:
             temporary.unlink(missing_ok=True)
-            raise InputError(
-                f"{source} differs from what the delta's signed manifest says",
-                hint="the base bundle is damaged: `greenzone bundle verify` on it names each file; copy it again",
-            )
+            raise InputError(f"{source} differs from what {what} says", hint=hint)
         temporary.chmod(source.stat().st_mode & 0o777)
         temporary.replace(target)
 

@@ -271,6 +271,53 @@ def _thin(out: Path, result: BuildResult, base: Path) -> BuildResult:
     return replace(result, manifest=manifest)
 
 
+def delta(args: argparse.Namespace) -> str:
+    from greenzone.atomic import write_text_atomic
+    from greenzone.bundle.delta import copy_carried, delta_manifest
+
+    try:
+        raw, manifest = read_signed_manifest(args.full)
+    except (OSError, ManifestError) as error:
+        raise InputError(
+            f"cannot read {args.full / MANIFEST_NAME}: {error}", hint="give the whole new bundle's directory"
+        ) from None
+    if manifest.base is not None:
+        raise InputError(
+            f"{args.full} is itself a delta (of {manifest.base.product_version})",
+            hint="make the delta from the whole bundle: `bundle complete` makes this one whole first",
+        )
+    if args.key is not None:
+        from greenzone.bundle.sign import load_public_key
+        from greenzone.bundle.verify import signature_check
+
+        signed = signature_check(args.full, raw, load_public_key(args.key), args.key)
+        if signed.status is not Status.PASS:
+            raise InputError(
+                f"{args.full} does not verify with {args.key}: {signed.detail}; nothing was written",
+                hint=signed.remedy or "rebuild the bundle, or give the key it was signed with",
+            )
+    if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())):
+        raise InputError(
+            f"{args.out} already exists and is not empty",
+            hint="give a new or empty directory: the delta is written whole or not at all",
+        )
+    load_private_key(args.sign_key)  # a wrong key is said before anything is copied
+    made = delta_manifest(manifest, args.base)
+    carried = [item for item in made.files if not item.from_base]
+    with staged_directory(args.out) as staged:
+        copied = copy_carried(args.full, made, staged)
+        write_text_atomic(staged / MANIFEST_NAME, made.to_yaml())
+        _sign(staged, args.sign_key)
+        publish_directory(staged, args.out)
+    whole = sum(item.size for item in made.files)
+    assert made.base is not None
+    return (
+        f"delta {args.out}: carries {len(carried)} of {len(made.files)} files, {copied / 2**20:.1f} MiB "
+        f"({copied / whole if whole else 0:.1%} of the whole bundle); {len(made.files) - len(carried)} come from "
+        f"{made.base.product_version} (`bundle complete` at the site)\n  signed: {args.out / SIGNATURE_NAME}\n"
+    )
+
+
 def complete(args: argparse.Namespace) -> str:
     from greenzone.bundle.delta import complete as complete_delta
     from greenzone.bundle.sign import load_public_key
