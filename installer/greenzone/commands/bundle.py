@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenzone.atomic import publish_directory, refuse_directory, staged_directory, write_bytes_atomic
-from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, ManifestError
+from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, ManifestError
 from greenzone.bundle.pack import checksums_path
 from greenzone.bundle.sign import keygen as make_keys
 from greenzone.bundle.sign import load_private_key, sign_bytes
@@ -271,31 +271,36 @@ def _thin(out: Path, result: BuildResult, base: Path) -> BuildResult:
     return replace(result, manifest=manifest)
 
 
+def _checked_manifest(bundle: Path, key: Path | None, which: str, unchanged: str) -> Manifest:
+    """`bundle`'s manifest, its signature checked first when a key is given."""
+    from greenzone.bundle.sign import load_public_key
+    from greenzone.bundle.verify import signature_check
+
+    public = load_public_key(key) if key is not None else None
+    try:
+        raw, manifest = read_signed_manifest(bundle)
+    except (OSError, ManifestError) as error:
+        raise InputError(f"cannot read {bundle / MANIFEST_NAME}: {error}", hint=f"give {which}") from None
+    if public is not None and key is not None:
+        signed = signature_check(bundle, raw, public, key)
+        if signed.status is not Status.PASS:
+            raise InputError(
+                f"{bundle}'s manifest does not verify with {key}: {signed.detail}; {unchanged}",
+                hint=signed.remedy or "copy the bundle again from the vendor's medium",
+            )
+    return manifest
+
+
 def delta(args: argparse.Namespace) -> str:
     from greenzone.atomic import write_text_atomic
     from greenzone.bundle.delta import copy_carried, delta_manifest
 
-    try:
-        raw, manifest = read_signed_manifest(args.full)
-    except (OSError, ManifestError) as error:
-        raise InputError(
-            f"cannot read {args.full / MANIFEST_NAME}: {error}", hint="give the whole new bundle's directory"
-        ) from None
+    manifest = _checked_manifest(args.full, args.key, "the whole new bundle's directory", "nothing was written")
     if manifest.base is not None:
         raise InputError(
             f"{args.full} is itself a delta (of {manifest.base.product_version})",
             hint="make the delta from the whole bundle: `bundle complete` makes this one whole first",
         )
-    if args.key is not None:
-        from greenzone.bundle.sign import load_public_key
-        from greenzone.bundle.verify import signature_check
-
-        signed = signature_check(args.full, raw, load_public_key(args.key), args.key)
-        if signed.status is not Status.PASS:
-            raise InputError(
-                f"{args.full} does not verify with {args.key}: {signed.detail}; nothing was written",
-                hint=signed.remedy or "rebuild the bundle, or give the key it was signed with",
-            )
     if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())):
         raise InputError(
             f"{args.out} already exists and is not empty",
@@ -320,22 +325,8 @@ def delta(args: argparse.Namespace) -> str:
 
 def complete(args: argparse.Namespace) -> str:
     from greenzone.bundle.delta import complete as complete_delta
-    from greenzone.bundle.sign import load_public_key
-    from greenzone.bundle.verify import signature_check
 
-    key = load_public_key(args.key)
-    try:
-        raw, manifest = read_signed_manifest(args.bundle)
-    except (OSError, ManifestError) as error:
-        raise InputError(
-            f"cannot read {args.bundle / MANIFEST_NAME}: {error}", hint="give the delta bundle's directory"
-        ) from None
-    signed = signature_check(args.bundle, raw, key, args.key)
-    if signed.status is not Status.PASS:
-        raise InputError(
-            f"the delta's manifest does not verify with {args.key}: {signed.detail}; nothing was copied",
-            hint=signed.remedy or "copy the delta again from the vendor's medium",
-        )
+    manifest = _checked_manifest(args.bundle, args.key, "the delta bundle's directory", "nothing was copied")
     if manifest.base is None:
         return f"{args.bundle} is a whole bundle (not a delta): nothing to complete\n"
     copied = complete_delta(args.bundle, manifest, args.base)
