@@ -64,7 +64,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
     (work / "keys.json").write_text(gateway.keys_document(credentials))
     rotated = dict(credentials, **{gateway.credential_name("legal"): gateway.new_key()})
-    keys = {name.removeprefix(gateway.KEY_PREFIX): value for name, value in credentials.items()}
+    keys = gateway.tenant_keys(credentials)
     scenario = {
         "keys": keys | {"master": "sk-" + "0123456789abcdef" * 4},
         "rotated_legal_key": rotated[gateway.credential_name("legal")],

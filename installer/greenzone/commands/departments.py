@@ -78,13 +78,9 @@ def departments_key(args: argparse.Namespace) -> str:
 
 
 def departments_rotate(args: argparse.Namespace) -> Report:
-    import yaml
-
-    from greenzone.atomic import write_text_atomic
     from greenzone.commands.confirm import confirm
     from greenzone.commands.installed import installed
-    from greenzone.deploy.credentials import load_credentials
-    from greenzone.redact import REDACTOR
+    from greenzone.deploy.credentials import load_credentials, save_credentials
     from greenzone.values.secrets import GATEWAY_KEYS, department_key_manifests, gateway_keys_manifest
 
     state, answers = installed(args.state_dir)
@@ -101,9 +97,8 @@ def departments_rotate(args: argparse.Namespace) -> Report:
         confirm(f"Rotate {name}'s key? Its applications need the new one within a minute.", what="rotating a key")
     stored = load_credentials(state.credentials)
     wanted = dict(stored)
-    wanted[gateway.credential_name(name)] = new = gateway.new_key()
-    REDACTOR.register(new)
-    write_text_atomic(state.credentials, yaml.safe_dump(wanted, sort_keys=True), mode=0o600)
+    wanted[gateway.credential_name(name)] = gateway.new_key()
+    save_credentials(state.credentials, wanted)
     manifests = [gateway_keys_manifest(INFERENCE_NAMESPACE, wanted)]
     manifests += department_key_manifests(
         [{"name": name, "namespace": department.namespace_name}], INFERENCE_NAMESPACE, wanted

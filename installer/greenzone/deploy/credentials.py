@@ -184,6 +184,14 @@ def load_credentials(path: Path) -> dict[str, str]:
     return data
 
 
+def save_credentials(path: Path, credentials: Mapping[str, str]) -> None:
+    """The credentials file, whole or not at all (a temporary file, then a rename), mode 0600; every
+    value registered with the log redactor first."""
+    for value in credentials.values():
+        REDACTOR.register(value)
+    write_text_atomic(path, yaml.safe_dump(dict(credentials), sort_keys=True), mode=0o600)
+
+
 def ensure_credentials(state: StateDir, answers: Answers, environ: Mapping[str, str] | None = None) -> list[str]:
     """Create or complete `credentials.yaml` (0600) and the public `ca.crt`; return the names it wrote.
 
@@ -212,12 +220,11 @@ def ensure_credentials(state: StateDir, answers: Answers, environ: Mapping[str, 
         wanted["harbor_registry_htpasswd"] = f"{REGISTRY_USER}:{hashed}"
     if not _tls_matches(wanted, answers):
         wanted.update(_provided(answers) if answers.registry.tls.mode == "provided" else _self_signed(answers))
-    for value in wanted.values():
-        REDACTOR.register(value)
+    # Unchanged, every value came through load_credentials, which registered it with the redactor.
     written = []
     if wanted != stored:
         state.create()
-        write_text_atomic(path, yaml.safe_dump(wanted, sort_keys=True), mode=0o600)
+        save_credentials(path, wanted)
         written.append(path.name)
     if write_text_if_changed(state.ca_certificate, wanted["ca_crt"], mode=0o644):
         written.append(state.ca_certificate.name)

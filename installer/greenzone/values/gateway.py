@@ -81,13 +81,15 @@ def gateway_values(answers: Answers) -> dict[str, Any]:
     }
 
 
+def tenant_keys(credentials: Mapping[str, str]) -> dict[str, str]:
+    """Tenant -> key, from every `gateway_key_*` credential."""
+    return {name.removeprefix(KEY_PREFIX): value for name, value in credentials.items() if name.startswith(KEY_PREFIX)}
+
+
 def keys_document(credentials: Mapping[str, str]) -> str:
     """keys.json for the gateway: each tenant's key digest, from every `gateway_key_*` credential."""
     tenants = []
-    for name, value in sorted(credentials.items()):
-        if not name.startswith(KEY_PREFIX):
-            continue
-        tenant = name.removeprefix(KEY_PREFIX)
+    for tenant, value in sorted(tenant_keys(credentials).items()):
         role = tenant if tenant in (CHAT_UI, MONITORING) else "department"
         tenants.append({"name": tenant, "role": role, "sha256": hashlib.sha256(value.encode()).hexdigest()})
     return json.dumps({"tenants": tenants}, indent=1, sort_keys=True) + "\n"

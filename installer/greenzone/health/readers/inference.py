@@ -75,12 +75,7 @@ def _gateway_keys(targets: Targets) -> tuple[dict[str, str], str]:
         stored = load_credentials(path)
     except (InputError, OSError) as error:
         return {}, str(error)
-    keys = {
-        name.removeprefix(gateway.KEY_PREFIX): value
-        for name, value in stored.items()
-        if name.startswith(gateway.KEY_PREFIX)
-    }
-    return keys, ""
+    return gateway.tenant_keys(stored), ""
 
 
 def _read_gateway(url: str, keys: dict[str, str], error: str, targets: Targets, deadline: Deadline) -> GatewayView:
