@@ -337,9 +337,10 @@ def _wait_ready(state: StateDir, addition: Addition, args: argparse.Namespace) -
     from greenzone.health.readers.cluster import KubeReads, reason
     from greenzone.health.readers.deadline import Deadline
     from greenzone.health.targets import health_targets
+    from greenzone.install.gate import comma_list
 
     name = addition.node.name or addition.name
-    skipped = {tag.strip() for item in args.skip_tags or () for tag in item.split(",")}
+    skipped = comma_list(args.skip_tags)
     if "cluster" in skipped or not state.kubeconfig.is_file():
         why = "cluster tasks skipped" if "cluster" in skipped else f"no kubeconfig at {state.kubeconfig}"
         return Check(f"{name} ready", Status.SKIP, f"not checked: {why}", group="node add")

@@ -49,9 +49,14 @@ class Gate:
         return not self.blocking
 
 
+def comma_list(values: Iterable[str] | None) -> frozenset[str]:
+    """The names of a repeatable option that also takes them comma-separated (`--skip-tags a,b`)."""
+    return frozenset(name.strip() for value in values or () for name in value.split(",") if name.strip())
+
+
 def parse_forced(values: Iterable[str] | None) -> frozenset[str]:
     """`--force-preflight` takes comma-separated names and may be repeated."""
-    return frozenset(name.strip() for value in values or () for name in value.split(",") if name.strip())
+    return comma_list(values)
 
 
 def check_forced_names(forced: Collection[str], checks: Iterable[Check]) -> None:
