@@ -117,14 +117,49 @@ def test_the_upgrade_takes_a_delta_of_the_running_version_once_it_is_whole(
         seen = assess(UpgradeSession(state, UpgradeOptions(bundle=delta, skip_tags=("cluster",))))
         return {check.name: (check.status.value, check.detail, check.remedy) for check in seen.checks}
 
+    # Neither the node (nothing listens on its port) nor Harbor answers here: what the delta leaves out
+    # is nowhere on site, named; what it carries verifies.
     before = rows()
-    assert before["delta bundle"][0] == "fail" and "the appliance runs it" in before["delta bundle"][1]
-    assert f"bundle complete {delta}" in before["delta bundle"][2]
-    assert before["bundle signature"][0] == "fail"  # install and upgrade need every file
+    assert before["delta bundle"][0] == "fail" and "nowhere on this appliance" in before["delta bundle"][1]
+    assert "Harbor could not be asked" in before["delta bundle"][1]
+    assert f"bundle complete {delta} --base BASE_DIR" in before["delta bundle"][2]
+    assert before["bundle signature"][0] == "pass"
     complete(delta, read_manifest(delta), base)
     after = rows()
-    assert after["delta bundle"] == ("pass", "a delta of 1.0.0, completed", "")
+    assert after["delta bundle"] == ("pass", "a delta of 1.0.0, whole", "")
     assert after["bundle signature"][0] == "pass"
+
+    # A delta of another version than the one running: refused, whatever the site holds.
+    other = make_bundle(tmp_path / "bundle-3", product_version="1.2.0", signed_like=base)
+    write_text_atomic(other / MANIFEST_NAME, thin(other, read_manifest(other), delta).to_yaml())
+    sign_bundle_with(other, base.with_name(base.name + ".key"))
+    seen = assess(UpgradeSession(state, UpgradeOptions(bundle=other, skip_tags=("cluster",))))
+    row = next(check for check in seen.checks if check.name == "delta bundle")
+    assert row.status.value == "fail" and "the appliance runs 1.0.0" in row.detail and "delta of 1.0.0" in row.remedy
+
+
+def test_complete_without_base_takes_the_appliance_of_the_state_directory(
+    bundles: tuple[Path, Path], run_cli: Run, tmp_path: Path
+) -> None:
+    from greenzone.answers.files import load_valid_answers
+    from greenzone.deploy.workspace import prepare
+    from greenzone.statedir import StateDir
+    from tests.support.deploy import answers_text, ssh_node
+
+    base, delta = bundles
+    key = str(public_key(base))
+    state = tmp_path / "state"
+    nothing = run_cli("--state-dir", str(state), "bundle", "complete", str(delta), "--key", key)
+    assert nothing.returncode == 3 and "nothing is installed" in nothing.stderr and "Traceback" not in nothing.stderr
+
+    # An appliance that runs another version: refused, nothing brought.
+    answers = tmp_path / "site.yaml"
+    other = make_bundle(tmp_path / "other", product_version="0.9.0", signed_like=base)
+    answers.write_text(answers_text(other, [ssh_node(2222, tmp_path / "key", name="gz-1")]))
+    prepare(load_valid_answers(answers), StateDir(state), source=str(answers), bundle=other)
+    wrong = run_cli("--state-dir", str(state), "bundle", "complete", str(delta), "--key", key)
+    assert wrong.returncode == 3 and "runs 0.9.0" in wrong.stderr and "--base" in wrong.stderr
+    assert missing_from_base(delta, read_manifest(delta))
 
 
 def test_inspect_shows_what_a_delta_saves(bundles: tuple[Path, Path], run_cli: Run) -> None:

@@ -218,13 +218,24 @@ def test_upgrade_plans_refuses_resumes_records_and_finalizes(tmp_path: Path, hos
     assert "stand-in k3s" not in host.path("usr/local/bin/k3s").read_text()  # the older binary was not copied
 
 
-def test_a_delta_of_the_running_version_upgrades_like_the_whole_bundle(tmp_path: Path, host: TestHost) -> None:
-    """A delta of B built against A (what `bundle build --base` leaves): refused until it is whole,
-    completed from A's directory (which the site keeps), then the same upgrade as with the whole B."""
+def test_a_delta_is_made_whole_from_the_appliance_and_upgrades_like_the_whole_bundle(
+    tmp_path: Path, host: TestHost
+) -> None:
+    """A delta of B built against A, at a site that no longer has A's drive: the upgrade brings what
+    the delta leaves out from the appliance itself, the image blobs from the registry (a real
+    `docker-registry` standing in for Harbor, into which A's layout is pushed as the install's push
+    would: the cluster tasks are skipped here), the model files from the GPU node over SSH, the charts
+    and helm's archive from the state directory's copies. What is nowhere on site is refused first,
+    by name, before any change; `--check` brings nothing; the upgrade then ends where the whole B's
+    would, every brought file B's bytes."""
     from greenzone.atomic import write_text_atomic
     from greenzone.bundle.delta import thin
     from greenzone.bundle.manifest import read_manifest
+    from greenzone.bundle.oci import Layout
+    from greenzone.bundle.registry import Registry, push_layout
+    from greenzone.refs import mirror_repository
     from tests.support.deploy import sign_bundle_with
+    from tests.support.registry import running_registry
 
     old = make_bundle(tmp_path / "bundle-a", product_version="2.0.0", k3s="v1.35.9+k3s1")
     answers = tmp_path / "site.yaml"
@@ -240,23 +251,56 @@ def test_a_delta_of_the_running_version_upgrades_like_the_whole_bundle(tmp_path:
     write_text_atomic(delta / "bundle.yaml", thin(delta, read_manifest(delta), old).to_yaml())
     sign_bundle_with(delta, old.with_name(old.name + ".key"))
     left_out = [item.path for item in read_manifest(delta).from_base()]
-    assert left_out and not any((delta / path).exists() for path in left_out)
+    sources = {path.split("/")[0] for path in left_out}
+    assert {"images", "models", "charts", "k3s"} <= sources, sources  # every kind of site copy is needed
+    kept_chart = next(item for item in read_manifest(delta).from_base() if item.path.startswith("charts/"))
+    model = next(path for path in left_out if path.startswith("models/"))
+    on_node = host.path("var/lib/greenzone/bundle/" + model)
+    assert on_node.read_bytes() == (whole / model).read_bytes()  # the install copied it to the GPU node
 
-    refused = envelope(greenzone(state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP))
-    rows = checks(refused)
-    assert rows["delta bundle"]["status"] == "fail" and "bundle complete" in rows["delta bundle"]["remedy"]
-    assert f"{len(left_out)} of its files" in rows["delta bundle"]["detail"]
-    assert not (state / "upgrades").exists()
+    with running_registry(tmp_path / "harbor") as harbor, running_registry(tmp_path / "empty") as empty:
+        push_layout(Layout(old / "images"), Registry(harbor), mirror_repository)  # as the install's push would
+        subprocess.run(["rm", "-rf", str(old)], check=True)  # A's drive is gone; its key files stay beside it
+        endpoint = ["--endpoint", f"registry={harbor}"]
+        # A registry without A's images, a model file gone from the node, a chart's copy gone from the
+        # state directory: refused before any change, each named.
+        on_node.rename(on_node.with_name("moved-away"))
+        (state / "bundle-files" / kept_chart.sha256).rename(state / "moved-away")
+        before = snapshot(state)
+        refused = envelope(
+            greenzone(
+                state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP, "--endpoint", f"registry={empty}"
+            )
+        )
+        row = checks(refused)["delta bundle"]
+        assert row["status"] == "fail" and "nowhere on this appliance" in row["detail"], row
+        assert "bundle complete" in row["remedy"] and "whole bundle" in row["remedy"]
+        assert kept_chart.path in row["detail"] and "images/blobs/sha256/" in row["detail"]
+        assert "lacks" in row["detail"] and model.rsplit("/", 1)[1] in row["detail"]
+        assert snapshot(state) == before and not any((delta / path).exists() for path in left_out)
 
-    completed = greenzone(state, "bundle", "complete", str(delta), "--base", str(old), "--key", f"{old}.pub")
-    assert completed.returncode == 0, completed.stderr
-    failing = envelope(greenzone(state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP))["data"][
-        "health_failing"
-    ]
-    accept = [arg for name in failing for arg in ("--accept-failing", name)]
-    upgraded = greenzone(state, "upgrade", "--bundle", str(delta), "--yes", "--json", *accept, *SKIP, *FORCE)
+        # What the install left: A's images in "Harbor", the model on the node, the copy kept.
+        on_node.with_name("moved-away").rename(on_node)
+        (state / "moved-away").rename(state / "bundle-files" / kept_chart.sha256)
+        planned = envelope(greenzone(state, "upgrade", "--bundle", str(delta), "--check", "--json", *SKIP, *endpoint))
+        row = checks(planned)["delta bundle"]
+        assert row["status"] == "pass" and f"the {len(left_out)} files" in row["detail"], row
+        assert "from Harbor" in row["detail"] and "GPU node" in row["detail"] and "state directory" in row["detail"]
+        assert not any((delta / path).exists() for path in left_out)  # --check brought nothing
+
+        failing = planned["data"]["health_failing"]
+        accept = [arg for name in failing for arg in ("--accept-failing", name)]
+        upgraded = greenzone(
+            state, "upgrade", "--bundle", str(delta), "--yes", "--json", *accept, *SKIP, *FORCE, *endpoint
+        )
     data = envelope(upgraded)
     assert data["data"]["record"]["outcome"] == "succeeded", upgraded.stdout[-3000:]
+    row = checks(data)["delta files"]
+    assert row["status"] == "pass" and f"{len(left_out)} files" in row["detail"], row
+    assert "delta files: successful" in upgraded.stderr  # said as it happened (stderr under --json)
     assert host.path("usr/local/bin/k3s").read_bytes() == (whole / "bin" / "k3s").read_bytes()
-    for path in left_out:  # every file the delta took from A is what the whole B carries
-        assert (delta / path).read_bytes() == (whole / path).read_bytes()
+    for path in left_out:  # every file brought from the site is what the whole B carries
+        assert (delta / path).read_bytes() == (whole / path).read_bytes(), path
+    assert not (delta / ".greenzone-site-files").exists()
+    verified = greenzone(state, "bundle", "verify", str(delta), "--key", f"{old}.pub")
+    assert verified.returncode == 0, verified.stdout[-2000:]  # whole now: the next delta's base

@@ -264,12 +264,27 @@ def _add_bundle(commands: Subparsers) -> None:
         "greenzone.commands.bundle:complete",
         "make a delta bundle whole from its base bundle's directory, each file checked",
         "A delta bundle (`bundle build --base`) leaves out what its base carries. This copies those files "
-        "from the base bundle's directory into DIR, each checked against DIR's signed manifest, after "
-        "checking that the base is the exact bundle the delta was built against. Then `bundle verify`, "
-        "`install` and `upgrade` take DIR like any bundle. A re-run copies only what is still missing.",
+        "into DIR, each checked against DIR's signed manifest: from the base bundle's directory (--base, "
+        "which must be the exact bundle the delta was built against), or without --base from the appliance "
+        "of --state-dir, which must run that bundle (Harbor's blobs, the nodes' k3s files and models, the "
+        "state directory's copies; `upgrade` does the same as it starts). Then `bundle verify`, `install` "
+        "and `upgrade` take DIR like any bundle. A re-run copies only what is still missing.",
     )
     complete.add_argument("bundle", type=Path, metavar="DIR", help="the delta bundle (written into)")
-    complete.add_argument("--base", type=Path, required=True, metavar="BASE_DIR", help="the base bundle's directory")
+    complete.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        metavar="BASE_DIR",
+        help="the base bundle's directory (without: from this appliance, as `upgrade` does)",
+    )
+    complete.add_argument(
+        "--endpoint",
+        action="append",
+        default=None,
+        metavar="NAME=URL",
+        help="without --base: reach Harbor at another address, as for `greenzone health` (registry=URL)",
+    )
     complete.add_argument(
         "--key",
         type=Path,

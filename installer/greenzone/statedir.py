@@ -130,6 +130,13 @@ class StateDir:
         return self.root / "installed-bundle.yaml"
 
     @property
+    def bundle_files(self) -> Path:
+        """Copies of the installed bundle's files that no node or registry keeps byte for byte (the
+        charts' and helm's archives, the image layout's index), each named by its sha256: with Harbor's
+        blobs and the nodes' files, what makes a delta bundle whole once the base's drive is gone."""
+        return self.root / "bundle-files"
+
+    @property
     def last_health(self) -> Path:
         """The last `greenzone health` run's JSON, which a support bundle carries beside a fresh one:
         the problem the operator saw may be gone by the time the bundle is made."""

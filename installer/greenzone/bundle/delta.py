@@ -91,9 +91,9 @@ def copy_carried(full: Path, delta: Manifest, staged: Path) -> int:
                 f"{source} is missing from the bundle {full}",
                 hint="`greenzone bundle verify` on it names every missing or damaged file; rebuild or copy it again",
             )
-        target = _inside(staged, item.path)
+        target = inside(staged, item.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_checked(
+        copy_checked(
             source,
             target,
             item.sha256,
@@ -109,7 +109,7 @@ def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:
     return [item.path for item in manifest.from_base() if not (bundle_dir / item.path).is_file()]
 
 
-def _inside(bundle_dir: Path, relative: str) -> Path:
+def inside(bundle_dir: Path, relative: str) -> Path:
     """Where a listed file goes, refused when a link on the way would take it out of the bundle."""
     root = bundle_dir.resolve()
     target = bundle_dir / relative
@@ -122,7 +122,7 @@ def _inside(bundle_dir: Path, relative: str) -> Path:
     return target
 
 
-def _copy_checked(
+def copy_checked(
     source: Path,
     target: Path,
     sha256: str,
@@ -163,7 +163,7 @@ def complete(bundle_dir: Path, manifest: Manifest, base: Path) -> list[str]:
         )
     copied = []
     for item in manifest.from_base():
-        target = _inside(bundle_dir, item.path)
+        target = inside(bundle_dir, item.path)
         if target.is_file() and target.stat().st_size == item.size and sha256_file(target).sha256 == item.sha256:
             continue
         source = base_dir / item.path
@@ -173,6 +173,6 @@ def complete(bundle_dir: Path, manifest: Manifest, base: Path) -> list[str]:
                 hint="the base bundle is incomplete: `greenzone bundle verify` on it names each file; copy it again",
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_checked(source, target, item.sha256)
+        copy_checked(source, target, item.sha256)
         copied.append(item.path)
     return copied

@@ -196,9 +196,9 @@ def _delta_check(bundle_dir: Path, manifest: Manifest, left_out: set[str], whole
     return Check(
         "delta",
         Status.FAIL if whole else Status.WARN,
-        f"a delta bundle: {len(left_out)} files ({size / GiB:.2f} GiB) come from the base bundle {base}, "
-        "which must be on site",
-        f"`greenzone bundle complete {bundle_dir} --base BASE_DIR --key KEY.pub` copies them from that bundle's "
-        "directory, checked against this manifest",
+        f"a delta bundle: {len(left_out)} files ({size / GiB:.2f} GiB) come from the base bundle {base}",
+        "`greenzone upgrade` on the appliance that runs the base brings them from it (Harbor, the nodes, the "
+        f"state directory), as does `greenzone bundle complete {bundle_dir} --key KEY.pub` there; "
+        "`--base BASE_DIR` copies them from that bundle's directory instead; each is checked against this manifest",
         "bundle",
     )

@@ -44,6 +44,23 @@ def installed_answers_text(answers: Answers, note: str) -> str:
     return answers_yaml(answers, note, header="# The answers of the last install; `greenzone health` reads them\n")
 
 
+def _keep_bundle_files(state: StateDir, bundle: Path, text: str) -> None:
+    """Before the installed manifest is replaced: what a delta of this version will need from the site."""
+    from greenzone.bundle.kept import keep_installed_files
+    from greenzone.bundle.manifest import ManifestError, parse_manifest
+
+    try:
+        new = parse_manifest(text, str(bundle / MANIFEST_NAME))
+        previous = (
+            parse_manifest(state.installed_manifest.read_text(encoding="utf-8"), str(state.installed_manifest))
+            if state.installed_manifest.is_file()
+            else None
+        )
+    except ManifestError:
+        return  # the bundle's verification and the upgrade's own reading name a damaged manifest
+    keep_installed_files(state.bundle_files, bundle, new, previous)
+
+
 def prepare(
     answers: Answers,
     state: StateDir,
@@ -75,8 +92,9 @@ def prepare(
         state.installed_answers: installed_answers_text(answers, f"Installed from {source}"),
     }
     manifest = bundle / MANIFEST_NAME if bundle is not None else None
-    if manifest is not None and manifest.is_file():
+    if bundle is not None and manifest is not None and manifest.is_file():
         files[state.installed_manifest] = manifest.read_text(encoding="utf-8")
+        _keep_bundle_files(state, bundle, files[state.installed_manifest])
     for release in releases:
         files[state.values_file(release.name)] = values_yaml(release, source)
     for path, text in files.items():

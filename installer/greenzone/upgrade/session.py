@@ -35,6 +35,7 @@ from greenzone.upgrade.plan import ReleaseValues, UpgradePlan, build_plan
 
 if TYPE_CHECKING:
     from greenzone.install.session import InstallSession
+    from greenzone.upgrade.from_site import SiteCopy
 
 #: The health layers that say whether a phase's change works; a phase not named here has no gate.
 PHASE_LAYERS: Mapping[str, tuple[str, ...]] = {
@@ -87,6 +88,12 @@ def _manifest(text: str, source: str) -> Manifest:
             hint="`greenzone support-bundle` carries it for the vendor; `greenzone install` with the installed "
             "bundle writes it again",
         ) from None
+
+
+def installed_appliance(state: StateDir) -> tuple[Answers, Manifest]:
+    """The running appliance's answers and bundle manifest, as its last install or upgrade recorded them."""
+    answers, text = _installed(state)
+    return answers, _manifest(text, str(state.installed_manifest))
 
 
 def _resumable(state: StateDir, bundle_sha: str) -> UpgradeRecord | None:
@@ -248,6 +255,8 @@ class UpgradeSession:
         self.revisions: tuple[Revision, ...] | None = None
         self.revisions_problem = ""
         self.install_session: InstallSession | None = None
+        self.site_copy: SiteCopy | None = None
+        """Set by the preflight when the delta bundle is made whole from the site as the upgrade starts."""
         self.canceled = False
         if self.resume is not None:  # what failed before this upgrade started, and was accepted then
             self.health_failing = self.resume.accepted
@@ -290,7 +299,8 @@ class UpgradeSession:
         from greenzone.bundle.verify import verify_bundle
         from greenzone.upgrade.rules import GROUP, UpgradeInputs, upgrade_checks
 
-        verification = verify_bundle(self.bundle, self.answers.bundle.public_key)
+        # A delta the site can make whole is verified for what it carries; its delta check gates the rest.
+        verification = verify_bundle(self.bundle, self.answers.bundle.public_key, whole=self.new.base is None)
         if self.resume is not None:
             health = None  # passed when this upgrade started; mid-upgrade it may rightly fail
         else:
@@ -354,24 +364,49 @@ class UpgradeSession:
         ]
 
     def _delta_check(self, group: str) -> Check:
-        """A delta bundle is whole once `bundle complete` brought its base's files (the signature check
-        above fails until then); this names the base it needs and whether the appliance runs it."""
+        """A delta bundle is made whole when the upgrade starts, from what this appliance keeps (Harbor's
+        blobs, the nodes' k3s files and models, the state directory's copies): refused here, before
+        any change, with the list of what is nowhere on site. `bundle complete --base` still makes it
+        whole from the base bundle's directory."""
         from greenzone.bundle.delta import missing_from_base
+        from greenzone.bundle.site_sources import describe
+        from greenzone.upgrade.from_site import SiteCopy
 
         base = self.new.base
         assert base is not None
-        runs = self.previous.canonical_digest() == base.manifest_sha256
-        missing = missing_from_base(self.bundle, self.new)
-        where = "the appliance runs it" if runs else f"the appliance runs {self.previous.product_version}, not it"
-        if not missing:
-            return Check("delta bundle", Status.PASS, f"a delta of {base.product_version}, completed", group=group)
+        if not missing_from_base(self.bundle, self.new):
+            return Check("delta bundle", Status.PASS, f"a delta of {base.product_version}, whole", group=group)
+        fix = f"`greenzone bundle complete {self.bundle} --base BASE_DIR --key KEY.pub` with that bundle's directory"
+        if self.previous.canonical_digest() != base.manifest_sha256:
+            return Check(
+                "delta bundle",
+                Status.FAIL,
+                f"a delta of {base.product_version}; the appliance runs {self.previous.product_version}, so the "
+                "files it leaves out cannot come from here",
+                f"ask the vendor for a delta of {self.previous.product_version}, or the whole bundle; or {fix}",
+                group=group,
+            )
+        site = SiteCopy(self.state, self.answers, self.bundle, self.new, self.previous, self.endpoints)
+        look = site.look()
+        if look.lacking:
+            return Check(
+                "delta bundle",
+                Status.FAIL,
+                f"a delta of {base.product_version}: {len(look.lacking)} of the files it leaves out are nowhere on "
+                f"this appliance: {look.lacking_text()}",
+                f"{fix}, or ask the vendor for the whole bundle",
+                group=group,
+            )
+        room = site.room_problem(look)
+        if room:
+            return Check("delta bundle", Status.FAIL, room[0], room[1], group=group)
+        self.site_copy = site
         return Check(
             "delta bundle",
-            Status.FAIL,
-            f"a delta of {base.product_version} ({where}); {len(missing)} of its files are still in the base",
-            f"`greenzone bundle complete {self.bundle} --base BASE_DIR --key KEY.pub` with that bundle's directory"
-            if runs
-            else f"ask the vendor for a delta of {self.previous.product_version}, or the whole bundle",
+            Status.PASS,
+            f"a delta of {base.product_version}: the {len(look.found)} files ({look.bytes / 2**20:.1f} MiB) it "
+            f"leaves out come from this appliance when the upgrade starts, each checked against the signed "
+            f"manifest: {describe(look.found)}",
             group=group,
         )
 
@@ -533,6 +568,13 @@ def run_upgrade(
         forced=work.options.forced,
         upgrade=True,
     )
+    brought: list[Check] = []
+    if work.site_copy is not None:  # before anything of the appliance changes
+        brought = [_bring_from_site(work.site_copy, work, listener)]
+        if work.canceled:
+            checks = [*(check for check in shown if check.group == "plan"), *brought]
+            report = Report("upgrade", tuple(checks), data, title="Upgrade canceled before it started", grouped=True)
+            return UpgradeRun(report, "canceled", ())
     prepared = session.prepare(work.answers, work.source, work.bundle)
     record = work.resume
     cleaned: list[Check] = []
@@ -573,7 +615,7 @@ def run_upgrade(
     final: Outcome = "succeeded" if outcome == "successful" else "canceled" if outcome == "canceled" else "failed"
     phases = tuple((check.name, check.status.value) for check in run.report.checks if check.group == "deploy")
     record = history.finish(state, record, final, failed_phase=failed, phases=phases)
-    checks = [*(check for check in shown if check.group == "plan"), *cleaned, *run.report.checks]
+    checks = [*(check for check in shown if check.group == "plan"), *brought, *cleaned, *run.report.checks]
     notes: list[str] = [f"the upgrade's record: {state.upgrade_record(record.id)}"]
     if record.revisions is None:
         notes.append(f"no rollback is possible for this upgrade: {record.revisions_problem}")
@@ -590,6 +632,35 @@ def run_upgrade(
         title = "Upgrade stopped: fix the failure and run the same command to resume, or `greenzone rollback`"
     report = Report("upgrade", tuple(checks), {**data, "record": record.to_json()}, title=title, grouped=True)
     return UpgradeRun(report, final, tuple(notes))
+
+
+def _bring_from_site(
+    site: SiteCopy, work: UpgradeSession, listener: Callable[[Any, PhaseProgress, str | None], None] | None
+) -> Check:
+    """The delta's left-out files into its directory; a problem raises before anything else changed."""
+    import time
+
+    from greenzone.bundle.site_sources import describe
+
+    started = time.time()
+    look = site.bring(lambda: work.canceled)
+    done = not work.canceled
+    if listener is not None:
+        count = len(look.found)
+        progress = PhaseProgress(
+            "delta files", count, started, count, ok=count if done else 0, outcome="successful" if done else "canceled"
+        )
+        progress.finished = time.time()
+        listener(None, progress, None)
+    if not done:
+        return Check("delta files", Status.WARN, "canceled: the files brought so far are kept", group="upgrade")
+    return Check(
+        "delta files",
+        Status.PASS,
+        f"{len(look.found)} files ({look.bytes / 2**20:.1f} MiB) brought from this appliance in "
+        f"{time.time() - started:.0f} s, each checked against the signed manifest: {describe(look.found)}",
+        group="upgrade",
+    )
 
 
 def _health_after(work: UpgradeSession) -> Check:
