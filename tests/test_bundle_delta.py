@@ -84,6 +84,32 @@ def test_verify_names_what_must_come_from_the_base_and_complete_brings_it(
     assert again.returncode == 0 and " 0 of " in again.stdout
 
 
+def test_what_a_stopped_completion_leaves_is_named_but_never_taken_for_the_bundle(
+    bundles: tuple[Path, Path], run_cli: Run
+) -> None:
+    from greenzone.bundle.delta import COMPLETION_STAGING
+
+    base, delta = bundles
+    left_out = [item.path for item in read_manifest(delta).from_base()]
+    blob = next(path for path in left_out if path.startswith("images/blobs/"))
+    (delta / f"{blob}.part").parent.mkdir(parents=True, exist_ok=True)
+    (delta / f"{blob}.part").write_bytes(b"half a layer")  # a download cut short: it resumes
+    (delta / blob).with_name(f".{Path(blob).name}.k2j4x9q1.tmp").write_bytes(b"half a copy")
+    (delta / COMPLETION_STAGING / "models").mkdir(parents=True)
+    (delta / COMPLETION_STAGING / "models" / "file").write_bytes(b"fetched in part")
+    verified = run_cli("bundle", "verify", str(delta), "--key", str(public_key(base)), "--json")
+    checks = {check["name"]: check for check in json.loads(verified.stdout)["checks"]}
+    assert verified.returncode == 1, verified.stdout  # warnings: the delta's and the leftovers'
+    assert checks["completion"]["status"] == "warn" and "3 partial file(s)" in checks["completion"]["detail"]
+    assert not any(check["status"] == "fail" for check in checks.values()), checks
+
+    # Anything else unlisted is still refused, a `.part` of a listed path the delta carries too.
+    carried = next(item.path for item in read_manifest(delta).files if not item.from_base)
+    (delta / f"{carried}.part").write_bytes(b"not from a completion")
+    again = run_cli("bundle", "verify", str(delta), "--key", str(public_key(base)), "--json")
+    assert again.returncode == 2 and f"{carried}.part" in again.stdout
+
+
 def test_a_delta_packs_without_its_base_files(bundles: tuple[Path, Path], run_cli: Run, tmp_path: Path) -> None:
     import tarfile
 

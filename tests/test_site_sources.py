@@ -113,15 +113,17 @@ def test_the_state_keeps_the_running_and_the_previous_versions_copies(tmp_path: 
     one, two, three = (_manifest(f"{n}.0.0", f"chart {n}".encode()) for n in (1, 2, 3))
     bundles = [_bundle(tmp_path / f"b{n}", m, f"chart {n}".encode()) for n, m in ((1, one), (2, two), (3, three))]
 
-    copied = keep_installed_files(store, bundles[0], one, None)
+    copied = keep_installed_files(store, bundles[0], one, [])
     assert sorted(copied) == sorted(item.sha256 for item in kept_in_state(one))
-    assert keep_installed_files(store, bundles[0], one, None) == []  # a second run copies nothing
-    keep_installed_files(store, bundles[1], two, one)
+    assert keep_installed_files(store, bundles[0], one, []) == []  # a second run copies nothing
+    keep_installed_files(store, bundles[1], two, [one])
     chart = {
         m.product_version: next(f for f in m.files if f.path.startswith("charts/")).sha256 for m in (one, two, three)
     }
     assert {path.name for path in store.iterdir()} >= {chart["1.0.0"], chart["2.0.0"]}  # a rollback returns to 1
-    keep_installed_files(store, bundles[2], three, two)
+    keep_installed_files(store, bundles[2], three, [two, one])  # 1.0.0 not finalized: a rollback may return
+    assert {chart["1.0.0"], chart["2.0.0"], chart["3.0.0"]} <= {path.name for path in store.iterdir()}
+    keep_installed_files(store, bundles[2], three, [two])
     names = {path.name for path in store.iterdir()}
     assert chart["1.0.0"] not in names and {chart["2.0.0"], chart["3.0.0"]} <= names
     for path in store.iterdir():  # each copy is the bytes its name says
@@ -132,5 +134,5 @@ def test_the_state_keeps_the_running_and_the_previous_versions_copies(tmp_path: 
     damaged = _bundle(tmp_path / "b4", four, b"chart 4")
     (damaged / "charts/harbor-1.19.1.tgz").write_bytes(b"not chart 4")
     with pytest.raises(InputError, match=r"harbor-1\.19\.1\.tgz"):
-        keep_installed_files(store, damaged, four, three)
+        keep_installed_files(store, damaged, four, [three])
     assert hashlib.sha256(b"chart 4").hexdigest() not in {path.name for path in store.iterdir()}

@@ -262,7 +262,7 @@ def _add_bundle(commands: Subparsers) -> None:
         actions,
         "complete",
         "greenzone.commands.bundle:complete",
-        "make a delta bundle whole from its base bundle's directory, each file checked",
+        "make a delta bundle whole from this appliance or its base bundle's directory, each file checked",
         "A delta bundle (`bundle build --base`) leaves out what its base carries. This copies those files "
         "into DIR, each checked against DIR's signed manifest: from the base bundle's directory (--base, "
         "which must be the exact bundle the delta was built against), or without --base from the appliance "

@@ -104,6 +104,26 @@ def copy_carried(full: Path, delta: Manifest, staged: Path) -> int:
     return copied
 
 
+#: Where the completion from the site gathers the nodes' files inside the bundle before they take their names.
+COMPLETION_STAGING = ".greenzone-site-files"
+
+
+def completion_leftover(relative: str, left_out: set[str]) -> bool:
+    """Whether an unlisted file is what a stopped completion leaves (and the next one resumes or
+    removes): a download's `.part`, a copy's hidden temporary, the staging folder's content; each
+    beside or for a file the delta leaves out."""
+    if relative.startswith(COMPLETION_STAGING + "/"):
+        return True
+    if relative.endswith(".part") and relative.removesuffix(".part") in left_out:
+        return True
+    folder, _, name = relative.rpartition("/")
+    if name.startswith(".") and name.endswith(".tmp"):
+        inner = name[1:-4]
+        listed = inner[: inner.rfind(".")] if "." in inner else ""
+        return (f"{folder}/{listed}" if folder else listed) in left_out
+    return False
+
+
 def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:
     """The left-out files not (yet) in `bundle_dir`: what `complete` must bring."""
     return [item.path for item in manifest.from_base() if not (bundle_dir / item.path).is_file()]

@@ -4,6 +4,7 @@ version can be made whole at the site without the base bundle's drive."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from greenzone.bundle.delta import copy_checked
@@ -12,13 +13,14 @@ from greenzone.bundle.site_sources import kept_in_state
 from greenzone.errors import EnvironmentProblem
 
 
-def keep_installed_files(store: Path, bundle: Path, manifest: Manifest, previous: Manifest | None) -> list[str]:
+def keep_installed_files(store: Path, bundle: Path, manifest: Manifest, others: Iterable[Manifest]) -> list[str]:
     """Copy `manifest`'s state-kept files from `bundle` into `store`, each named by its sha256 and
-    checked while copied; drop the copies that neither `manifest` nor the version it replaces lists (a
-    rollback returns to that one). Returns the sha256s copied. A file the bundle does not hold is
-    left: install and upgrade refuse a bundle that is not whole before they get here."""
+    checked while copied; drop the copies that neither `manifest` nor any of `others` lists (the
+    version it replaces, and every one a rollback may still return to: the next delta may be built
+    against any of them). Returns the sha256s copied. A file the bundle does not hold is left:
+    install and upgrade refuse a bundle that is not whole before they get here."""
     wanted = kept_in_state(manifest)
-    keep = {item.sha256 for item in wanted} | {item.sha256 for item in (kept_in_state(previous) if previous else [])}
+    keep = {item.sha256 for item in wanted} | {item.sha256 for other in others for item in kept_in_state(other)}
     copied = []
     try:
         store.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from greenzone.bundle.delta import completion_leftover
 from greenzone.bundle.hashing import Progress, sha256_many
 from greenzone.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, ManifestError, parse_manifest
 from greenzone.bundle.seal import HARD_LINK_FIX, HARD_LINKED
@@ -106,14 +107,18 @@ def verify_bundle(
     checks = [signature_check(bundle_dir, raw, key, public_key)]
 
     expected = {item.path: item for item in manifest.files}
+    from_base = {item.path for item in manifest.from_base()}
     present: set[str] = set()
     refused: set[str] = set()
+    leftovers: list[str] = []
     for path in sorted(bundle_dir.rglob("*")):
         relative = path.relative_to(bundle_dir).as_posix()
         if relative in (MANIFEST_NAME, SIGNATURE_NAME) or (path.is_dir() and not path.is_symlink()):
             continue
         present.add(relative)
-        if relative not in expected:
+        if relative not in expected and completion_leftover(relative, from_base):
+            leftovers.append(relative)
+        elif relative not in expected:
             checks.append(
                 _fail(
                     relative,
@@ -181,6 +186,16 @@ def verify_bundle(
     )
     if left_out and manifest.base is not None:
         checks.insert(2, _delta_check(bundle_dir, manifest, left_out, whole))
+    if leftovers:
+        checks.append(
+            Check(
+                "completion",
+                Status.WARN,
+                f"{len(leftovers)} partial file(s) of a completion that stopped, e.g. {leftovers[0]}: none is used",
+                "`greenzone upgrade` or `greenzone bundle complete` on it goes on from them",
+                "bundle",
+            )
+        )
     return Report(
         "bundle verify",
         tuple(checks),

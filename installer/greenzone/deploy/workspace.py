@@ -45,20 +45,27 @@ def installed_answers_text(answers: Answers, note: str) -> str:
 
 
 def _keep_bundle_files(state: StateDir, bundle: Path, text: str) -> None:
-    """Before the installed manifest is replaced: what a delta of this version will need from the site."""
+    """Before the installed manifest is replaced: what a delta of this version will need from the
+    site, beside the copies of every version a rollback may still return to."""
     from greenzone.bundle.kept import keep_installed_files
     from greenzone.bundle.manifest import ManifestError, parse_manifest
+    from greenzone.upgrade.history import previous_file, read_records
 
     try:
         new = parse_manifest(text, str(bundle / MANIFEST_NAME))
-        previous = (
-            parse_manifest(state.installed_manifest.read_text(encoding="utf-8"), str(state.installed_manifest))
-            if state.installed_manifest.is_file()
-            else None
-        )
     except ManifestError:
         return  # the bundle's verification and the upgrade's own reading name a damaged manifest
-    keep_installed_files(state.bundle_files, bundle, new, previous)
+    records, _ = read_records(state)  # a damaged record is named by the commands that act on it
+    sources = [state.installed_manifest] + [
+        previous_file(state, record, MANIFEST_NAME) for record in records if not record.finalized
+    ]
+    others = []
+    for source in sources:
+        try:
+            others.append(parse_manifest(source.read_text(encoding="utf-8"), str(source)))
+        except (OSError, ManifestError):
+            continue  # gone or damaged: nothing of it can be kept either way
+    keep_installed_files(state.bundle_files, bundle, new, others)
 
 
 def prepare(

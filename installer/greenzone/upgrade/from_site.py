@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from greenzone.answers.model import Answers
-from greenzone.bundle.delta import copy_checked, missing_from_base
+from greenzone.bundle.delta import COMPLETION_STAGING, completion_leftover, copy_checked, missing_from_base
 from greenzone.bundle.manifest import Manifest
 from greenzone.bundle.oci import INDEX_TYPES, Descriptor, Layout
 from greenzone.bundle.site_sources import SiteFile, locate_all
 from greenzone.errors import GreenzoneError, InputError
 from greenzone.statedir import StateDir
 
-STAGING = ".greenzone-site-files"
 SHOWN = 8
 
 
@@ -91,7 +90,12 @@ class _Harbor:
                 body = layout.read_blob(descriptor.digest)
                 media_type = descriptor.media_type or str(json.loads(body).get("mediaType") or "")
             else:
-                media_type, body = fetch_manifest(self.registry, repository, descriptor.digest, ref)
+                try:
+                    media_type, body = fetch_manifest(self.registry, repository, descriptor.digest, ref)
+                except RegistryRefused as error:
+                    if error.status != 404:  # refused (a wrong password) or failing: not an answer about it
+                        raise
+                    return  # gone from Harbor: what it holds may still be found under another image
             held[descriptor.digest] = _Held(repository, Descriptor(media_type, descriptor.digest, len(body)), body)
             document = json.loads(body)
             if media_type in INDEX_TYPES or "manifests" in document:
@@ -104,10 +108,7 @@ class _Harbor:
                     held.setdefault(found.digest, _Held(repository, found))
 
         for image in previous.images:
-            try:
-                visit(mirror_repository(image.ref)[0], image.ref, Descriptor("", image.digest, 0))
-            except RegistryRefused:  # gone from Harbor: its blobs may still be found under another image
-                continue
+            visit(mirror_repository(image.ref)[0], image.ref, Descriptor("", image.digest, 0))
         return held
 
 
@@ -155,6 +156,9 @@ class SiteCopy:
         self.manifest, self.previous, self.endpoints = manifest, previous, endpoints
         missing = set(missing_from_base(bundle, manifest))
         self.wanted = locate_all(manifest, [item for item in manifest.from_base() if item.path in missing])
+        located = {site.file.path for site in self.wanted}
+        self.nowhere = sorted(missing - located)
+        """Left out, yet of the drive's own bootstrap, which no site keeps: a delta never leaves it out."""
         self._held: dict[str, _Held] | None = None
         self._harbor: _Harbor | None = None
 
@@ -168,7 +172,7 @@ class SiteCopy:
 
     def look(self) -> SiteLook:
         """What the site has of each missing file; changes nothing anywhere."""
-        look = SiteLook()
+        look = SiteLook(lacking=[f"{path} (the drive's own bootstrap: no site keeps it)" for path in self.nowhere])
         self._look_state(look)
         self._look_registry(look)
         self._look_nodes(look)
@@ -208,6 +212,9 @@ class SiteCopy:
         except (RegistryError, GreenzoneError) as error:
             look.lacking.append(f"{len(wanted)} image blob(s): Harbor could not be asked ({error.title})")
             return
+        except (ValueError, KeyError, TypeError) as error:  # a manifest that is not an OCI manifest
+            look.lacking.append(f"{len(wanted)} image blob(s): Harbor served a manifest that cannot be read ({error})")
+            return
         look.found.extend(site for site, why in zip(wanted, reasons, strict=True) if not why)
         look.lacking.extend(why for why in reasons if why)
 
@@ -225,7 +232,13 @@ class SiteCopy:
         if not items:
             return
         variables = {"site_files": items, "site_files_staging": ""}
-        progress, log = play_on_nodes(self.state, self.answers, "site-files.yml", "site_files", variables, check=True)
+        try:
+            progress, log = play_on_nodes(
+                self.state, self.answers, "site-files.yml", "site_files", variables, check=True
+            )
+        except GreenzoneError as error:
+            look.lacking.append(f"{len(items)} file(s) the nodes keep: the nodes could not be asked ({error.title})")
+            return
         if progress.outcome == "successful":
             look.found.extend(site for site in wanted if any(item["path"] == site.file.path for item in items))
             return
@@ -248,6 +261,7 @@ class SiteCopy:
         room = self.room_problem(look)
         if room:
             raise InputError(room[0], hint=room[1])
+        self._tidy()
         for site in look.found:
             if canceled():
                 return look
@@ -260,10 +274,20 @@ class SiteCopy:
                     hint=f"the state directory's copy is damaged: complete the delta with --base, or remove "
                     f"{self.state.bundle_files} and install the running bundle again",
                 )
-        self._bring_registry([site for site in look.found if site.source == "registry"])
+        self._bring_registry([site for site in look.found if site.source == "registry"], canceled)
         if not canceled():
             self._bring_nodes([site for site in look.found if site.source in ("node", "gpu-node")])
         return look
+
+    def _tidy(self) -> None:
+        """A stopped run's hidden temporaries go (a download's `.part` stays: it resumes)."""
+        left_out = {item.path for item in self.manifest.from_base()}
+        folders = {(self.bundle / site.file.path).parent for site in self.wanted}
+        for folder in folders:
+            for leftover in folder.glob(".*.tmp") if folder.is_dir() else ():
+                relative = leftover.relative_to(self.bundle).as_posix()
+                if completion_leftover(relative, left_out):
+                    leftover.unlink(missing_ok=True)
 
     def room_problem(self, look: SiteLook) -> tuple[str, str] | None:
         """Why the found files cannot be brought into the bundle directory, and the fix; None if they can."""
@@ -281,7 +305,7 @@ class SiteCopy:
             )
         return None
 
-    def _bring_registry(self, wanted: list[SiteFile]) -> None:
+    def _bring_registry(self, wanted: list[SiteFile], canceled: Callable[[], bool]) -> None:
         from greenzone.atomic import write_bytes_atomic
         from greenzone.bundle.pull import pull_blob
         from greenzone.parallel import map_all
@@ -294,22 +318,23 @@ class SiteCopy:
         layout = Layout(self.bundle / "images")
 
         def one(site: SiteFile) -> None:
+            if canceled():
+                return
             blob = held[site.digest]
+            target = _target(self.bundle, site.file.path)  # no link on the way out of the bundle
             if blob.body is not None:  # a manifest, read from Harbor and checked against its digest
-                write_bytes_atomic(layout.blob_path(site.digest), blob.body)
+                write_bytes_atomic(target, blob.body)
             else:
                 pull_blob(registry, blob.repository, blob.descriptor, layout)
 
-        (self.bundle / "images" / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         map_all(one, sorted(wanted, key=lambda site: -site.file.size), 4)
 
     def _bring_nodes(self, wanted: list[SiteFile]) -> None:
-        from greenzone.bundle.hashing import sha256_file
         from greenzone.commands.reset import play_on_nodes
 
         if not wanted:
             return
-        staging = self.bundle / STAGING
+        staging = self.bundle / COMPLETION_STAGING
         shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
         try:
             staging.mkdir(mode=0o700)
@@ -317,25 +342,38 @@ class SiteCopy:
             progress, log = play_on_nodes(
                 self.state, self.answers, "site-files.yml", "site_files", variables, check=False
             )
+            # Whatever the run's outcome, each whole and matching file joins the bundle: a re-run fetches
+            # only the rest.
+            differing = [site for site in wanted if not _adopt(staging, self.bundle, site)]
             if progress.outcome != "successful":
                 reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
                 raise InputError(
-                    f"could not bring the nodes' files: {reason}",
-                    hint=f"fix it (the log: {log}) and run the command again; what was brought is kept",
+                    f"could not bring {len(differing)} of the nodes' files: {reason}",
+                    hint=f"fix it (the log: {log}) and run the command again; the files brought are kept",
                 )
-            for site in wanted:
-                staged = staging / site.file.path
-                if not staged.is_file() or sha256_file(staged).sha256 != site.file.sha256:
-                    raise InputError(
-                        f"{site.node_path} on the node differs from the delta's signed manifest ({site.file.path})",
-                        hint="complete the delta with --base from the base bundle's directory, or ask the vendor "
-                        "for the whole bundle",
-                    )
-                target = _target(self.bundle, site.file.path)
-                staged.chmod(site.mode)
-                staged.replace(target)
+            if differing:
+                raise InputError(
+                    f"{differing[0].node_path} on the node differs from the delta's signed manifest "
+                    f"({differing[0].file.path}; {len(differing)} file(s) in all)",
+                    hint="complete the delta with --base from the base bundle's directory, or ask the vendor for "
+                    "the whole bundle",
+                )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _adopt(staging: Path, bundle: Path, site: SiteFile) -> bool:
+    """The fetched file takes its place in the bundle when its bytes are the signed ones."""
+    from greenzone.bundle.hashing import sha256_file
+
+    staged = staging / site.file.path
+    if not staged.is_file() or staged.stat().st_size != site.file.size:
+        return False
+    if sha256_file(staged).sha256 != site.file.sha256:
+        return False
+    staged.chmod(site.mode)
+    staged.replace(_target(bundle, site.file.path))
+    return True
 
 
 def _target(bundle: Path, relative: str) -> Path:

@@ -640,11 +640,18 @@ def _bring_from_site(
     """The delta's left-out files into its directory; a problem raises before anything else changed."""
     import time
 
+    from greenzone.bundle.delta import missing_from_base
     from greenzone.bundle.site_sources import describe
 
     started = time.time()
     look = site.bring(lambda: work.canceled)
     done = not work.canceled
+    still = missing_from_base(work.bundle, work.new) if done else []
+    if still:  # never reached by what the preflight passed; said rather than installed half
+        raise InputError(
+            f"{len(still)} file(s) the delta leaves out are still missing after it was completed, e.g. {still[0]}",
+            hint="run the upgrade again; if it stays, complete the delta with `greenzone bundle complete --base`",
+        )
     if listener is not None:
         count = len(look.found)
         progress = PhaseProgress(

@@ -4,7 +4,9 @@ Python, not greenzone."""
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
@@ -40,6 +42,8 @@ def _why_not(item: dict[str, object], hash_too: bool) -> str:
     src = Path(str(item["src"]))
     if not src.is_file():
         return f"{src} is missing"
+    if not os.access(src, os.R_OK):  # fetched as the SSH user, never through become (see site-files.yml)
+        return f"{src} cannot be read by {getpass.getuser()}"
     size = src.stat().st_size
     if size != int(str(item["size"])):
         return f"{src} has {size} bytes, the manifest says {item['size']}"
