@@ -103,6 +103,24 @@ def test_what_a_stopped_completion_leaves_is_named_but_never_taken_for_the_bundl
     assert checks["completion"]["status"] == "warn" and "3 partial file(s)" in checks["completion"]["detail"]
     assert not any(check["status"] == "fail" for check in checks.values()), checks
 
+    # A link named like a leftover is no leftover: refused, never resumed into.
+    link = delta / f"{left_out[-1]}.part"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to("/dev/null")
+    linked = run_cli("bundle", "verify", str(delta), "--key", str(public_key(base)), "--json")
+    assert linked.returncode == 2 and f"{left_out[-1]}.part" in linked.stdout
+    link.unlink()
+
+    # Completing resumes and then removes them all: the whole bundle verifies as whole.
+    done = run_cli("bundle", "complete", str(delta), "--base", str(base), "--key", str(public_key(base)))
+    assert done.returncode == 0, done.stderr
+    assert (
+        not (delta / COMPLETION_STAGING).exists()
+        and not list(delta.rglob("*.part"))
+        and not list(delta.rglob(".*.tmp"))
+    )
+    assert run_cli("bundle", "verify", str(delta), "--key", str(public_key(base))).returncode == 0
+
     # Anything else unlisted is still refused, a `.part` of a listed path the delta carries too.
     carried = next(item.path for item in read_manifest(delta).files if not item.from_base)
     (delta / f"{carried}.part").write_bytes(b"not from a completion")

@@ -124,6 +124,31 @@ def completion_leftover(relative: str, left_out: set[str]) -> bool:
     return False
 
 
+def remove_leftovers(bundle_dir: Path, manifest: Manifest) -> int:
+    """Remove what a stopped completion left (once the delta is whole, or before one resumes with
+    anything but a regular `.part`, which a link could turn into a write elsewhere); returns how many."""
+    left_out = {item.path for item in manifest.from_base()}
+    whole = not missing_from_base(bundle_dir, manifest)
+    removed = 0
+    for path in sorted(bundle_dir.rglob("*"), reverse=True):
+        relative = path.relative_to(bundle_dir).as_posix()
+        if not completion_leftover(relative, left_out):
+            continue
+        regular_part = relative.endswith(".part") and path.is_file() and not path.is_symlink()
+        if path.is_dir() and not path.is_symlink():
+            if whole and not any(path.iterdir()):
+                path.rmdir()
+            continue
+        if whole or not regular_part:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if whole and (bundle_dir / COMPLETION_STAGING).is_dir():
+        import shutil
+
+        shutil.rmtree(bundle_dir / COMPLETION_STAGING, ignore_errors=True)
+    return removed
+
+
 def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:
     """The left-out files not (yet) in `bundle_dir`: what `complete` must bring."""
     return [item.path for item in manifest.from_base() if not (bundle_dir / item.path).is_file()]
@@ -195,4 +220,5 @@ def complete(bundle_dir: Path, manifest: Manifest, base: Path) -> list[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         copy_checked(source, target, item.sha256)
         copied.append(item.path)
+    remove_leftovers(bundle_dir, manifest)
     return copied

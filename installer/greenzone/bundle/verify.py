@@ -116,7 +116,14 @@ def verify_bundle(
         if relative in (MANIFEST_NAME, SIGNATURE_NAME) or (path.is_dir() and not path.is_symlink()):
             continue
         present.add(relative)
-        if relative not in expected and completion_leftover(relative, from_base):
+        if (
+            not whole  # install and upgrade take a bundle only once a completion removed these
+            and relative not in expected
+            and completion_leftover(relative, from_base)
+            and path.is_file()
+            and not path.is_symlink()
+            and path.stat().st_nlink == 1
+        ):
             leftovers.append(relative)
         elif relative not in expected:
             checks.append(
@@ -191,8 +198,9 @@ def verify_bundle(
             Check(
                 "completion",
                 Status.WARN,
-                f"{len(leftovers)} partial file(s) of a completion that stopped, e.g. {leftovers[0]}: none is used",
-                "`greenzone upgrade` or `greenzone bundle complete` on it goes on from them",
+                f"{len(leftovers)} partial file(s) of a completion that stopped, e.g. {leftovers[0]}",
+                "`greenzone upgrade` or `greenzone bundle complete` on it resumes and then removes them; nothing "
+                "installs a bundle before",
                 "bundle",
             )
         )

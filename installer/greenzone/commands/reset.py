@@ -156,7 +156,14 @@ def _run_playbook(state: StateDir, answers: Answers, plan: ResetPlan, *, check: 
 
 
 def play_on_nodes(
-    state: StateDir, answers: Answers, playbook: str, tag: str, extravars: dict[str, Any], *, check: bool
+    state: StateDir,
+    answers: Answers,
+    playbook: str,
+    tag: str,
+    extravars: dict[str, Any],
+    *,
+    check: bool,
+    limit: str | None = None,
 ) -> tuple[PhaseProgress, Path]:
     """One of the day-2 playbooks (reset.yml, node-remove.yml) on the nodes of `answers`, with an
     inventory written from those answers (--answers may leave out a dead node; never an older one)
@@ -172,11 +179,12 @@ def play_on_nodes(
         with scratch_directory(".greenzone-day2-check-") as scratch:
             work = StateDir(scratch / "state")
             write_text_atomic(work.inventory, inventory_text(answers))
-            progress = PlaybookRunner(work, variables, playbook=playbook).run(tag, check=True, skip_tags=skip)
+            runner = PlaybookRunner(work, variables, playbook=playbook, limit=limit)
+            progress = runner.run(tag, check=True, skip_tags=skip)
             state.keep_check_log(work.install_log)
             return progress, state.check_log
     write_text_atomic(state.inventory, inventory_text(answers))
-    return PlaybookRunner(state, variables, playbook=playbook).run(tag, skip_tags=skip), state.install_log
+    return PlaybookRunner(state, variables, playbook=playbook, limit=limit).run(tag, skip_tags=skip), state.install_log
 
 
 def _move_state(state: StateDir, plan: ResetPlan) -> None:

@@ -46,26 +46,32 @@ def installed_answers_text(answers: Answers, note: str) -> str:
 
 def _keep_bundle_files(state: StateDir, bundle: Path, text: str) -> None:
     """Before the installed manifest is replaced: what a delta of this version will need from the
-    site, beside the copies of every version a rollback may still return to."""
+    site, beside the copies of every version a rollback may still return to. Best effort: a copy that
+    cannot be kept is logged, and a later delta says it is missing (with the `--base` way round)."""
+    import logging
+
     from greenzone.bundle.kept import keep_installed_files
     from greenzone.bundle.manifest import ManifestError, parse_manifest
+    from greenzone.errors import GreenzoneError
     from greenzone.upgrade.history import previous_file, read_records
 
     try:
         new = parse_manifest(text, str(bundle / MANIFEST_NAME))
-    except ManifestError:
-        return  # the bundle's verification and the upgrade's own reading name a damaged manifest
-    records, _ = read_records(state)  # a damaged record is named by the commands that act on it
-    sources = [state.installed_manifest] + [
-        previous_file(state, record, MANIFEST_NAME) for record in records if not record.finalized
-    ]
-    others = []
-    for source in sources:
-        try:
-            others.append(parse_manifest(source.read_text(encoding="utf-8"), str(source)))
-        except (OSError, ManifestError):
-            continue  # gone or damaged: nothing of it can be kept either way
-    keep_installed_files(state.bundle_files, bundle, new, others)
+        records, _ = read_records(state)  # a damaged record is named by the commands that act on it
+        # The versions a rollback may return to: each succeeded upgrade not finalized, and the last one's.
+        returns = [record for record in records if record.outcome == "succeeded" and not record.finalized]
+        sources = [state.installed_manifest] + [
+            previous_file(state, record, MANIFEST_NAME) for record in [*returns, *records[-1:]]
+        ]
+        others = []
+        for source in sources:
+            try:
+                others.append(parse_manifest(source.read_text(encoding="utf-8"), str(source)))
+            except (OSError, ManifestError):
+                continue  # gone or damaged: nothing of it can be kept either way
+        keep_installed_files(state.bundle_files, bundle, new, others)
+    except (OSError, ManifestError, GreenzoneError) as error:
+        logging.getLogger(__name__).warning("the bundle's files were not kept in %s: %s", state.bundle_files, error)
 
 
 def prepare(

@@ -10,6 +10,7 @@ matches, so a stop leaves only whole, checked files and a re-run brings the rest
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from greenzone.answers.model import Answers
-from greenzone.bundle.delta import COMPLETION_STAGING, completion_leftover, copy_checked, missing_from_base
+from greenzone.bundle.delta import COMPLETION_STAGING, copy_checked, missing_from_base, remove_leftovers
 from greenzone.bundle.manifest import Manifest
 from greenzone.bundle.oci import INDEX_TYPES, Descriptor, Layout
 from greenzone.bundle.site_sources import SiteFile, locate_all
-from greenzone.errors import GreenzoneError, InputError
+from greenzone.errors import EnvironmentProblem, GreenzoneError, InputError
 from greenzone.statedir import StateDir
 
 SHOWN = 8
@@ -234,7 +235,7 @@ class SiteCopy:
         variables = {"site_files": items, "site_files_staging": ""}
         try:
             progress, log = play_on_nodes(
-                self.state, self.answers, "site-files.yml", "site_files", variables, check=True
+                self.state, self.answers, "site-files.yml", "site_files", variables, check=True, limit=_hosts(items)
             )
         except GreenzoneError as error:
             look.lacking.append(f"{len(items)} file(s) the nodes keep: the nodes could not be asked ({error.title})")
@@ -247,9 +248,10 @@ class SiteCopy:
 
     # --- bringing --------------------------------------------------------------------------------
 
-    def bring(self, canceled: Callable[[], bool] = lambda: False) -> SiteLook:
-        """Each missing file into the bundle, checked; stops at the first problem with what it did."""
-        look = self.look()
+    def bring(self, canceled: Callable[[], bool] = lambda: False, looked: SiteLook | None = None) -> SiteLook:
+        """Each missing file into the bundle, checked; stops at the first problem with what it did.
+        `looked`: the preflight's look, not asked again (what went missing since fails as it is brought)."""
+        look = looked if looked is not None else self.look()
         if look.lacking:
             raise InputError(
                 f"{len(look.lacking)} file(s) the delta bundle leaves out are nowhere on this appliance: "
@@ -277,17 +279,19 @@ class SiteCopy:
         self._bring_registry([site for site in look.found if site.source == "registry"], canceled)
         if not canceled():
             self._bring_nodes([site for site in look.found if site.source in ("node", "gpu-node")])
+        remove_leftovers(self.bundle, self.manifest)  # once whole: what stopped runs left goes
         return look
 
     def _tidy(self) -> None:
-        """A stopped run's hidden temporaries go (a download's `.part` stays: it resumes)."""
-        left_out = {item.path for item in self.manifest.from_base()}
-        folders = {(self.bundle / site.file.path).parent for site in self.wanted}
-        for folder in folders:
-            for leftover in folder.glob(".*.tmp") if folder.is_dir() else ():
-                relative = leftover.relative_to(self.bundle).as_posix()
-                if completion_leftover(relative, left_out):
-                    leftover.unlink(missing_ok=True)
+        """A stopped run's temporaries go, and any `.part` that is not a plain file (a link would turn
+        the resumed download into a write elsewhere); a plain `.part` stays: its download resumes."""
+        try:
+            remove_leftovers(self.bundle, self.manifest)
+        except OSError as error:
+            raise EnvironmentProblem(
+                f"cannot tidy {self.bundle}: {error.strerror or error}",
+                hint="check the permissions of the bundle directory",
+            ) from None
 
     def room_problem(self, look: SiteLook) -> tuple[str, str] | None:
         """Why the found files cannot be brought into the bundle directory, and the fix; None if they can."""
@@ -336,44 +340,56 @@ class SiteCopy:
             return
         staging = self.bundle / COMPLETION_STAGING
         shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
+        items = _node_items(wanted, self.answers)
         try:
             staging.mkdir(mode=0o700)
-            variables = {"site_files": _node_items(wanted, self.answers), "site_files_staging": str(staging)}
+            variables = {"site_files": items, "site_files_staging": str(staging)}
             progress, log = play_on_nodes(
-                self.state, self.answers, "site-files.yml", "site_files", variables, check=False
+                self.state, self.answers, "site-files.yml", "site_files", variables, check=False, limit=_hosts(items)
             )
             # Whatever the run's outcome, each whole and matching file joins the bundle: a re-run fetches
             # only the rest.
-            differing = [site for site in wanted if not _adopt(staging, self.bundle, site)]
-            if progress.outcome != "successful":
-                reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
-                raise InputError(
-                    f"could not bring {len(differing)} of the nodes' files: {reason}",
-                    hint=f"fix it (the log: {log}) and run the command again; the files brought are kept",
-                )
-            if differing:
-                raise InputError(
-                    f"{differing[0].node_path} on the node differs from the delta's signed manifest "
-                    f"({differing[0].file.path}; {len(differing)} file(s) in all)",
-                    hint="complete the delta with --base from the base bundle's directory, or ask the vendor for "
-                    "the whole bundle",
-                )
+            problems = [problem for site in wanted if (problem := _adopt(staging, self.bundle, site))]
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if not problems:
+            return
+        reason = "; ".join(failure.line() for failure in progress.failures) if progress.failures else problems[0]
+        raise InputError(
+            f"could not bring {len(problems)} of the nodes' files: {reason}",
+            hint=f"fix it (the log: {log}) and run the command again, which brings only the rest; or complete the "
+            "delta with --base from the base bundle's directory",
+        )
 
 
-def _adopt(staging: Path, bundle: Path, site: SiteFile) -> bool:
-    """The fetched file takes its place in the bundle when its bytes are the signed ones."""
+def _hosts(items: list[dict[str, Any]]) -> str:
+    """Only the nodes asked for a file: one that is down and holds none does not stop the completion."""
+    return ",".join(sorted({str(item["host"]) for item in items}))
+
+
+def _adopt(staging: Path, bundle: Path, site: SiteFile) -> str:
+    """The fetched file takes its place in the bundle when its bytes are the signed ones; else why not."""
     from greenzone.bundle.hashing import sha256_file
 
     staged = staging / site.file.path
-    if not staged.is_file() or staged.stat().st_size != site.file.size:
-        return False
-    if sha256_file(staged).sha256 != site.file.sha256:
-        return False
-    staged.chmod(site.mode)
-    staged.replace(_target(bundle, site.file.path))
-    return True
+    if staged.is_symlink() or not staged.is_file():
+        return f"{site.node_path} was not fetched"
+    if staged.stat().st_size != site.file.size or sha256_file(staged).sha256 != site.file.sha256:
+        return f"{site.node_path} on the node differs from the delta's signed manifest ({site.file.path})"
+    try:
+        target = _target(bundle, site.file.path)
+        staged.chmod(site.mode)
+        try:
+            staged.replace(target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:  # a folder of the bundle on another file system: copy it
+                raise
+            copy_checked(staged, target, site.file.sha256)
+    except OSError as error:
+        return f"{site.file.path} could not be written: {error.strerror or error}"
+    except InputError as error:
+        return error.title
+    return ""
 
 
 def _target(bundle: Path, relative: str) -> Path:

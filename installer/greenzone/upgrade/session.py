@@ -35,7 +35,7 @@ from greenzone.upgrade.plan import ReleaseValues, UpgradePlan, build_plan
 
 if TYPE_CHECKING:
     from greenzone.install.session import InstallSession
-    from greenzone.upgrade.from_site import SiteCopy
+    from greenzone.upgrade.from_site import SiteCopy, SiteLook
 
 #: The health layers that say whether a phase's change works; a phase not named here has no gate.
 PHASE_LAYERS: Mapping[str, tuple[str, ...]] = {
@@ -256,6 +256,7 @@ class UpgradeSession:
         self.revisions_problem = ""
         self.install_session: InstallSession | None = None
         self.site_copy: SiteCopy | None = None
+        self.site_look: SiteLook | None = None
         """Set by the preflight when the delta bundle is made whole from the site as the upgrade starts."""
         self.canceled = False
         if self.resume is not None:  # what failed before this upgrade started, and was accepted then
@@ -400,7 +401,7 @@ class UpgradeSession:
         room = site.room_problem(look)
         if room:
             return Check("delta bundle", Status.FAIL, room[0], room[1], group=group)
-        self.site_copy = site
+        self.site_copy, self.site_look = site, look
         return Check(
             "delta bundle",
             Status.PASS,
@@ -644,7 +645,7 @@ def _bring_from_site(
     from greenzone.bundle.site_sources import describe
 
     started = time.time()
-    look = site.bring(lambda: work.canceled)
+    look = site.bring(lambda: work.canceled, work.site_look)
     done = not work.canceled
     still = missing_from_base(work.bundle, work.new) if done else []
     if still:  # never reached by what the preflight passed; said rather than installed half
