@@ -789,6 +789,8 @@ def test_a_signal_during_the_wizards_reset_waits_for_it_and_a_stopped_reset_is_p
         await pilot.pause()
         assert isinstance(app.screen, ResetScreen) and app.screen.running and app.terminating
         release.set()
+        # The worker ends the reset, then the wizard quits on its own: wait for that, not for the pilot's exit.
+        await until(pilot, lambda: app.return_value is not None)
 
     assert drive(app, scenario) == int(ExitCode.FAIL)
     assert app.reset_report is not None and app.reset_report.checks == (stopped,)

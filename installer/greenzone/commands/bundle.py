@@ -346,6 +346,7 @@ def _complete_from_site(args: argparse.Namespace, manifest: Manifest) -> str:
     from greenzone.bundle.site_sources import describe
     from greenzone.health.targets import parse_endpoints
     from greenzone.statedir import StateDir
+    from greenzone.statelock import changing
     from greenzone.upgrade.from_site import SiteCopy
     from greenzone.upgrade.session import installed_appliance
 
@@ -361,7 +362,8 @@ def _complete_from_site(args: argparse.Namespace, manifest: Manifest) -> str:
         )
     site = SiteCopy(state, answers, args.bundle.resolve(), manifest, installed, parse_endpoints(args.endpoint or []))
     total = len(manifest.from_base())
-    brought = site.bring()
+    with changing(state, "bundle complete"):  # it writes the inventory, and an upgrade brings the same files
+        brought = site.bring()
     return (
         f"completed {args.bundle} from this appliance: {len(brought.found)} of {total} files brought"
         f" ({total - len(brought.found)} already there)"

@@ -14,15 +14,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenzone.answers.model import Answers
 from greenzone.deploy.ansible_events import PhaseProgress
 from greenzone.errors import InputError
 from greenzone.results import Check, Report, Status
 from greenzone.statedir import StateDir
+
+if TYPE_CHECKING:
+    from greenzone.deploy.runner import PlaybookRunner
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ def play_on_nodes(
     *,
     check: bool,
     limit: str | None = None,
+    on_runner: Callable[[PlaybookRunner], None] | None = None,
 ) -> tuple[PhaseProgress, Path]:
     """One of the day-2 playbooks (reset.yml, node-remove.yml) on the nodes of `answers`, with an
     inventory written from those answers (--answers may leave out a dead node; never an older one)
@@ -184,7 +189,10 @@ def play_on_nodes(
             state.keep_check_log(work.install_log)
             return progress, state.check_log
     write_text_atomic(state.inventory, inventory_text(answers))
-    return PlaybookRunner(state, variables, playbook=playbook, limit=limit).run(tag, skip_tags=skip), state.install_log
+    runner = PlaybookRunner(state, variables, playbook=playbook, limit=limit)
+    if on_runner is not None:  # a front end that cancels from another thread
+        on_runner(runner)
+    return runner.run(tag, skip_tags=skip), state.install_log
 
 
 def _move_state(state: StateDir, plan: ResetPlan) -> None:

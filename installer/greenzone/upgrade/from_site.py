@@ -162,6 +162,19 @@ class SiteCopy:
         """Left out, yet of the drive's own bootstrap, which no site keeps: a delta never leaves it out."""
         self._held: dict[str, _Held] | None = None
         self._harbor: _Harbor | None = None
+        self._runner: Any = None  # the nodes' fetch, while it runs: what `cancel` stops
+        self._canceled = False
+
+    def cancel(self) -> None:
+        """From any thread: the nodes' fetch stops at its next file (the files that came stay)."""
+        self._canceled = True
+        if self._runner is not None:
+            self._runner.cancel()
+
+    def _keep_runner(self, runner: Any) -> None:
+        self._runner = runner
+        if self._canceled:
+            runner.cancel()
 
     def _registry_held(self) -> dict[str, _Held]:
         if self._held is None:
@@ -345,14 +358,22 @@ class SiteCopy:
             staging.mkdir(mode=0o700)
             variables = {"site_files": items, "site_files_staging": str(staging)}
             progress, log = play_on_nodes(
-                self.state, self.answers, "site-files.yml", "site_files", variables, check=False, limit=_hosts(items)
+                self.state,
+                self.answers,
+                "site-files.yml",
+                "site_files",
+                variables,
+                check=False,
+                limit=_hosts(items),
+                on_runner=self._keep_runner,
             )
+            self._runner = None
             # Whatever the run's outcome, each whole and matching file joins the bundle: a re-run fetches
             # only the rest.
             problems = [problem for site in wanted if (problem := _adopt(staging, self.bundle, site))]
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        if not problems:
+        if not problems or self._canceled:  # canceled: what came is kept, the rest comes next time
             return
         reason = "; ".join(failure.line() for failure in progress.failures) if progress.failures else problems[0]
         raise InputError(

@@ -265,6 +265,8 @@ class UpgradeSession:
     def cancel(self) -> None:
         """From any thread: the running phase stops at its next task, recorded; a later run resumes."""
         self.canceled = True
+        if self.site_copy is not None:
+            self.site_copy.cancel()
         if self.install_session is not None:
             self.install_session.cancel()
 
