@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from greenzone.atomic import temporary_beside
@@ -124,29 +125,20 @@ def completion_leftover(relative: str, left_out: set[str]) -> bool:
     return False
 
 
-def remove_leftovers(bundle_dir: Path, manifest: Manifest) -> int:
-    """Remove what a stopped completion left (once the delta is whole, or before one resumes with
-    anything but a regular `.part`, which a link could turn into a write elsewhere); returns how many."""
+def remove_leftovers(bundle_dir: Path, manifest: Manifest) -> None:
+    """Remove what a stopped completion left: once the delta is whole, all of it (the staging folder
+    too); before, all but a regular `.part`, whose download resumes (a link in its place could turn
+    that into a write elsewhere)."""
     left_out = {item.path for item in manifest.from_base()}
     whole = not missing_from_base(bundle_dir, manifest)
-    removed = 0
-    for path in sorted(bundle_dir.rglob("*"), reverse=True):
+    for path in bundle_dir.rglob("*"):
         relative = path.relative_to(bundle_dir).as_posix()
-        if not completion_leftover(relative, left_out):
+        if (path.is_dir() and not path.is_symlink()) or not completion_leftover(relative, left_out):
             continue
-        regular_part = relative.endswith(".part") and path.is_file() and not path.is_symlink()
-        if path.is_dir() and not path.is_symlink():
-            if whole and not any(path.iterdir()):
-                path.rmdir()
-            continue
-        if whole or not regular_part:
+        if whole or not (relative.endswith(".part") and path.is_file() and not path.is_symlink()):
             path.unlink(missing_ok=True)
-            removed += 1
-    if whole and (bundle_dir / COMPLETION_STAGING).is_dir():
-        import shutil
-
+    if whole:
         shutil.rmtree(bundle_dir / COMPLETION_STAGING, ignore_errors=True)
-    return removed
 
 
 def missing_from_base(bundle_dir: Path, manifest: Manifest) -> list[str]:

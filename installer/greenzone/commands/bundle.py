@@ -343,33 +343,29 @@ def complete(args: argparse.Namespace) -> str:
 def _complete_from_site(args: argparse.Namespace, manifest: Manifest) -> str:
     """The delta made whole from the appliance this state directory belongs to: what `upgrade` does
     as it starts, on its own (to verify the whole bundle first, or to keep it as the next base)."""
-    from greenzone.bundle.site_sources import describe
     from greenzone.health.targets import parse_endpoints
     from greenzone.statedir import StateDir
     from greenzone.statelock import changing
     from greenzone.upgrade.from_site import SiteCopy
     from greenzone.upgrade.session import installed_appliance
 
-    assert manifest.base is not None
     state = StateDir.locate(args.state_dir)
     answers, installed = installed_appliance(state)
-    if installed.canonical_digest() != manifest.base.manifest_sha256:
+    site = SiteCopy(state, answers, args.bundle.resolve(), manifest, installed, parse_endpoints(args.endpoint or []))
+    other = site.base_problem()
+    if other:
         raise InputError(
-            f"{args.bundle} is a delta of {manifest.base.product_version}; the appliance of {state} runs "
-            f"{installed.product_version}, so the files it leaves out cannot come from here",
+            f"{args.bundle} is {other} ({state})",
             hint="give --base with the directory of the delta's base bundle, or ask the vendor for a delta of "
             f"{installed.product_version} or the whole bundle",
         )
-    site = SiteCopy(state, answers, args.bundle.resolve(), manifest, installed, parse_endpoints(args.endpoint or []))
     total = len(manifest.from_base())
     with changing(state, "bundle complete"):  # it writes the inventory, and an upgrade brings the same files
         brought = site.bring()
     return (
-        f"completed {args.bundle} from this appliance: {len(brought.found)} of {total} files brought"
-        f" ({total - len(brought.found)} already there)"
-        + (f": {describe(brought.found)}" if brought.found else "")
-        + f"; each hashed against the signed manifest\n  next: `greenzone bundle verify {args.bundle} --key "
-        f"{args.key}` checks every file\n"
+        f"completed {args.bundle} from this appliance: {total - len(brought.found)} of {total} files were there, "
+        f"brought {brought.summary()}; each hashed against the signed manifest\n"
+        f"  next: `greenzone bundle verify {args.bundle} --key {args.key}` checks every file\n"
     )
 
 

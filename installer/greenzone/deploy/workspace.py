@@ -104,9 +104,8 @@ def prepare(
         state.playbook_vars_file: json.dumps(extravars, indent=2, sort_keys=True) + "\n",
         state.installed_answers: installed_answers_text(answers, f"Installed from {source}"),
     }
-    manifest = bundle / MANIFEST_NAME if bundle is not None else None
-    if bundle is not None and manifest is not None and manifest.is_file():
-        files[state.installed_manifest] = manifest.read_text(encoding="utf-8")
+    if bundle is not None and (bundle / MANIFEST_NAME).is_file():
+        files[state.installed_manifest] = (bundle / MANIFEST_NAME).read_text(encoding="utf-8")
         _keep_bundle_files(state, bundle, files[state.installed_manifest])
     for release in releases:
         files[state.values_file(release.name)] = values_yaml(release, source)

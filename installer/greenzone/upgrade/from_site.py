@@ -42,6 +42,13 @@ class SiteLook:
     def bytes(self) -> int:
         return sum(site.file.size for site in self.found)
 
+    def summary(self) -> str:
+        """`N files (X MiB): 3 from Harbor (…), …`: what the plan, the run and `bundle complete` say."""
+        from greenzone.bundle.site_sources import describe
+
+        text = f"{len(self.found)} files ({self.bytes / 2**20:.1f} MiB)"
+        return f"{text}: {describe(self.found)}" if self.found else text
+
     def lacking_text(self) -> str:
         more = len(self.lacking) - SHOWN
         return "; ".join(self.lacking[:SHOWN]) + (f"; and {more} more" if more > 0 else "")
@@ -60,16 +67,14 @@ class _Harbor:
     """Harbor as the installer reaches it (health's address, the site's CA, the admin account)."""
 
     def __init__(self, state: StateDir, answers: Answers, endpoints: Mapping[str, str]) -> None:
-        from greenzone.bundle.registry import Credentials, Registry
-        from greenzone.deploy.credentials import load_credentials
+        from greenzone.bundle.registry import Registry
+        from greenzone.health.readers.registry import harbor_credentials
         from greenzone.health.targets import health_targets
 
         targets = health_targets(answers, state, [], endpoints, hostname=socket.gethostname())
-        stored = load_credentials(targets.credentials_file) if targets.credentials_file.is_file() else {}
-        password = stored.get("harbor_admin_password")
         self.registry = Registry(
             targets.registry_url,
-            credentials=Credentials("admin", password) if password else None,
+            credentials=harbor_credentials(targets),
             ca_file=targets.ca_file if targets.ca_file.is_file() else None,
         )
 
@@ -134,7 +139,6 @@ def _node_items(found: list[SiteFile], answers: Answers) -> list[dict[str, Any]]
             "src": site.node_path,
             "path": site.file.path,
             "size": site.file.size,
-            "sha256": site.file.sha256,
         }
         for site in found
         if site.source in ("node", "gpu-node")
@@ -164,6 +168,17 @@ class SiteCopy:
         self._harbor: _Harbor | None = None
         self._runner: Any = None  # the nodes' fetch, while it runs: what `cancel` stops
         self._canceled = False
+
+    def base_problem(self) -> str:
+        """Why the appliance cannot complete this delta at all (it runs another version than the
+        delta's base); empty when it runs the base."""
+        base = self.manifest.base
+        if base is None or self.previous.canonical_digest() == base.manifest_sha256:
+            return ""
+        return (
+            f"a delta of {base.product_version}; the appliance runs {self.previous.product_version}, so the files "
+            "it leaves out cannot come from here"
+        )
 
     def cancel(self) -> None:
         """From any thread: the nodes' fetch stops at its next file (the files that came stay)."""
@@ -254,7 +269,8 @@ class SiteCopy:
             look.lacking.append(f"{len(items)} file(s) the nodes keep: the nodes could not be asked ({error.title})")
             return
         if progress.outcome == "successful":
-            look.found.extend(site for site in wanted if any(item["path"] == site.file.path for item in items))
+            asked = {item["path"] for item in items}
+            look.found.extend(site for site in wanted if site.file.path in asked)
             return
         reason = "; ".join(failure.line() for failure in progress.failures) or progress.outcome
         look.lacking.append(f"{len(items)} file(s) the nodes keep: {reason} (the log: {log})")
@@ -292,12 +308,19 @@ class SiteCopy:
         self._bring_registry([site for site in look.found if site.source == "registry"], canceled)
         if not canceled():
             self._bring_nodes([site for site in look.found if site.source in ("node", "gpu-node")])
-        remove_leftovers(self.bundle, self.manifest)  # once whole: what stopped runs left goes
+        self._tidy()  # once whole: what stopped runs left goes
+        still = [] if canceled() else missing_from_base(self.bundle, self.manifest)
+        if still:  # never reached by what the look passed; said rather than taken for whole
+            raise InputError(
+                f"{len(still)} file(s) the delta leaves out are still missing after it was completed, e.g. {still[0]}",
+                hint="run the command again; if it stays, complete the delta with `greenzone bundle complete --base`",
+            )
         return look
 
     def _tidy(self) -> None:
         """A stopped run's temporaries go, and any `.part` that is not a plain file (a link would turn
-        the resumed download into a write elsewhere); a plain `.part` stays: its download resumes."""
+        the resumed download into a write elsewhere); a plain `.part` stays until the bundle is whole:
+        its download resumes."""
         try:
             remove_leftovers(self.bundle, self.manifest)
         except OSError as error:

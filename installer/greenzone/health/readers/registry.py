@@ -16,7 +16,8 @@ CALL_TIMEOUT = 3.0
 PARALLEL = 8
 
 
-def _credentials(targets: Targets) -> Credentials | None:
+def harbor_credentials(targets: Targets) -> Credentials | None:
+    """Harbor's admin account from the installer's credentials file, when it is there."""
     stored = load_credentials(targets.credentials_file) if targets.credentials_file.is_file() else {}
     password = stored.get("harbor_admin_password")
     return Credentials("admin", password) if password else None
@@ -33,7 +34,7 @@ def read_registry(targets: Targets, deadline: Deadline) -> RegistryView:
         api, harbor = (future.result() for future in asked)
     if not api.answered:
         return RegistryView(base, api, harbor)
-    credentials = _credentials(targets)
+    credentials = harbor_credentials(targets)
     headers = {"Authorization": credentials.basic_auth()} if credentials else {}
     projects: dict[str, bool | None] = {}
     if harbor.answered and harbor.status != 404:
