@@ -145,18 +145,17 @@ def finalize_waiting(
 
 
 def _harbor(state: StateDir, answers: Answers, plan: FinalizePlan, endpoints: Sequence[str]) -> list[Check]:
-    from greenzone.bundle.registry import Credentials, RegistryError
+    from greenzone.bundle.registry import RegistryError
     from greenzone.cluster.harbor import collect_garbage, delete_artifacts
-    from greenzone.deploy.credentials import load_credentials
+    from greenzone.health.readers.registry import harbor_credentials
     from greenzone.health.targets import health_targets, parse_endpoints
     from greenzone.refs import mirror_repository
 
     if not plan.images:
         return []
     targets = health_targets(answers, state, [], parse_endpoints(endpoints), hostname=socket.gethostname())
-    stored = load_credentials(targets.credentials_file) if targets.credentials_file.is_file() else {}
-    password = stored.get("harbor_admin_password")
-    if not password:
+    credentials = harbor_credentials(targets)
+    if credentials is None:
         return [
             Check(
                 "Harbor",
@@ -168,7 +167,6 @@ def _harbor(state: StateDir, answers: Answers, plan: FinalizePlan, endpoints: Se
         ]
     ca = targets.ca_file if targets.ca_file.is_file() else None
     artifacts = [(mirror_repository(image.ref)[0], image.digest) for image in plan.images]
-    credentials = Credentials("admin", password)
     try:
         outcome = delete_artifacts(targets.registry_url, artifacts, credentials, ca_file=ca)
         status, freed = collect_garbage(targets.registry_url, credentials, ca_file=ca)
